@@ -1,0 +1,137 @@
+"""Headless command line: ``python -m unlearn_core {run,methods,models,train,bench}``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import DivergenceError, UnlearningInputError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m unlearn_core", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="unlearn a forget target from a shipped model and write a JSON report")
+    run.add_argument("--model", default="digits-cnn")
+    run.add_argument("--forget", required=True, help="class:K, random:P or concept:WORDS")
+    run.add_argument("--method", required=True)
+    run.add_argument("--seed", default="0")
+    run.add_argument("--set", dest="overrides", action="append", metavar="NAME=VALUE",
+                     help="override a hyperparameter (repeatable)")
+    run.add_argument("--no-retrain", action="store_true", help="skip the Retrain reference")
+    run.add_argument("--out", type=Path, help="write the JSON report here (default: stdout)")
+    run.add_argument("--weights", type=Path, help="save the unlearned weights (safetensors) here")
+    run.add_argument("--grid", type=Path, help="generative models: write a before/after image grid here")
+
+    methods = sub.add_parser("methods", help="list the methods and their hyperparameters")
+    methods.add_argument("--model", default="digits-cnn", help="show the defaults for this model's family")
+    methods.add_argument("--json", action="store_true")
+
+    sub.add_parser("models", help="list the models available here")
+
+    train = sub.add_parser("train", help="train a shipped model into assets/")
+    train.add_argument("name")
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--out", type=Path, default=None)
+    train.add_argument("--forget", default=None, help="train a Retrain reference without this target")
+
+    bench = sub.add_parser("bench", help="run every method over several seeds and write a results table")
+    bench.add_argument("--model", default="digits-cnn")
+    bench.add_argument("--forget", action="append", help="forget targets (default: the model's benchmark set)")
+    bench.add_argument("--methods", default=None, help="comma-separated methods (default: all that apply)")
+    bench.add_argument("--seeds", default="0,1,2")
+    bench.add_argument("--out", type=Path, default=None, help="markdown file (default: benchmarks/MODEL.md)")
+    return parser
+
+
+def _progress(fraction: float, message: str) -> None:
+    print(f"[{fraction:5.0%}] {message}", file=sys.stderr, flush=True)
+
+
+def cmd_run(args) -> int:
+    from .hparams import parse_assignments
+    from .runner import run_unlearning
+
+    outcome = run_unlearning(args.model, args.forget, args.method, args.seed, parse_assignments(args.overrides),
+                             with_retrain=not args.no_retrain, progress=_progress)
+    text = json.dumps(outcome.report, indent=2, default=float)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+        print(f"report written to {args.out}", file=sys.stderr)
+    else:
+        print(text)
+    if args.weights:
+        from .export import save_weights
+
+        save_weights(outcome.model, args.weights, outcome.report)
+        print(f"weights written to {args.weights}", file=sys.stderr)
+    if args.grid:
+        from .export import save_grid
+
+        save_grid(outcome, args.grid)
+        print(f"grid written to {args.grid}", file=sys.stderr)
+    return 0
+
+
+def cmd_methods(args) -> int:
+    from .methods import METHODS
+    from .zoo import get_model_spec
+
+    kind = get_model_spec(args.model).family
+    listing = [cls.describe(kind) for cls in METHODS.values() if kind in cls.tasks]
+    if args.json:
+        print(json.dumps(listing, indent=2))
+        return 0
+    for entry in listing:
+        print(f"{entry['name']:12s} {entry['label']}: {entry['summary']}")
+        for hp in entry["hyperparameters"]:
+            print(f"    {hp['name']:16s} = {hp['default']!r:10}  {hp['help']} ({hp['valid']})")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .zoo import MODELS, available_models
+
+    for name in available_models():
+        spec = MODELS[name]
+        print(f"{name:14s} {spec.family:16s} forget: {', '.join(spec.forget_kinds):16s} {spec.description}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .zoo import MODELS, _load_builtin_specs
+
+    _load_builtin_specs()
+    if args.name not in MODELS:
+        raise UnlearningInputError(f"unknown model {args.name!r}; valid: {', '.join(MODELS)}")
+    kwargs = {k: v for k, v in (("seed", args.seed), ("out_dir", args.out), ("forget", args.forget)) if v is not None}
+    result = MODELS[args.name].train(progress=_progress, **kwargs)
+    print(json.dumps(result, indent=2, default=float))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_benchmark
+
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+    path = run_benchmark(args.model, args.forget, methods, seeds, args.out, progress=_progress)
+    print(f"benchmark written to {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"run": cmd_run, "methods": cmd_methods, "models": cmd_models, "train": cmd_train,
+               "bench": cmd_bench}[args.command]
+    try:
+        return handler(args)
+    except UnlearningInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except DivergenceError as error:
+        print(f"stopped: {error}", file=sys.stderr)
+        return 3

@@ -1,0 +1,131 @@
+"""Hyperparameter dataclasses: declaration, validation and parsing shared by every method.
+
+A method's knobs live in one dataclass whose fields are declared with :func:`hparam`. The metadata
+(help text, range, choices) drives validation here, the CLI's ``--set name=value`` parsing and the
+app's controls, so no caller ever hard-codes a method's knobs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from .errors import UnlearningInputError
+
+
+def hparam(default: Any, help: str, low: float | None = None, high: float | None = None,
+           choices: tuple | None = None, low_inclusive: bool = True):
+    """Declare one hyperparameter: its default, a one-line help, and its valid range or choices."""
+    return dataclasses.field(default=default, metadata={
+        "help": help, "low": low, "high": high, "choices": choices, "low_inclusive": low_inclusive})
+
+
+def describe_range(field: dataclasses.Field) -> str:
+    meta = field.metadata
+    if meta.get("choices"):
+        return "one of " + ", ".join(repr(c) for c in meta["choices"])
+    low, high = meta.get("low"), meta.get("high")
+    kind = _kind(field)
+    if low is None and high is None:
+        return f"a {kind}"
+    left = "[" if meta.get("low_inclusive", True) else "("
+    return f"a {kind} in {left}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
+
+
+def _kind(field: dataclasses.Field) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string"}[type(field.default)]
+
+
+def coerce(field: dataclasses.Field, value: Any) -> Any:
+    """Convert ``value`` (possibly a string from the CLI or UI) to the field's type, or explain why not."""
+    target = type(field.default)
+    name = field.name
+    try:
+        if target is bool:
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered in ("true", "1", "yes", "on"):
+                    return True
+                if lowered in ("false", "0", "no", "off"):
+                    return False
+                raise ValueError
+            if isinstance(value, (bool, int)) and value in (0, 1):
+                return bool(value)
+            raise ValueError
+        if target is int:
+            if isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError
+                return int(value)
+            return int(str(value).strip()) if isinstance(value, str) else int(value)
+        if target is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise UnlearningInputError(
+            f"hyperparameter '{name}' must be {describe_range(field)}; got {value!r}") from None
+
+
+def check_field(field: dataclasses.Field, value: Any) -> None:
+    meta = field.metadata
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UnlearningInputError(f"hyperparameter '{field.name}' must be finite; got {value!r}")
+    problem = False
+    if meta.get("choices") and value not in meta["choices"]:
+        problem = True
+    low, high = meta.get("low"), meta.get("high")
+    if low is not None and (value < low or (value == low and not meta.get("low_inclusive", True))):
+        problem = True
+    if high is not None and value > high:
+        problem = True
+    if problem:
+        raise UnlearningInputError(
+            f"hyperparameter '{field.name}' must be {describe_range(field)}; got {value!r}")
+
+
+def build_config(config_cls: type, overrides: dict[str, Any] | None = None):
+    """Instantiate ``config_cls`` from its defaults plus ``overrides``, validating every value."""
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    values = {}
+    for key, raw in (overrides or {}).items():
+        if key not in fields:
+            raise UnlearningInputError(
+                f"unknown hyperparameter '{key}' for {config_cls.__name__}; valid: {', '.join(fields)}")
+        values[key] = coerce(fields[key], raw)
+    config = config_cls(**values)
+    validate(config)
+    return config
+
+
+def validate(config) -> None:
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if type(value) is not type(field.default):
+            value = coerce(field, value)
+            object.__setattr__(config, field.name, value)
+        check_field(field, value)
+
+
+def parse_assignments(pairs: list[str] | None) -> dict[str, str]:
+    """Parse CLI ``name=value`` strings."""
+    out = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise UnlearningInputError(f"--set expects name=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def describe(config_cls: type) -> list[dict[str, Any]]:
+    """Plain description of each field (name, default, help, range) for the CLI listing and the UI."""
+    return [{
+        "name": f.name, "type": _kind(f), "default": f.default, "help": f.metadata.get("help", ""),
+        "low": f.metadata.get("low"), "high": f.metadata.get("high"),
+        "choices": list(f.metadata["choices"]) if f.metadata.get("choices") else None,
+        "valid": describe_range(f),
+    } for f in dataclasses.fields(config_cls)]

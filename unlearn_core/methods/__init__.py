@@ -1,0 +1,6 @@
+"""Every unlearning method, registered by name. ``get_method(name)(config).unlearn(model, task)``."""
+from . import baselines, boundary, distillation, influence, salun, sfron, slug  # noqa: F401  (registration)
+from .base import UnlearnResult, UnlearningMethod
+from .registry import METHODS, get_method
+
+__all__ = ["METHODS", "UnlearnResult", "UnlearningMethod", "get_method"]

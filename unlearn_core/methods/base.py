@@ -1,0 +1,166 @@
+"""The one verb every unlearning method shares: ``Method(config).unlearn(model, task)``."""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+from typing import Any, Callable, ClassVar, Iterable
+
+import torch
+from torch import nn
+
+from ..errors import UnlearningInputError, check_finite
+from ..hparams import build_config, validate
+from ..saliency import Mask
+from ..tasks.base import TaskAdapter
+
+ProgressFn = Callable[[float, str], None]
+ALL_TASKS = ("classification", "class-diffusion", "text-diffusion")
+
+
+@dataclasses.dataclass
+class UnlearnResult:
+    """The unlearned model plus whatever the method computed that the app plots (saliency, SLUG scores)."""
+
+    model: nn.Module
+    artifacts: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class UnlearningMethod(abc.ABC):
+    """Base class. Subclasses set ``name``, ``label``, ``summary``, ``reference``, ``Config`` (a dataclass
+    of hyperparameters declared with :func:`unlearn_core.hparams.hparam`) and implement ``unlearn``."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    summary: ClassVar[str]
+    reference: ClassVar[str] = ""
+    Config: ClassVar[type]
+    tasks: ClassVar[tuple[str, ...]] = ALL_TASKS
+
+    def __init__(self, config: Any = None, **overrides: Any):
+        if config is None:
+            config = build_config(self.Config, overrides)
+        elif overrides:
+            config = dataclasses.replace(config, **overrides)
+        if not isinstance(config, self.Config):
+            raise UnlearningInputError(f"{self.name} expects a {self.Config.__name__}")
+        validate(config)
+        self.config = config
+
+    @classmethod
+    def for_task(cls, kind: str, overrides: dict[str, Any] | None = None) -> "UnlearningMethod":
+        """Build the method with the defaults for a model family, then the user's overrides (validated)."""
+        from .registry import task_defaults
+
+        if kind not in cls.tasks:
+            raise UnlearningInputError(
+                f"method '{cls.name}' does not apply to {kind} models; it supports: {', '.join(cls.tasks)}")
+        return cls(build_config(cls.Config, {**task_defaults(cls.name, kind), **(overrides or {})}))
+
+    @classmethod
+    def describe(cls, kind: str = "classification") -> dict[str, Any]:
+        """Plain description for the CLI listing and the app's controls (defaults for ``kind``)."""
+        from ..hparams import describe
+        from .registry import task_defaults
+
+        fields = describe(cls.Config)
+        for f in fields:
+            f["default"] = task_defaults(cls.name, kind).get(f["name"], f["default"])
+        return {"name": cls.name, "label": cls.label, "summary": cls.summary, "reference": cls.reference,
+                "equation": (cls.Config.__doc__ or "").strip(), "tasks": list(cls.tasks), "hyperparameters": fields}
+
+    def check_task(self, task: TaskAdapter) -> None:
+        if task.kind not in self.tasks:
+            raise UnlearningInputError(
+                f"method '{self.name}' does not apply to {task.kind} models; it supports: {', '.join(self.tasks)}")
+
+    @abc.abstractmethod
+    def unlearn(self, model: nn.Module, task: TaskAdapter, progress: ProgressFn | None = None) -> UnlearnResult:
+        """Unlearn in place on ``model`` (the caller's own copy) and return it with the method's artifacts."""
+
+
+# ------------------------------------------------------------------------------------------------------
+# Optimisation helpers shared by the methods, so each method states only its loss.
+
+def make_optimizer(params: Iterable[nn.Parameter], kind: str, lr: float, weight_decay: float = 0.0,
+                   momentum: float = 0.9) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    raise UnlearningInputError(f"optimizer must be 'sgd' or 'adam'; got {kind!r}")
+
+
+def cosine_factor(step: int, total: int) -> float:
+    """(1 + cos(pi t / T)) / 2: 1 at the start, 0 at the end."""
+    return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
+
+
+class MaskedUpdater:
+    """Applies a weight mask: gradients of masked-out entries are zeroed after backward, and (with
+    ``restore``) those entries are reset to theta_0 after every step so weight decay or momentum cannot
+    drift them."""
+
+    def __init__(self, mask: Mask | None, params: dict[str, nn.Parameter], restore: bool = True):
+        self.params = params
+        self.mask = {n: m.to(params[n].dtype) for n, m in mask.items()} if mask else None
+        self.frozen = {n: p.detach().clone() for n, p in params.items()} if mask and restore else None
+
+    def mask_gradients(self) -> None:
+        if self.mask is None:
+            return
+        for name, p in self.params.items():
+            if p.grad is not None:
+                p.grad.mul_(self.mask[name])
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        if self.frozen is None:
+            return
+        for name, p in self.params.items():
+            keep = self.mask[name]
+            p.mul_(keep).add_(self.frozen[name] * (1 - keep))
+
+
+def take_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, where: str,
+              updater: MaskedUpdater | None = None, clip: float | None = None,
+              params: Iterable[nn.Parameter] | None = None) -> float:
+    """zero_grad, backward, mask, clip, step, restore; raises DivergenceError on a NaN/inf loss."""
+    check_finite(loss, where)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if updater is not None:
+        updater.mask_gradients()
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(list(params) if params is not None else
+                                       [p for g in optimizer.param_groups for p in g["params"]], clip)
+    optimizer.step()
+    if updater is not None:
+        updater.restore()
+    return float(loss.detach())
+
+
+def run_loop(model: nn.Module, task: TaskAdapter, steps: int, loss_at: Callable[[int], torch.Tensor],
+             optimizer: torch.optim.Optimizer, where: str, progress: ProgressFn | None = None,
+             updater: MaskedUpdater | None = None, clip: float | None = None, schedule: str = "constant",
+             after_step: Callable[[int], None] | None = None) -> list[float]:
+    """The common loop: ``steps`` optimizer steps on ``loss_at(step)``, with an optional cosine schedule."""
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    losses = []
+    model.train()
+    for step in range(steps):
+        if schedule == "cosine":
+            for group, base in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = base * cosine_factor(step, steps)
+        losses.append(take_step(optimizer, loss_at(step), where, updater, clip))
+        if after_step is not None:
+            after_step(step)
+        if progress and (step % 10 == 0 or step == steps - 1):
+            progress((step + 1) / steps, f"{where}: step {step + 1}/{steps}")
+    model.eval()
+    return losses
+
+
+def epochs_to_steps(task: TaskAdapter, which: str, epochs: float, batch_size: int) -> int:
+    return max(1, int(math.ceil(epochs * task.size(which) / batch_size)))

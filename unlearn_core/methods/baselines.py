@@ -1,0 +1,173 @@
+"""Baselines the SalUn and SFR-on papers compare against: Retrain, FT, GA, RL and l1-sparse."""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ..hparams import hparam
+from ..tasks.base import TaskAdapter
+from .base import MaskedUpdater, ProgressFn, UnlearnResult, UnlearningMethod, epochs_to_steps, make_optimizer, run_loop
+from .registry import register
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    """Knobs shared by the fine-tuning style methods (each method overrides the defaults it needs)."""
+
+    epochs: float = hparam(3.0, "passes over the data the method iterates on", low=0.0, high=100.0,
+                           low_inclusive=False)
+    lr: float = hparam(0.01, "learning rate", low=0.0, high=10.0, low_inclusive=False)
+    batch_size: int = hparam(64, "minibatch size", low=1, high=4096)
+    optimizer: str = hparam("sgd", "optimizer (SGD with momentum 0.9 as in the papers, or Adam)",
+                            choices=("sgd", "adam"))
+    weight_decay: float = hparam(5e-4, "weight decay", low=0.0, high=1.0)
+
+
+@register
+class Retrain(UnlearningMethod):
+    """Exact unlearning: train from scratch on the retain set with the shipped model's own recipe."""
+
+    name, label = "retrain", "Retrain"
+    summary = "Exact unlearning: the gold standard every other method is judged against."
+    reference = "Retraining from scratch on D_r (SalUn, Sec. 3)."
+
+    @dataclasses.dataclass
+    class Config:
+        """No knobs: Retrain reuses the recipe the shipped model was trained with."""
+
+    def unlearn(self, model, task: TaskAdapter, progress: ProgressFn | None = None) -> UnlearnResult:
+        self.check_task(task)
+        return UnlearnResult(task.retrain(task.seed, progress=progress))
+
+
+def _loop(method: UnlearningMethod, model, task: TaskAdapter, which: str, loss_at, progress,
+          updater: MaskedUpdater | None = None, epochs: float | None = None, after_step=None):
+    cfg = method.config
+    steps = epochs_to_steps(task, which, cfg.epochs if epochs is None else epochs, cfg.batch_size)
+    params = task.parameters_for_unlearning(model)
+    optimizer = make_optimizer(params.values(), cfg.optimizer, cfg.lr, cfg.weight_decay)
+    losses = run_loop(model, task, steps, loss_at, optimizer, method.label, progress, updater,
+                      after_step=after_step)
+    return steps, losses
+
+
+@register
+class FineTune(UnlearningMethod):
+    """FT: fine-tune on D_r only, relying on catastrophic forgetting of D_f (Warnecke et al. 2021)."""
+
+    name, label = "ft", "FT"
+    summary = "Fine-tune on the retain set and hope the forget set is forgotten."
+    reference = "Fine-tuning baseline, SalUn Table 1."
+
+    @dataclasses.dataclass
+    class Config(OptimConfig):
+        """min_theta L(theta; D_r) for a few epochs."""
+
+        epochs: float = hparam(4.0, "passes over the retain set", low=0.0, high=100.0, low_inclusive=False)
+        lr: float = hparam(0.02, "learning rate", low=0.0, high=10.0, low_inclusive=False)
+
+    def unlearn(self, model, task, progress=None):
+        self.check_task(task)
+        stream = task.cycle("retain", self.config.batch_size, torch.Generator().manual_seed(task.seed))
+        _loop(self, model, task, "retain", lambda step: task.loss(model, next(stream)), progress)
+        return UnlearnResult(model)
+
+
+@register
+class GradientAscent(UnlearningMethod):
+    """GA: maximise the forget loss, i.e. minimise -L(theta; D_f) (Thudi et al. 2022)."""
+
+    name, label = "ga", "GA"
+    summary = "Gradient ascent on the forget set; forgets fast, often at the expense of everything else."
+    reference = "Gradient ascent baseline, SalUn Table 1."
+
+    @dataclasses.dataclass
+    class Config(OptimConfig):
+        """min_theta -L(theta; D_f)."""
+
+        epochs: float = hparam(2.0, "passes over the forget set", low=0.0, high=100.0, low_inclusive=False)
+        lr: float = hparam(0.003, "learning rate", low=0.0, high=10.0, low_inclusive=False)
+        batch_size: int = hparam(32, "minibatch size", low=1, high=4096)
+
+    def unlearn(self, model, task, progress=None):
+        self.check_task(task)
+        stream = task.cycle("forget", self.config.batch_size, torch.Generator().manual_seed(task.seed))
+        _loop(self, model, task, "forget", lambda step: -task.loss(model, next(stream)), progress)
+        return UnlearnResult(model)
+
+
+@dataclasses.dataclass
+class RandomLabelConfig(OptimConfig):
+    """Random-label fine-tuning: min_theta L(theta; D_f with random labels) + L(theta; D_r)."""
+
+    epochs: float = hparam(6.0, "passes over the forget set; each forget batch is paired with a retain batch",
+                           low=0.0, high=100.0, low_inclusive=False)
+    lr: float = hparam(0.01, "learning rate", low=0.0, high=10.0, low_inclusive=False)
+    batch_size: int = hparam(32, "forget minibatch size (the paired retain batch is twice as large)",
+                             low=1, high=4096)
+    forget_weight: float = hparam(1.0, "weight of the random-label loss against the retain loss",
+                                  low=0.0, high=100.0)
+
+
+def random_label_loop(method: UnlearningMethod, model, task: TaskAdapter, progress, updater=None, after_step=None):
+    """Shared by RL and SalUn: each step pairs a random-labelled forget batch with a retain batch."""
+    cfg = method.config
+    generator = torch.Generator().manual_seed(task.seed)
+    forget = task.cycle("forget", cfg.batch_size, generator)
+    retain = task.cycle("retain", 2 * cfg.batch_size, generator)
+    label_generator = torch.Generator().manual_seed(task.seed + 1)
+    reference = getattr(task, "frozen_reference", None)
+
+    def loss_at(step):
+        relabel = task.relabel_loss(model, next(forget), label_generator, reference)
+        return cfg.forget_weight * relabel + task.loss(model, next(retain))
+
+    return _loop(method, model, task, "forget", loss_at, progress, updater, after_step=after_step)
+
+
+@register
+class RandomLabel(UnlearningMethod):
+    """RL: relabel D_f randomly and fine-tune together with D_r (Golatkar et al. 2020; SalUn Eq. (5))."""
+
+    name, label = "rl", "RL"
+    summary = "Teach the forget set random wrong labels while training on the retain set."
+    reference = "Random labeling, SalUn Eq. (5) without the mask."
+    Config = RandomLabelConfig
+
+    def unlearn(self, model, task, progress=None):
+        self.check_task(task)
+        random_label_loop(self, model, task, progress)
+        return UnlearnResult(model)
+
+
+@register
+class L1Sparse(UnlearningMethod):
+    """l1-sparse: FT with an l1 penalty whose weight decays linearly, alpha_t = alpha (1 - t/T)
+    (Jia et al. 2023, "Model sparsity can simplify machine unlearning", Eq. (6))."""
+
+    name, label = "l1_sparse", "l1-sparse"
+    summary = "Fine-tune on the retain set with a decaying l1 penalty that sparsifies the weights."
+    reference = "Jia et al., NeurIPS 2023; SalUn Table 1."
+
+    @dataclasses.dataclass
+    class Config(OptimConfig):
+        """min_theta L(theta; D_r) + alpha_t ||theta||_1 with alpha_t = alpha (1 - t/T)."""
+
+        epochs: float = hparam(4.0, "passes over the retain set", low=0.0, high=100.0, low_inclusive=False)
+        lr: float = hparam(0.02, "learning rate", low=0.0, high=10.0, low_inclusive=False)
+        alpha: float = hparam(2e-5, "initial l1 weight", low=0.0, high=1.0)
+
+    def unlearn(self, model, task, progress=None):
+        self.check_task(task)
+        cfg = self.config
+        stream = task.cycle("retain", cfg.batch_size, torch.Generator().manual_seed(task.seed))
+        params = list(task.parameters_for_unlearning(model).values())
+        total = epochs_to_steps(task, "retain", cfg.epochs, cfg.batch_size)
+
+        def loss_at(step):
+            penalty = sum(p.abs().sum() for p in params)
+            return task.loss(model, next(stream)) + cfg.alpha * (1 - step / total) * penalty
+
+        _loop(self, model, task, "retain", loss_at, progress)
+        return UnlearnResult(model)

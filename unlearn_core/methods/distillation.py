@@ -1,0 +1,125 @@
+"""Teacher-student baselines from SFR-on's comparison: SCRUB and Bad Teacher."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from ..hparams import hparam
+from .base import UnlearnResult, UnlearningMethod, epochs_to_steps, make_optimizer, take_step
+from .baselines import OptimConfig
+from .registry import register
+
+
+def distill_kl(student_logits, teacher_logits, temperature: float) -> torch.Tensor:
+    """KL(teacher || student) on temperature-softened outputs, scaled by T^2 as in distillation."""
+    return F.kl_div(F.log_softmax(student_logits / temperature, 1), F.softmax(teacher_logits / temperature, 1),
+                    reduction="batchmean") * temperature ** 2
+
+
+@dataclasses.dataclass
+class SCRUBConfig(OptimConfig):
+    """SCRUB: a student (the model) stays close to the original teacher on D_r,
+    min gamma CE + alpha KL(teacher || student) on D_r, and moves away from it on D_f,
+    max KL(teacher || student), for the first ``max_epochs`` epochs."""
+
+    epochs: float = hparam(3.0, "epochs of retain (min) passes", low=0.0, high=100.0, low_inclusive=False)
+    max_epochs: int = hparam(2, "epochs that also take forget (max) passes", low=0, high=100)
+    lr: float = hparam(0.01, "learning rate", low=0.0, high=10.0, low_inclusive=False)
+    alpha: float = hparam(0.5, "weight of the retain KL term", low=0.0, high=100.0)
+    gamma: float = hparam(1.0, "weight of the retain cross-entropy", low=0.0, high=100.0)
+    temperature: float = hparam(4.0, "distillation temperature", low=0.0, high=100.0, low_inclusive=False)
+
+
+@register
+class SCRUB(UnlearningMethod):
+    name, label = "scrub", "SCRUB"
+    summary = "Student-teacher: stay with the original on the retain set, move away on the forget set."
+    reference = "Kurmanji et al., Towards Unbounded Machine Unlearning, NeurIPS 2023."
+    Config = SCRUBConfig
+    tasks = ("classification",)
+    __doc__ = SCRUBConfig.__doc__
+
+    def unlearn(self, model, task, progress=None):
+        self.check_task(task)
+        cfg = self.config
+        teacher = copy.deepcopy(model).eval().requires_grad_(False)
+        optimizer = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
+        generator = torch.Generator().manual_seed(task.seed)
+        epochs = max(int(round(cfg.epochs)), 1)
+        model.train()
+        for epoch in range(epochs):
+            if epoch < cfg.max_epochs:
+                for x, _ in task.batches("forget", cfg.batch_size, generator):
+                    kl = distill_kl(model(x), teacher(x), cfg.temperature)
+                    take_step(optimizer, -kl, "SCRUB max step")
+            for x, y in task.batches("retain", cfg.batch_size, generator):
+                logits = model(x)
+                loss = cfg.gamma * F.cross_entropy(logits, y) + cfg.alpha * distill_kl(logits, teacher(x), cfg.temperature)
+                take_step(optimizer, loss, "SCRUB min step")
+            if progress:
+                progress((epoch + 1) / epochs, f"SCRUB: epoch {epoch + 1}/{epochs}")
+        model.eval()
+        return UnlearnResult(model)
+
+
+def reinitialised(model, seed: int):
+    """A copy of ``model`` with freshly initialised weights (Bad Teacher's incompetent teacher)."""
+    fresh = copy.deepcopy(model)
+    torch.manual_seed(seed)
+    for module in fresh.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    return fresh.eval().requires_grad_(False)
+
+
+@dataclasses.dataclass
+class BadTeacherConfig(OptimConfig):
+    """Bad Teacher: the student distils the competent (original) teacher on retain samples and an
+    incompetent (randomly initialised) teacher on forget samples: min KL(teacher_i || student) per sample."""
+
+    epochs: float = hparam(1.0, "passes over the forget set plus a retain subset", low=0.0, high=100.0,
+                           low_inclusive=False)
+    lr: float = hparam(0.01, "learning rate", low=0.0, high=10.0, low_inclusive=False)
+    retain_share: float = hparam(0.3, "share of the retain set mixed in (the paper uses 30%)", low=0.0, high=1.0,
+                                 low_inclusive=False)
+    temperature: float = hparam(1.0, "distillation temperature", low=0.0, high=100.0, low_inclusive=False)
+
+
+@register
+class BadTeacher(UnlearningMethod):
+    name, label = "bad_teacher", "Bad Teacher"
+    summary = "Distil a good teacher on retained data and a random teacher on the forget set."
+    reference = "Chundawat et al., Can Bad Teaching Induce Forgetting?, AAAI 2023."
+    Config = BadTeacherConfig
+    tasks = ("classification",)
+    __doc__ = BadTeacherConfig.__doc__
+
+    def unlearn(self, model, task, progress=None):
+        self.check_task(task)
+        cfg = self.config
+        good = copy.deepcopy(model).eval().requires_grad_(False)
+        bad = reinitialised(model, task.seed)
+        generator = torch.Generator().manual_seed(task.seed)
+        retain_limit = max(1, int(cfg.retain_share * task.size("retain")))
+        xs, ys, from_forget = [], [], []
+        for which, limit in (("forget", None), ("retain", retain_limit)):
+            for x, _ in task.batches(which, 4096, generator, limit=limit):
+                xs.append(x)
+                from_forget.append(torch.full((len(x),), which == "forget"))
+        x_all, forget_flag = torch.cat(xs), torch.cat(from_forget)
+        optimizer = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
+        steps = epochs_to_steps(task, "forget", cfg.epochs * len(x_all) / max(task.size("forget"), 1), cfg.batch_size)
+        model.train()
+        for step in range(steps):
+            idx = torch.randint(0, len(x_all), (cfg.batch_size,), generator=generator)
+            x, flag = x_all[idx], forget_flag[idx][:, None]
+            with torch.no_grad():
+                teacher_logits = torch.where(flag, bad(x), good(x))
+            take_step(optimizer, distill_kl(model(x), teacher_logits, cfg.temperature), "Bad Teacher")
+            if progress and step % 10 == 0:
+                progress((step + 1) / steps, f"Bad Teacher: step {step + 1}/{steps}")
+        model.eval()
+        return UnlearnResult(model)

@@ -1,0 +1,134 @@
+"""SLUG (Cai et al., 2024): single layer, single gradient unlearning."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from ..errors import UnlearningInputError, check_finite
+from ..hparams import hparam
+from .base import UnlearnResult, UnlearningMethod
+from .registry import register
+
+
+@dataclasses.dataclass
+class SLUGConfig:
+    """SLUG. Gradients g_f (forget loss) and g_r (retain loss) are computed once. Per candidate layer l:
+    importance I_l = ||g_f,l|| / ||theta_l||, alignment A_l = |cos(g_f,l, g_r,l)|; the Pareto front keeps
+    layers no other layer beats on both (lower A and higher I). One step on one front layer,
+    theta_l <- theta_l + lambda g_f,l, with lambda searched from 0.1 ||theta_l|| / ||g_f,l|| (doubling until
+    forgetting reaches the target, then bisecting): the smallest step that reaches the target forget score
+    while the retain score drops by at most ``retain_tolerance``."""
+
+    layer: str = hparam("auto", "layer to edit: 'auto' searches every front layer and keeps the best, or a "
+                        "layer name from the Pareto plot")
+    retain_samples: int = hparam(256, "retain samples for the retain gradient", low=1, high=1000000)
+    batch_size: int = hparam(128, "minibatch size for the gradients", low=1, high=4096)
+    search_steps: int = hparam(8, "step-size evaluations per layer (binary search)", low=1, high=50)
+    target_slack: float = hparam(1.0, "forget score may exceed the target by this many points", low=0.0,
+                                 high=100.0)
+    retain_tolerance: float = hparam(3.0, "largest acceptable drop of the retain score, in points",
+                                     low=0.0, high=100.0)
+
+
+def mean_gradient(model, task, which: str, batch_size: int, params: dict, limit: int | None = None):
+    grads = {name: torch.zeros_like(p) for name, p in params.items()}
+    batches = 0
+    for batch in task.batches(which, batch_size, limit=limit):
+        model.zero_grad(set_to_none=True)
+        loss = task.loss(model, batch)
+        check_finite(loss, f"SLUG {which} gradient")
+        loss.backward()
+        for name, p in params.items():
+            if p.grad is not None:
+                grads[name] += p.grad.detach()
+        batches += 1
+    model.zero_grad(set_to_none=True)
+    return {name: g / max(batches, 1) for name, g in grads.items()}
+
+
+def pareto_front(importance: dict[str, float], alignment: dict[str, float]) -> list[str]:
+    """Layers not dominated by one with both lower alignment and higher importance."""
+    return [l for l in importance if not any(alignment[j] < alignment[l] and importance[j] > importance[l]
+                                             for j in importance)]
+
+
+def layer_scores(model, task, params, forget_grad, retain_grad):
+    scores = []
+    for name, p in params.items():
+        gf, gr = forget_grad[name].flatten(), retain_grad[name].flatten()
+        weight_norm = p.detach().norm().item()
+        importance = gf.norm().item() / max(weight_norm, 1e-12)
+        alignment = abs(torch.nn.functional.cosine_similarity(gf, gr, dim=0, eps=1e-12).item())
+        scores.append({"name": name, "importance": importance, "alignment": alignment,
+                       "weight_norm": weight_norm, "grad_norm": gf.norm().item()})
+    return scores
+
+
+@register
+class SLUG(UnlearningMethod):
+    name, label = "slug", "SLUG"
+    summary = "One gradient, one layer, one step: edit the Pareto-optimal layer along the forget gradient."
+    reference = "Cai et al., Targeted Unlearning with Single Layer Unlearning Gradient, 2024."
+    Config = SLUGConfig
+    __doc__ = SLUGConfig.__doc__
+
+    def search_step(self, model, task, weight, direction, target: float, base_retain: float):
+        """Binary search of lambda on one layer; returns the trace and the accepted lambda (or None)."""
+        cfg = self.config
+        original = weight.detach().clone()
+        lam = 0.1 * original.norm().item() / max(direction.norm().item(), 1e-12)
+        low, high, trace = 0.0, math.inf, []
+        for _ in range(cfg.search_steps):
+            with torch.no_grad():
+                weight.copy_(original + lam * direction)
+            forget, retain = task.forget_score(model), task.retain_score(model)
+            reached = forget <= target + cfg.target_slack
+            trace.append({"lambda": lam, "forget_score": forget, "retain_score": retain, "reached": reached})
+            if reached:
+                high = lam
+            else:
+                low = lam
+            lam = lam * 2 if math.isinf(high) else (low + high) / 2
+        with torch.no_grad():
+            weight.copy_(original)
+        accepted = [t for t in trace if t["reached"]]
+        best = min(accepted, key=lambda t: t["lambda"]) if accepted else min(trace, key=lambda t: t["forget_score"])
+        ok = bool(accepted) and base_retain - best["retain_score"] <= cfg.retain_tolerance
+        return {"trace": trace, "lambda": best["lambda"], "forget_score": best["forget_score"],
+                "retain_score": best["retain_score"], "reached_target": bool(accepted), "within_tolerance": ok}
+
+    def unlearn(self, model, task, progress=None):
+        self.check_task(task)
+        cfg = self.config
+        model.eval()
+        layers = task.layer_weights(model)
+        if cfg.layer != "auto" and cfg.layer not in layers:
+            raise UnlearningInputError(f"SLUG layer {cfg.layer!r} is not a candidate; valid: auto, {', '.join(layers)}")
+        if progress:
+            progress(0.0, "SLUG: one forget and one retain gradient")
+        forget_grad = mean_gradient(model, task, "forget", cfg.batch_size, layers)
+        retain_grad = mean_gradient(model, task, "retain", cfg.batch_size, layers, limit=cfg.retain_samples)
+        scores = layer_scores(model, task, layers, forget_grad, retain_grad)
+        front = pareto_front({s["name"]: s["importance"] for s in scores}, {s["name"]: s["alignment"] for s in scores})
+        for s in scores:
+            s["on_front"] = s["name"] in front
+        candidates = [cfg.layer] if cfg.layer != "auto" else sorted(
+            front, key=lambda n: -next(s["importance"] for s in scores if s["name"] == n))
+        target = task.forget_target(model)
+        base_retain = task.retain_score(model)
+        searches = {}
+        for i, name in enumerate(candidates):
+            if progress:
+                progress((i + 0.5) / len(candidates), f"SLUG: step-size search on {name}")
+            searches[name] = self.search_step(model, task, layers[name], forget_grad[name], target, base_retain)
+        # Prefer a step that reaches the target within tolerance, then the smallest retain drop.
+        chosen = min(candidates, key=lambda n: (not searches[n]["within_tolerance"], not searches[n]["reached_target"],
+                                                -searches[n]["retain_score"], searches[n]["forget_score"]))
+        with torch.no_grad():
+            layers[chosen].add_(searches[chosen]["lambda"] * forget_grad[chosen])
+        artifacts = {"slug": {"layers": scores, "front": front, "chosen": chosen, "target": target,
+                              "base_retain": base_retain, "lambda": searches[chosen]["lambda"],
+                              "trace": searches[chosen]["trace"], "searches": searches}}
+        return UnlearnResult(model, artifacts)

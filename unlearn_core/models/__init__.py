@@ -1,0 +1,1 @@
+"""Small models the project trains and ships, saved diffusers-style (config.json + safetensors)."""

@@ -1,0 +1,132 @@
+"""One unlearning run, end to end: the function the CLI, the benchmark and the app all call."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import OrderedDict
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .errors import UnlearningInputError
+from .hparams import validate
+from .methods import get_method
+from .metrics import avg_gap
+from .zoo import fresh_copy, get_model_spec
+
+ProgressFn = Callable[[float, str], None]
+
+
+class _LRU(OrderedDict):
+    """A tiny bounded cache for Retrain models and original-model metrics (they depend only on the key)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def remember(self, key, compute):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = compute()
+        self[key] = value
+        while len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
+_RETRAIN = _LRU(16)
+_ORIGINAL = _LRU(64)
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    report: dict[str, Any]
+    model: nn.Module
+    artifacts: dict[str, Any]
+    task: Any
+
+
+def _seed(seed: Any) -> int:
+    try:
+        value = int(seed)
+    except (TypeError, ValueError):
+        raise UnlearningInputError(f"seed must be a non-negative integer; got {seed!r}") from None
+    if value < 0 or value != float(seed):
+        raise UnlearningInputError(f"seed must be a non-negative integer; got {seed!r}")
+    return value
+
+
+def _sub_progress(progress: ProgressFn | None, start: float, end: float) -> ProgressFn | None:
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + (end - start) * min(max(fraction, 0.0), 1.0), message)
+
+
+def retrain_model(model_name: str, forget: str, seed: int, task=None, progress: ProgressFn | None = None):
+    """Retrain (exact unlearning) for this model, forget target and seed, with its wall time; cached."""
+    spec = get_model_spec(model_name)
+    request = spec.parse_forget(forget)
+    seed = _seed(seed)
+    task = task or spec.make_task(request, seed)
+
+    def compute():
+        if not hasattr(task, "retrain"):
+            return None, None
+        start = time.perf_counter()
+        model = task.retrain(seed, progress=progress)
+        return model, time.perf_counter() - start
+
+    return _RETRAIN.remember((model_name, str(request), seed), compute)
+
+
+def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
+                   overrides: dict[str, Any] | None = None, with_retrain: bool = True,
+                   progress: ProgressFn | None = None) -> RunOutcome:
+    """Unlearn ``forget`` from a copy of the shipped ``model_name`` with ``method``; evaluate the original,
+    the unlearned and (optionally) the Retrain model; return the report, the model and the artifacts."""
+    spec = get_model_spec(model_name)
+    request = spec.parse_forget(forget)
+    seed = _seed(seed)
+    method_obj = get_method(method).for_task(spec.family, overrides)
+    validate(method_obj.config)
+    task = spec.make_task(request, seed)
+
+    retrain, retrain_time = (None, None)
+    if with_retrain:
+        retrain, retrain_time = retrain_model(model_name, str(request), seed, task, _sub_progress(progress, 0.0, 0.4))
+        if retrain is not None:
+            task.target_forget_score = task.forget_score(retrain)
+
+    if progress:
+        progress(0.4, "evaluating the original model")
+    original = fresh_copy(model_name).eval()
+    original_metrics = _ORIGINAL.remember((model_name, str(request), seed), lambda: task.evaluate(original))
+
+    model = fresh_copy(model_name)
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    result = method_obj.unlearn(model, task, progress=_sub_progress(progress, 0.45, 0.9))
+    unlearn_time = time.perf_counter() - start
+    unlearned = result.model.eval().requires_grad_(False)
+
+    if progress:
+        progress(0.9, "evaluating the unlearned model")
+    metrics = {"original": original_metrics, "unlearned": task.evaluate(unlearned)}
+    report: dict[str, Any] = {
+        "model": model_name, "forget": str(request), "method": method_obj.name, "seed": seed,
+        "hyperparameters": dataclasses.asdict(method_obj.config), "metrics": metrics,
+    }
+    if retrain is not None:
+        metrics["retrain"] = _ORIGINAL.remember(("retrain", model_name, str(request), seed),
+                                                lambda: task.evaluate(retrain))
+        if all(k in metrics["retrain"] for k in ("ua", "ra", "ta", "mia")):
+            report["avg_gap"] = avg_gap(metrics["unlearned"], metrics["retrain"])
+            report["avg_gap_original"] = avg_gap(metrics["original"], metrics["retrain"])
+        if hasattr(task, "kl_to"):
+            report["kl_to_retrain"] = task.kl_to(retrain, unlearned)
+    report["runtime_s"] = {"unlearn": unlearn_time, "retrain": retrain_time}
+    if progress:
+        progress(1.0, "done")
+    return RunOutcome(report, unlearned, result.artifacts, task)

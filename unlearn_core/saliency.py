@@ -1,0 +1,121 @@
+"""Weight saliency: gradient magnitudes (SalUn), Fisher ratios (SFR-on) and masks over parameters.
+
+Also turns them into plain per-layer data (2-D arrays and summary numbers) that the app's heatmaps plot.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import UnlearningInputError, check_finite
+from .tasks.base import TaskAdapter
+
+Scores = dict[str, torch.Tensor]
+Mask = dict[str, torch.Tensor]
+
+
+def _eval_gradients(model: nn.Module, task: TaskAdapter, which: str, batch_size: int, limit: int | None,
+                    squared: bool) -> Scores:
+    params = task.parameters_for_unlearning(model)
+    totals = {name: torch.zeros_like(p) for name, p in params.items()}
+    was_training = model.training
+    model.eval()  # as in SalUn's code: saliency is taken at the deployed model's behaviour
+    batches = 0
+    for batch in task.batches(which, batch_size, limit=limit):
+        model.zero_grad(set_to_none=True)
+        loss = task.loss(model, batch)
+        check_finite(loss, f"{which} gradient")
+        loss.backward()
+        for name, p in params.items():
+            if p.grad is not None:
+                totals[name] += p.grad.detach() ** 2 if squared else p.grad.detach()
+        batches += 1
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    if batches == 0:
+        raise UnlearningInputError(f"the {which} set is empty")
+    return {name: total / batches for name, total in totals.items()} if squared else totals
+
+
+def gradient_saliency(model: nn.Module, task: TaskAdapter, batch_size: int = 64) -> Scores:
+    """SalUn, Eq. (3): g = |sum over forget batches of grad_theta L_f(theta_0)|."""
+    return {name: g.abs() for name, g in _eval_gradients(model, task, "forget", batch_size, None, False).items()}
+
+
+def fisher_diagonal(model: nn.Module, task: TaskAdapter, which: str, batch_size: int = 64,
+                    limit: int | None = None) -> Scores:
+    """Empirical Fisher diagonal: mean over batches of (grad of the batch-mean loss)^2."""
+    return _eval_gradients(model, task, which, batch_size, limit, True)
+
+
+def topk_mask(scores: Scores, ratio: float, scope: str = "global") -> Mask:
+    """m = 1 for the top ``ratio`` share of entries, ranked over all parameters or within each layer."""
+    if not 0 < ratio <= 1:
+        raise UnlearningInputError(f"mask ratio must be in (0, 1]; got {ratio}")
+    if scope == "global":
+        flat = torch.cat([s.flatten() for s in scores.values()])
+        keep = max(1, int(round(ratio * flat.numel())))
+        # Rank by sorting so exactly `keep` entries are chosen even when scores tie.
+        chosen = torch.zeros(flat.numel(), dtype=torch.bool)
+        chosen[torch.argsort(flat, descending=True, stable=True)[:keep]] = True
+        masks, offset = {}, 0
+        for name, s in scores.items():
+            masks[name] = chosen[offset:offset + s.numel()].view_as(s)
+            offset += s.numel()
+        return masks
+    if scope == "layer":
+        masks = {}
+        for name, s in scores.items():
+            keep = max(1, int(round(ratio * s.numel())))
+            chosen = torch.zeros(s.numel(), dtype=torch.bool)
+            chosen[torch.argsort(s.flatten(), descending=True, stable=True)[:keep]] = True
+            masks[name] = chosen.view_as(s)
+        return masks
+    raise UnlearningInputError(f"mask scope must be 'global' or 'layer'; got {scope!r}")
+
+
+def fisher_ratio(forget_fisher: Scores, retain_fisher: Scores, eps: float = 1e-15) -> Scores:
+    """SFR-on's saliency: (F_f + eps) / (F_r + eps) per parameter entry."""
+    return {name: (forget_fisher[name] + eps) / (retain_fisher[name] + eps) for name in forget_fisher}
+
+
+def threshold_mask(scores: Scores, gamma: float) -> Mask:
+    """m = 1 where the score is at least gamma (SFR-on uses gamma = 1 on the Fisher ratio)."""
+    return {name: s >= gamma for name, s in scores.items()}
+
+
+def mask_share(mask: Mask) -> float:
+    total = sum(m.numel() for m in mask.values())
+    return float(sum(m.sum().item() for m in mask.values()) / max(total, 1))
+
+
+@dataclasses.dataclass
+class LayerSaliency:
+    """One layer's saliency as plain data: scores reshaped to (out, in*k*k) and the mask alongside."""
+
+    name: str
+    shape: tuple
+    scores: np.ndarray
+    mask: np.ndarray
+    salient_share: float
+    mean_score: float
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "scores": self.scores.tolist(),
+                "mask": self.mask.astype(int).tolist(), "salient_share": self.salient_share,
+                "mean_score": self.mean_score}
+
+
+def as_2d(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.reshape(1, -1) if tensor.ndim <= 1 else tensor.reshape(tensor.shape[0], -1)
+
+
+def layer_saliency(scores: Scores, mask: Mask) -> list[LayerSaliency]:
+    """Per-layer heatmap data for every parameter tensor (out x in*k*k; biases as one row)."""
+    return [LayerSaliency(name=name, shape=tuple(s.shape), scores=as_2d(s).float().cpu().numpy(),
+                          mask=as_2d(mask[name]).cpu().numpy().astype(bool),
+                          salient_share=float(mask[name].float().mean()), mean_score=float(s.float().mean()))
+            for name, s in scores.items()]

@@ -1,0 +1,79 @@
+"""The interface methods are written against."""
+from __future__ import annotations
+
+import abc
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+Batch = Any  # a task-specific minibatch (a tuple of tensors)
+
+
+class TaskAdapter(abc.ABC):
+    """Forget/retain data, losses and evaluation for one model family.
+
+    ``kind`` names the family ("classification", "class-diffusion", "text-diffusion"); methods that
+    only make sense for some families list the kinds they support.
+    """
+
+    kind: str = ""
+
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+        # The forget score a good unlearning reaches; the runner sets it from Retrain when it has one.
+        self.target_forget_score: float | None = None
+
+    # --- data ---------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def batches(self, which: str, batch_size: int, generator: torch.Generator | None = None,
+                limit: int | None = None) -> Iterator[Batch]:
+        """Minibatches of the ``"forget"`` or ``"retain"`` set, shuffled when a generator is given.
+        ``limit`` caps the number of samples drawn (SLUG and the masks use a subset of the retain set)."""
+
+    def cycle(self, which: str, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        """An endless shuffled stream of minibatches."""
+        while True:
+            yield from self.batches(which, batch_size, generator)
+
+    @abc.abstractmethod
+    def size(self, which: str) -> int:
+        """Number of samples in the forget or retain set."""
+
+    # --- losses -------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def loss(self, model: nn.Module, batch: Batch, reduction: str = "mean") -> torch.Tensor:
+        """The model's ordinary training loss (cross-entropy, noise MSE). ``reduction="none"`` gives one
+        loss per sample (SFR-on's adaptive weights need them)."""
+
+    @abc.abstractmethod
+    def relabel_loss(self, model: nn.Module, batch: Batch, generator: torch.Generator,
+                     reference: nn.Module | None = None) -> torch.Tensor:
+        """Random-label loss on a forget batch: the forget samples are taught a wrong target (a random
+        other label; for diffusion the frozen ``reference``'s prediction for another condition)."""
+
+    # --- evaluation ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def forget_score(self, model: nn.Module) -> float:
+        """How much of the forget target the model still shows, in percent (forget accuracy)."""
+
+    @abc.abstractmethod
+    def retain_score(self, model: nn.Module) -> float:
+        """How well the model still does on what it should keep, in percent."""
+
+    def forget_target(self, model: nn.Module) -> float:
+        """The forget score a good unlearning should reach (SLUG's step search aims at it): Retrain's when
+        known, else the family's estimate for ``model`` (the original)."""
+        return self.target_forget_score if self.target_forget_score is not None else 0.0
+
+    @abc.abstractmethod
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """The metrics the report shows for one model."""
+
+    def parameters_for_unlearning(self, model: nn.Module) -> dict[str, nn.Parameter]:
+        """The parameters methods may change (all of them unless a family says otherwise)."""
+        return dict(model.named_parameters())
+
+    def layer_weights(self, model: nn.Module) -> dict[str, nn.Parameter]:
+        """Candidate layers for SLUG: weights with two or more dimensions."""
+        return {n: p for n, p in self.parameters_for_unlearning(model).items() if p.ndim >= 2}

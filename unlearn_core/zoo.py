@@ -1,0 +1,80 @@
+"""The models the lab knows: where their weights live, how to load and train them, which task adapter
+and which forget targets they take. Base models are loaded once and never handed out for mutation."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+from pathlib import Path
+from typing import Callable
+
+from torch import nn
+
+from .data import ForgetRequest
+from .errors import UnlearningInputError
+from .tasks.base import TaskAdapter
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str                      # the task adapter's kind
+    description: str
+    forget_kinds: tuple[str, ...]    # "class", "random", "concept"
+    num_classes: int | None
+    load: Callable[[], nn.Module]
+    make_task: Callable[[ForgetRequest, int], TaskAdapter]
+    train: Callable[..., None]       # train(out_dir: Path, seed: int, progress) writes the shipped folder
+    available: Callable[[], bool] = lambda: True
+    default_forget: str = "class:3"
+
+    def parse_forget(self, text: str) -> ForgetRequest:
+        request = ForgetRequest.parse(text, self.num_classes)
+        if request.kind not in self.forget_kinds:
+            raise UnlearningInputError(
+                f"model '{self.name}' takes forget targets of kind {', '.join(self.forget_kinds)}; got '{text}'")
+        return request
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    MODELS[spec.name] = spec
+    return spec
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    _load_builtin_specs()
+    if name not in MODELS:
+        raise UnlearningInputError(f"unknown model {name!r}; valid: {', '.join(available_models())}")
+    spec = MODELS[name]
+    if not spec.available():
+        raise UnlearningInputError(f"model {name!r} has no weights here; run `python -m unlearn_core train {name}`")
+    return spec
+
+
+def available_models() -> list[str]:
+    _load_builtin_specs()
+    return [name for name, spec in MODELS.items() if spec.available()]
+
+
+@functools.lru_cache(maxsize=None)
+def base_model(name: str) -> nn.Module:
+    """The shipped model, loaded once; treat as read-only (use :func:`fresh_copy`)."""
+    model = get_model_spec(name).load()
+    model.requires_grad_(False)
+    return model
+
+
+def fresh_copy(name: str) -> nn.Module:
+    """A run's own copy of the shipped model, with gradients enabled."""
+    model = copy.deepcopy(base_model(name))
+    return model.requires_grad_(True)
+
+
+@functools.lru_cache(maxsize=None)
+def _load_builtin_specs() -> None:
+    from . import models_builtin  # noqa: F401  (registers the shipped models)
