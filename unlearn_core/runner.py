@@ -9,7 +9,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .errors import UnlearningInputError
+from .errors import DivergenceError, UnlearningInputError
 from .hparams import validate
 from .methods import get_method
 from .metrics import avg_gap
@@ -81,6 +81,14 @@ def retrain_model(model_name: str, forget: str, seed: int, task=None, progress: 
     return _RETRAIN.remember((model_name, str(request), seed), compute)
 
 
+def check_finite_weights(model: nn.Module, label: str) -> None:
+    """A step can overflow the weights without the loss showing it yet; refuse to evaluate such a model."""
+    bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise DivergenceError(f"{label}: weights became NaN or infinite ({', '.join(bad[:3])}); the run was "
+                              "stopped. Lower the learning rate or the forget-loss weight and try again.")
+
+
 def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
                    overrides: dict[str, Any] | None = None, with_retrain: bool = True,
                    progress: ProgressFn | None = None) -> RunOutcome:
@@ -110,6 +118,7 @@ def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
     result = method_obj.unlearn(model, task, progress=_sub_progress(progress, 0.45, 0.9))
     unlearn_time = time.perf_counter() - start
     unlearned = result.model.eval().requires_grad_(False)
+    check_finite_weights(unlearned, method_obj.label)
 
     if progress:
         progress(0.9, "evaluating the unlearned model")

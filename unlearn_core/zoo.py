@@ -78,3 +78,4 @@ def fresh_copy(name: str) -> nn.Module:
 @functools.lru_cache(maxsize=None)
 def _load_builtin_specs() -> None:
     from . import models_builtin  # noqa: F401  (registers the shipped models)
+    from . import models_diffusion  # noqa: F401  (registers the shipped diffusion models)

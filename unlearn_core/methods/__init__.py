@@ -1,5 +1,6 @@
 """Every unlearning method, registered by name. ``get_method(name)(config).unlearn(model, task)``."""
 from . import baselines, boundary, distillation, influence, salun, sfron, slug  # noqa: F401  (registration)
+from . import esd  # noqa: F401  (registration; diffusion only)
 from .base import UnlearnResult, UnlearningMethod
 from .registry import METHODS, get_method
 

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 
 from ..hparams import hparam
 from ..tasks.base import TaskAdapter
-from .base import MaskedUpdater, ProgressFn, UnlearnResult, UnlearningMethod, epochs_to_steps, make_optimizer, run_loop
+from .base import ProgressFn, UnlearnResult, UnlearningMethod, epochs_to_steps, make_optimizer, run_loop
 from .registry import register
 
 
@@ -41,15 +42,14 @@ class Retrain(UnlearningMethod):
         return UnlearnResult(task.retrain(task.seed, progress=progress))
 
 
-def _loop(method: UnlearningMethod, model, task: TaskAdapter, which: str, loss_at, progress,
-          updater: MaskedUpdater | None = None, epochs: float | None = None, after_step=None):
+def _loop(method: UnlearningMethod, model, task: TaskAdapter, which: str, loss_at, progress):
+    """``epochs`` passes over the ``which`` set with the method's optimizer settings."""
     cfg = method.config
-    steps = epochs_to_steps(task, which, cfg.epochs if epochs is None else epochs, cfg.batch_size)
+    steps = epochs_to_steps(task, which, cfg.epochs, cfg.batch_size)
     params = task.parameters_for_unlearning(model)
     optimizer = make_optimizer(params.values(), cfg.optimizer, cfg.lr, cfg.weight_decay)
-    losses = run_loop(model, task, steps, loss_at, optimizer, method.label, progress, updater,
-                      after_step=after_step)
-    return steps, losses
+    clip = getattr(cfg, "clip", 0.0) or None
+    return run_loop(model, task, steps, loss_at, optimizer, method.label, progress, clip=clip)
 
 
 @register
@@ -84,46 +84,69 @@ class GradientAscent(UnlearningMethod):
 
     @dataclasses.dataclass
     class Config(OptimConfig):
-        """min_theta -L(theta; D_f)."""
+        """min_theta -L(theta; D_f) + w_r L(theta; D_r) (w_r = 0: plain GA)."""
 
         epochs: float = hparam(2.0, "passes over the forget set", low=0.0, high=100.0, low_inclusive=False)
-        lr: float = hparam(0.003, "learning rate", low=0.0, high=10.0, low_inclusive=False)
+        lr: float = hparam(0.02, "learning rate", low=0.0, high=10.0, low_inclusive=False)
         batch_size: int = hparam(32, "minibatch size", low=1, high=4096)
+        # Ascent feeds on itself (a growing loss has growing gradients); the clip keeps it from blowing up.
+        clip: float = hparam(1.0, "gradient-norm clip (0 = off)", low=0.0, high=1e6)
+        retain_weight: float = hparam(0.0, "weight of an ordinary loss on a paired retain batch (0 = plain GA; "
+                                      "diffusion models need it)", low=0.0, high=100.0)
 
     def unlearn(self, model, task, progress=None):
         self.check_task(task)
-        stream = task.cycle("forget", self.config.batch_size, torch.Generator().manual_seed(task.seed))
-        _loop(self, model, task, "forget", lambda step: -task.loss(model, next(stream)), progress)
+        generator = torch.Generator().manual_seed(task.seed)
+        stream = task.cycle("forget", self.config.batch_size, generator)
+        if self.config.retain_weight > 0:
+            retain = task.cycle("retain", self.config.batch_size, generator)
+
+            def loss_at(step):
+                return -task.loss(model, next(stream)) + self.config.retain_weight * task.loss(model, next(retain))
+        else:
+            def loss_at(step):
+                return -task.loss(model, next(stream))
+        _loop(self, model, task, "forget", loss_at, progress)
         return UnlearnResult(model)
 
 
 @dataclasses.dataclass
 class RandomLabelConfig(OptimConfig):
-    """Random-label fine-tuning: min_theta L(theta; D_f with random labels) + L(theta; D_r)."""
+    """Random-label fine-tuning (SalUn, Eq. (5)): min_theta E_{(x,y) in D_f, y' != y} l(theta; x, y')
+    + E_{(x,y) in D_r} l(theta; x, y), i.e. training on D_f with random wrong labels mixed into D_r."""
 
-    epochs: float = hparam(6.0, "passes over the forget set; each forget batch is paired with a retain batch",
-                           low=0.0, high=100.0, low_inclusive=False)
+    epochs: float = hparam(2.0, "passes over the union of forget and retain sets", low=0.0, high=100.0,
+                           low_inclusive=False)
     lr: float = hparam(0.01, "learning rate", low=0.0, high=10.0, low_inclusive=False)
-    batch_size: int = hparam(32, "forget minibatch size (the paired retain batch is twice as large)",
-                             low=1, high=4096)
+    batch_size: int = hparam(64, "minibatch size (forget and retain samples together)", low=2, high=4096)
+    forget_share: float = hparam(0.0, "share of each batch drawn from the forget set; 0 = in proportion to "
+                                 "the set sizes, as when the two sets are simply concatenated", low=0.0, high=0.95)
     forget_weight: float = hparam(1.0, "weight of the random-label loss against the retain loss",
                                   low=0.0, high=100.0)
 
 
 def random_label_loop(method: UnlearningMethod, model, task: TaskAdapter, progress, updater=None, after_step=None):
-    """Shared by RL and SalUn: each step pairs a random-labelled forget batch with a retain batch."""
+    """Shared by RL and SalUn: every minibatch mixes random-labelled forget samples with retain samples."""
     cfg = method.config
+    n_forget, n_retain = task.size("forget"), task.size("retain")
+    share = cfg.forget_share or n_forget / (n_forget + n_retain)
+    forget_size = min(max(1, int(round(share * cfg.batch_size))), cfg.batch_size - 1)
+    retain_size = cfg.batch_size - forget_size
     generator = torch.Generator().manual_seed(task.seed)
-    forget = task.cycle("forget", cfg.batch_size, generator)
-    retain = task.cycle("retain", 2 * cfg.batch_size, generator)
+    forget = task.cycle("forget", forget_size, generator)
+    retain = task.cycle("retain", retain_size, generator)
     label_generator = torch.Generator().manual_seed(task.seed + 1)
     reference = getattr(task, "frozen_reference", None)
 
     def loss_at(step):
         relabel = task.relabel_loss(model, next(forget), label_generator, reference)
-        return cfg.forget_weight * relabel + task.loss(model, next(retain))
+        # weight each part by its samples, as one loss over the mixed batch would
+        return (cfg.forget_weight * forget_size * relabel + retain_size * task.loss(model, next(retain))) / cfg.batch_size
 
-    return _loop(method, model, task, "forget", loss_at, progress, updater, after_step=after_step)
+    steps = max(1, int(math.ceil(cfg.epochs * (n_forget + n_retain) / cfg.batch_size)))
+    params = task.parameters_for_unlearning(model)
+    optimizer = make_optimizer(params.values(), cfg.optimizer, cfg.lr, cfg.weight_decay)
+    return run_loop(model, task, steps, loss_at, optimizer, method.label, progress, updater, after_step=after_step)
 
 
 @register
@@ -156,7 +179,7 @@ class L1Sparse(UnlearningMethod):
 
         epochs: float = hparam(4.0, "passes over the retain set", low=0.0, high=100.0, low_inclusive=False)
         lr: float = hparam(0.02, "learning rate", low=0.0, high=10.0, low_inclusive=False)
-        alpha: float = hparam(2e-5, "initial l1 weight", low=0.0, high=1.0)
+        alpha: float = hparam(1e-4, "initial l1 weight", low=0.0, high=1.0)
 
     def unlearn(self, model, task, progress=None):
         self.check_task(task)

@@ -24,8 +24,8 @@ class BoundaryExpandingConfig(OptimConfig):
     """BE: add a shadow class, fine-tune with every forget sample labelled as the shadow class, then prune
     the shadow neuron, so D_f's region is handed to a class that no longer exists."""
 
-    epochs: float = hparam(8.0, "passes over the forget set", low=0.0, high=100.0, low_inclusive=False)
-    lr: float = hparam(0.01, "learning rate", low=0.0, high=10.0, low_inclusive=False)
+    epochs: float = hparam(2.0, "passes over the forget set", low=0.0, high=100.0, low_inclusive=False)
+    lr: float = hparam(0.001, "learning rate", low=0.0, high=10.0, low_inclusive=False)
     batch_size: int = hparam(32, "minibatch size", low=1, high=4096)
 
 
@@ -70,8 +70,8 @@ class BoundaryShrinkConfig(OptimConfig):
     """BS: find each forget sample's nearest wrong class by an FGSM step on the original model
     (x' = x + eps sign(grad_x CE)), then fine-tune with those neighbour labels so the boundary shrinks."""
 
-    epochs: float = hparam(8.0, "passes over the forget set", low=0.0, high=100.0, low_inclusive=False)
-    lr: float = hparam(0.01, "learning rate", low=0.0, high=10.0, low_inclusive=False)
+    epochs: float = hparam(2.0, "passes over the forget set", low=0.0, high=100.0, low_inclusive=False)
+    lr: float = hparam(0.001, "learning rate", low=0.0, high=10.0, low_inclusive=False)
     batch_size: int = hparam(32, "minibatch size", low=1, high=4096)
     epsilon: float = hparam(0.1, "FGSM step size in pixel units (images are in [0, 1])", low=0.0, high=1.0,
                             low_inclusive=False)

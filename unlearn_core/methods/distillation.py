@@ -82,7 +82,7 @@ class BadTeacherConfig(OptimConfig):
 
     epochs: float = hparam(1.0, "passes over the forget set plus a retain subset", low=0.0, high=100.0,
                            low_inclusive=False)
-    lr: float = hparam(0.01, "learning rate", low=0.0, high=10.0, low_inclusive=False)
+    lr: float = hparam(0.003, "learning rate", low=0.0, high=10.0, low_inclusive=False)
     retain_share: float = hparam(0.3, "share of the retain set mixed in (the paper uses 30%)", low=0.0, high=1.0,
                                  low_inclusive=False)
     temperature: float = hparam(1.0, "distillation temperature", low=0.0, high=100.0, low_inclusive=False)

@@ -17,7 +17,7 @@ class InfluenceConfig:
     inverse of the empirical Fisher F = damping I + G^T G / N (G: per-sample retain gradients) is applied
     exactly by the Woodbury identity (the WoodFisher approximation of the retain Hessian)."""
 
-    alpha: float = hparam(0.1, "scale of the influence step", low=0.0, high=1e6)
+    alpha: float = hparam(0.03, "scale of the influence step", low=0.0, high=1e6)
     samples: int = hparam(128, "retain samples N whose gradients estimate the Fisher", low=1, high=10000)
     damping: float = hparam(1e-3, "damping added to the Fisher diagonal", low=0.0, high=1e3, low_inclusive=False)
     batch_size: int = hparam(64, "minibatch size of the forget gradient", low=1, high=4096)

@@ -22,10 +22,11 @@ class SalUnConfig(RandomLabelConfig):
                           low_inclusive=False)
     scope: str = hparam("global", "rank saliency over all parameters, or within each layer",
                         choices=("global", "layer"))
-    epochs: float = hparam(5.0, "passes over the forget set; each forget batch is paired with a retain batch",
-                           low=0.0, high=100.0, low_inclusive=False)
-    lr: float = hparam(0.013, "learning rate (the paper's CIFAR-10 value)", low=0.0, high=10.0,
-                       low_inclusive=False)
+    # Tuned on digits (class:3 and random:10, seed 0): the paper's lr 0.013 with full-weight random labels
+    # erases a class cleanly but over-forgets random samples (MIA far above Retrain's).
+    lr: float = hparam(0.005, "learning rate", low=0.0, high=10.0, low_inclusive=False)
+    forget_weight: float = hparam(0.1, "weight of the random-label loss against the retain loss",
+                                  low=0.0, high=100.0)
 
 
 def saliency_artifacts(scores, mask, kind: str) -> dict:

@@ -25,7 +25,9 @@ class SLUGConfig:
                         "layer name from the Pareto plot")
     retain_samples: int = hparam(256, "retain samples for the retain gradient", low=1, high=1000000)
     batch_size: int = hparam(128, "minibatch size for the gradients", low=1, high=4096)
-    search_steps: int = hparam(8, "step-size evaluations per layer (binary search)", low=1, high=50)
+    search_steps: int = hparam(6, "step-size evaluations per layer (binary search)", low=1, high=50)
+    max_front_layers: int = hparam(3, "with layer='auto': how many front layers (most important first) to try",
+                                   low=1, high=1000)
     target_slack: float = hparam(1.0, "forget score may exceed the target by this many points", low=0.0,
                                  high=100.0)
     retain_tolerance: float = hparam(3.0, "largest acceptable drop of the retain score, in points",
@@ -114,8 +116,9 @@ class SLUG(UnlearningMethod):
         front = pareto_front({s["name"]: s["importance"] for s in scores}, {s["name"]: s["alignment"] for s in scores})
         for s in scores:
             s["on_front"] = s["name"] in front
+        importance = {s["name"]: s["importance"] for s in scores}
         candidates = [cfg.layer] if cfg.layer != "auto" else sorted(
-            front, key=lambda n: -next(s["importance"] for s in scores if s["name"] == n))
+            front, key=lambda n: -importance[n])[:cfg.max_front_layers]
         target = task.forget_target(model)
         base_retain = task.retain_score(model)
         searches = {}

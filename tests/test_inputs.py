@@ -1,0 +1,94 @@
+"""Bad input gets one clear message naming the valid values."""
+import dataclasses
+
+import pytest
+import torch
+
+from unlearn_core.data import ForgetRequest, forget_indices
+from unlearn_core.errors import UnlearningInputError
+from unlearn_core.hparams import build_config, hparam, parse_assignments
+from unlearn_core.methods import get_method
+from unlearn_core.runner import run_unlearning
+from unlearn_core.zoo import get_model_spec
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("class:12", "0..9"), ("class:x", "integer"), ("random:0", "(0, 100)"), ("random:100", "(0, 100)"),
+    ("random:-5", "(0, 100)"), ("banana:3", "class, random, concept"), ("3", "class:K"),
+])
+def test_forget_request_errors_name_valid_values(text, fragment):
+    with pytest.raises(UnlearningInputError, match=None) as info:
+        ForgetRequest.parse(text, num_classes=10)
+    assert fragment in str(info.value)
+
+
+def test_forget_request_round_trip():
+    assert str(ForgetRequest.parse("class:3", 10)) == "class:3"
+    assert str(ForgetRequest.parse(" random : 10 ", 10)) == "random:10"
+
+
+def test_random_forget_that_empties_a_class_is_refused():
+    labels = torch.tensor([0] * 50 + [1] * 2)
+    with pytest.raises(UnlearningInputError, match="class 1"):
+        # 99% of 52 samples leaves one sample, so at least one class loses all of its samples
+        forget_indices(ForgetRequest("random", 99.0), labels, seed=0, num_classes=2)
+
+
+def test_random_forget_takes_the_share_with_the_seed():
+    labels = torch.arange(1000) % 10
+    a = forget_indices(ForgetRequest("random", 10.0), labels, seed=1, num_classes=10)
+    b = forget_indices(ForgetRequest("random", 10.0), labels, seed=1, num_classes=10)
+    c = forget_indices(ForgetRequest("random", 10.0), labels, seed=2, num_classes=10)
+    assert a.sum() == 100 and torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_unknown_method_lists_valid_methods():
+    with pytest.raises(UnlearningInputError) as info:
+        get_method("forgetit")
+    assert "salun" in str(info.value) and "sfr_on" in str(info.value) and "slug" in str(info.value)
+
+
+def test_method_names_accept_dashes():
+    assert get_method("SFR-on").name == "sfr_on" and get_method("salun-soft").name == "salun_soft"
+
+
+def test_unknown_model_lists_models():
+    with pytest.raises(UnlearningInputError, match="digits-cnn"):
+        get_model_spec("resnet-9000")
+
+
+@dataclasses.dataclass
+class _Knobs:
+    lr: float = hparam(0.1, "learning rate", low=0.0, high=1.0, low_inclusive=False)
+    steps: int = hparam(5, "steps", low=1, high=10)
+    scope: str = hparam("global", "scope", choices=("global", "layer"))
+    flag: bool = hparam(False, "a switch")
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"lr": "fast"}, "number in (0.0, 1.0]"), ({"lr": 0}, "(0.0, 1.0]"), ({"lr": float("nan")}, "finite"),
+    ({"steps": 2.5}, "integer in [1, 10]"), ({"steps": 11}, "[1, 10]"), ({"scope": "row"}, "'global', 'layer'"),
+    ({"flag": "maybe"}, "boolean"), ({"nope": 1}, "valid: lr, steps, scope, flag"),
+])
+def test_hyperparameter_errors_name_valid_values(overrides, fragment):
+    with pytest.raises(UnlearningInputError) as info:
+        build_config(_Knobs, overrides)
+    assert fragment in str(info.value)
+
+
+def test_hyperparameters_parse_from_strings():
+    config = build_config(_Knobs, parse_assignments(["lr=0.5", "steps=3", "scope=layer", "flag=true"]))
+    assert (config.lr, config.steps, config.scope, config.flag) == (0.5, 3, "layer", True)
+
+
+def test_run_rejects_bad_input_before_any_work():
+    for kwargs, fragment in [
+        (dict(forget="class:10", method="salun"), "0..9"),
+        (dict(forget="class:3", method="nope"), "valid:"),
+        (dict(forget="class:3", method="salun", overrides={"ratio": 2}), "ratio"),
+        (dict(forget="class:3", method="salun", seed=-1), "seed"),
+        (dict(forget="concept:cat", method="salun"), "class, random"),
+    ]:
+        with pytest.raises(UnlearningInputError) as info:
+            run_unlearning("digits-cnn", **kwargs, with_retrain=False)
+        assert fragment in str(info.value)

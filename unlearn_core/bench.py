@@ -1,0 +1,102 @@
+"""Benchmark: every applicable method on a model's forget targets over several seeds, as a results table
+(mean and std, like SalUn's Table 1) written to a markdown file, with the targets each issue sets."""
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .methods import METHODS
+from .runner import run_unlearning
+from .zoo import get_model_spec
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH_FORGETS = {"classification": ["class:3", "random:10"]}
+METHOD_ORDER = ["retrain", "ft", "ga", "rl", "l1_sparse", "iu", "be", "bs", "scrub", "bad_teacher",
+                "salun", "salun_soft", "sfr_on", "slug", "esd"]
+
+
+def _columns(reports: list[dict]) -> list[tuple[str, str]]:
+    """(label, path) pairs present in the reports: metrics of the unlearned model, gaps, times."""
+    unlearned = reports[0]["metrics"]["unlearned"]
+    columns = [(key.upper() if len(key) <= 3 else key, f"metrics.unlearned.{key}") for key in unlearned]
+    for key, label in (("avg_gap", "Avg. Gap"), ("kl_to_retrain", "KL to RT")):
+        if key in reports[0]:
+            columns.append((label, key))
+    columns.append(("RTE (s)", "runtime_s.unlearn"))
+    return columns
+
+
+def _get(report: dict, path: str):
+    value = report
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _cell(values: list) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "—"
+    return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
+
+
+def summarise(reports_by_method: dict[str, list[dict]]) -> tuple[list[str], list[list[str]]]:
+    first = next(iter(reports_by_method.values()))
+    columns = _columns(first)
+    header = ["Method"] + [label for label, _ in columns]
+    rows = []
+    for name, reports in reports_by_method.items():
+        rows.append([METHODS[name].label] + [_cell([_get(r, path) for r in reports]) for _, path in columns])
+    if "retrain" in first[0]["metrics"]:
+        rows.insert(0, ["Retrain (reference)"] + [
+            _cell([_get(r, path.replace("unlearned", "retrain")) if path.startswith("metrics") else
+                   (_get(r, "runtime_s.retrain") if path == "runtime_s.unlearn" else None) for r in reports_by_method[
+                       next(iter(reports_by_method))]]) for _, path in columns])
+        rows.insert(0, ["Original"] + [
+            _cell([_get(r, path.replace("unlearned", "original")) if path.startswith("metrics") else None
+                   for r in first]) for _, path in columns])
+    return header, rows
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def run_benchmark(model_name: str, forgets: list[str] | None, methods: list[str] | None, seeds: list[int],
+                  out: Path | None = None, progress: Callable[[float, str], None] | None = None) -> Path:
+    spec = get_model_spec(model_name)
+    forgets = forgets or BENCH_FORGETS.get(spec.family, [spec.default_forget])
+    if methods is None:
+        methods = [m for m in METHOD_ORDER if m in METHODS and spec.family in METHODS[m].tasks and m != "retrain"]
+    out = out or REPO / "benchmarks" / f"{model_name}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sections, raw = [], {}
+    total, done = len(forgets) * len(methods) * len(seeds), 0
+    for forget in forgets:
+        reports: dict[str, list[dict]] = {}
+        for method in methods:
+            for seed in seeds:
+                if progress:
+                    progress(done / total, f"{forget} {method} seed {seed}")
+                reports.setdefault(method, []).append(run_unlearning(model_name, forget, method, seed).report)
+                done += 1
+        raw[forget] = reports
+        header, rows = summarise(reports)
+        sections.append(f"## `{forget}`\n\n{markdown_table(header, rows)}\n")
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = (f"# Benchmark: {model_name}\n\n"
+            f"Written by `python -m unlearn_core bench --model {model_name}` on {stamp}; "
+            f"seeds {', '.join(map(str, seeds))}; mean ± std over seeds; {platform.machine()} CPU, "
+            f"{torch.get_num_threads()} threads. Metrics in percent; RTE = unlearning run time in seconds "
+            f"(Retrain's row: its training time).\n\n" + "\n".join(sections))
+    out.write_text(text)
+    out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=float))
+    return out

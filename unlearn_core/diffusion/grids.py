@@ -1,0 +1,71 @@
+"""Image grids (classes x seeds) for before/after comparisons, with the forget class's row marked."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from ..models.ddpm import to_pixels
+
+CELL = 32          # pixels per generated image (8x8 digits drawn with nearest-neighbour upscaling)
+GAP = 2
+LABEL_W = 58
+TITLE_H = 22
+HEADER_H = 18
+FORGET_COLOUR = (214, 39, 40)
+
+
+def sample_grid(task, model, classes: Sequence[int], seeds: Sequence[int], guidance: float | None = None,
+                steps: int | None = None) -> torch.Tensor:
+    """Samples for every (class, seed): shape (classes, seeds, H, W) in [0, 1]. Column j uses seed j's noise
+    in every row and in every model, so rows are comparable across models."""
+    labels = [c for c in classes for _ in seeds]
+    all_seeds = [s for _ in classes for s in seeds]
+    samples = task.sample(model, labels, all_seeds, guidance, steps)
+    pixels = to_pixels(samples)[:, 0]
+    return pixels.view(len(classes), len(seeds), *pixels.shape[-2:])
+
+
+def _panel_image(grid: torch.Tensor) -> Image.Image:
+    rows, cols = grid.shape[:2]
+    canvas = Image.new("L", (cols * (CELL + GAP) - GAP, rows * (CELL + GAP) - GAP), 255)
+    for r in range(rows):
+        for c in range(cols):
+            array = (grid[r, c].numpy() * 255).round().astype(np.uint8)
+            tile = Image.fromarray(255 - array).resize((CELL, CELL), Image.NEAREST)  # dark ink on white
+            canvas.paste(tile, (c * (CELL + GAP), r * (CELL + GAP)))
+    return canvas
+
+
+def render_grid(panels: list[tuple[str, torch.Tensor]], classes: Sequence[int], seeds: Sequence[int],
+                forget_class: int | None, path: Path, title: str = "") -> Path:
+    """Draw panels side by side (e.g. before | after | Retrain), one row per class, and save a PNG."""
+    font = ImageFont.load_default()
+    panel_w = len(seeds) * (CELL + GAP) - GAP
+    panel_h = len(classes) * (CELL + GAP) - GAP
+    width = LABEL_W + len(panels) * (panel_w + 16) + 4
+    height = TITLE_H + HEADER_H + panel_h + 8
+    image = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    draw.text((4, 4), title, fill=(0, 0, 0), font=font)
+    top = TITLE_H + HEADER_H
+    for r, c in enumerate(classes):
+        y = top + r * (CELL + GAP) + CELL // 2 - 6
+        forget = c == forget_class
+        draw.text((6, y), f"class {c}" + (" X" if forget else ""), fill=FORGET_COLOUR if forget else (0, 0, 0),
+                  font=font)
+    for p, (name, grid) in enumerate(panels):
+        left = LABEL_W + p * (panel_w + 16)
+        draw.text((left, TITLE_H), name, fill=(0, 0, 0), font=font)
+        image.paste(_panel_image(grid).convert("RGB"), (left, top))
+        if forget_class is not None and forget_class in classes:
+            r = list(classes).index(forget_class)
+            y0 = top + r * (CELL + GAP) - 2
+            draw.rectangle([left - 2, y0, left + panel_w + 1, y0 + CELL + 3], outline=FORGET_COLOUR, width=2)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return path

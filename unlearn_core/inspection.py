@@ -1,0 +1,132 @@
+"""What the app shows about one run, gathered as plain data: saliency per layer, SLUG's layer analysis,
+input attributions (classifiers), before/after samples (generative models), and the files to download.
+
+The app calls :func:`inspect_run` with a :class:`~unlearn_core.runner.RunOutcome`; everything returned is
+numbers, arrays, strings and file paths, so the plotting code (``plots.py``) and the UI never touch a model.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .errors import UnlearningInputError
+from .export import save_weights
+from .zoo import base_model, fresh_copy
+
+ProgressFn = Callable[[float, str], None]
+SAMPLES_PER_CLASS = 4
+_LAYER_ANALYSIS: dict[tuple, dict] = {}
+_BEFORE_SAMPLES: dict[tuple, np.ndarray] = {}
+_CACHE_SIZE = 16
+
+
+def _remember(cache: dict, key: tuple, compute: Callable[[], Any]) -> Any:
+    if key not in cache:
+        if len(cache) >= _CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        cache[key] = compute()
+    return cache[key]
+
+
+def layer_analysis(model_name: str, task: Any, retain_samples: int = 256, batch_size: int = 128) -> dict[str, Any]:
+    """SLUG's per-layer importance and gradient alignment on the *original* model, and its Pareto front,
+    for any run (so every method's page shows which layers a single-layer edit would pick)."""
+    from .methods.slug import layer_scores, mean_gradient, pareto_front
+
+    def compute() -> dict[str, Any]:
+        model = fresh_copy(model_name).eval()
+        layers = task.layer_weights(model)
+        forget_grad = mean_gradient(model, task, "forget", batch_size, layers)
+        retain_grad = mean_gradient(model, task, "retain", batch_size, layers, limit=retain_samples)
+        scores = layer_scores(model, task, layers, forget_grad, retain_grad)
+        front = pareto_front({s["name"]: s["importance"] for s in scores}, {s["name"]: s["alignment"] for s in scores})
+        for s in scores:
+            s["on_front"] = s["name"] in front
+        return {"layers": scores, "front": front, "chosen": None, "trace": [], "searches": {}}
+
+    key = (model_name, str(getattr(task, "request", "")), int(getattr(task, "seed", 0)), retain_samples)
+    return _remember(_LAYER_ANALYSIS, key, compute)
+
+
+def before_after_samples(outcome: Any, per_class: int = SAMPLES_PER_CLASS) -> dict[str, Any] | None:
+    """Samples of every class from the original and the unlearned model with the same seeds (same starting
+    noise), in [0, 1], class-major; ``None`` for models that do not generate."""
+    task = outcome.task
+    if not hasattr(task, "sample"):
+        return None
+    classes = list(range(int(getattr(task, "num_classes", 10))))
+    seed = int(outcome.report.get("seed", 0))
+    seeds = [1000 * seed + i for i in range(per_class)]
+    labels = [c for c in classes for _ in range(per_class)]
+    all_seeds = [s for _ in classes for s in seeds]
+
+    def draw(model) -> np.ndarray:
+        with torch.no_grad():
+            samples = task.sample(model, labels, all_seeds)
+        return ((samples.float().clamp(-1, 1) + 1) / 2).cpu().numpy()
+
+    model_name = outcome.report["model"]
+    before = _remember(_BEFORE_SAMPLES, (model_name, tuple(all_seeds), getattr(task, "guidance", None),
+                                         getattr(task, "steps", None)), lambda: draw(base_model(model_name)))
+    return {"classes": classes, "per_class": per_class, "seeds": seeds, "before": before,
+            "after": draw(outcome.model), "forget_class": getattr(task, "forget_class", None)}
+
+
+def write_downloads(outcome: Any, out_dir: Path) -> dict[str, str]:
+    """The unlearned weights (safetensors, report in the metadata) and the JSON report."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = outcome.report
+    stem = f"{report['model']}_{report['method']}_{str(report['forget']).replace(':', '-')}_seed{report['seed']}"
+    weights = save_weights(outcome.model, out_dir / f"{stem}.safetensors", report)
+    report_path = out_dir / f"{stem}.json"
+    report_path.write_text(json.dumps(report, indent=2, default=float))
+    return {"weights": str(weights), "report": str(report_path)}
+
+
+def inspect_run(outcome: Any, out_dir: Path, attribution: str | None = "integrated_gradients",
+                progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Everything the result panels need, as plain data (see the module docstring)."""
+    start = time.perf_counter()
+    report = outcome.report
+    family = getattr(outcome.task, "kind", "classification")
+    view: dict[str, Any] = {"report": report, "family": family, "saliency": outcome.artifacts.get("saliency"),
+                            "slug": None, "slug_is_run": False, "attribution": None, "generated": None,
+                            "grid_path": None, "notes": []}
+    if progress:
+        progress(0.0, "layer analysis for the Pareto plot")
+    if "slug" in outcome.artifacts:
+        view["slug"], view["slug_is_run"] = outcome.artifacts["slug"], True
+    elif hasattr(outcome.task, "layer_weights"):
+        view["slug"] = layer_analysis(report["model"], outcome.task)
+    if family == "classification" and attribution:
+        if progress:
+            progress(0.3, "input attributions on forget samples (captum)")
+        view["attribution"] = forget_attributions_for(outcome, attribution)
+    if family != "classification":
+        if progress:
+            progress(0.3, "sampling before/after images with the same seeds")
+        view["generated"] = before_after_samples(outcome)
+        render = getattr(outcome.task, "before_after_grid", None)
+        if render is not None:
+            try:
+                view["grid_path"] = str(render(outcome, Path(out_dir) / "before_after.png"))
+            except UnlearningInputError as error:
+                view["notes"].append(f"before/after grid: {error}")
+    if progress:
+        progress(0.8, "writing the weights and the report")
+    view["files"] = write_downloads(outcome, out_dir)
+    view["inspect_s"] = time.perf_counter() - start
+    return view
+
+
+def forget_attributions_for(outcome: Any, method: str) -> dict[str, Any]:
+    from .attribution import forget_attributions
+
+    return forget_attributions(base_model(outcome.report["model"]), outcome.model, outcome.task, method,
+                               seed=int(outcome.report.get("seed", 0)))

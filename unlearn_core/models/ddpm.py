@@ -1,0 +1,216 @@
+"""The class-conditional digits DDPM: a small diffusers ``UNet2DModel`` with a class embedding whose last
+index is the null class of classifier-free guidance, its noise schedule, and the training recipe.
+
+Saved in diffusers' folder format: ``unet/`` (``config.json`` + ``diffusion_pytorch_model.safetensors``),
+``scheduler/`` (a ``DDPMScheduler`` config) and a model card ``README.md``. ``recipe.json`` records the
+training recipe so Retrain can reuse it exactly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import UnlearningInputError, check_finite
+
+ProgressFn = Callable[[float, str], None]
+NUM_CLASSES = 10
+NULL_CLASS = NUM_CLASSES  # class-embedding index of the unconditional ("null") prompt
+IMAGE_SIZE = 8            # the digits' native resolution; samples are upsampled to 16x16 for the classifier
+RECIPE_NAME = "recipe.json"
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def build_unet(image_size: int = IMAGE_SIZE, channels: tuple[int, int] = (32, 64)):
+    """About 0.7M parameters: 8x8 -> 4x4 (attention) -> mid block with attention at 4x4, and back."""
+    from diffusers import UNet2DModel
+
+    return UNet2DModel(
+        sample_size=image_size, in_channels=1, out_channels=1, block_out_channels=tuple(channels),
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        layers_per_block=1, num_class_embeds=NUM_CLASSES + 1, norm_num_groups=8, attention_head_dim=8)
+
+
+def build_scheduler(num_train_timesteps: int = 1000):
+    """Cosine ("squaredcos_cap_v2") schedule: the linear one leaves too much signal at t=T for 8x8 images."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule="squaredcos_cap_v2",
+                         prediction_type="epsilon", clip_sample=True)
+
+
+def load_unet(folder: str | Path) -> nn.Module:
+    from diffusers import UNet2DModel
+
+    folder = Path(folder)
+    if not (folder / "unet").is_dir():
+        raise UnlearningInputError(f"no diffusion model in {folder}; expected a unet/ folder")
+    model = UNet2DModel.from_pretrained(str(folder / "unet"), use_safetensors=True)
+    return model.eval()
+
+
+def load_scheduler(folder: str | Path):
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler.from_pretrained(str(Path(folder) / "scheduler"))
+
+
+def to_model_space(images01: torch.Tensor) -> torch.Tensor:
+    """[0, 1] pixels -> the model's [-1, 1]."""
+    return images01 * 2 - 1
+
+
+def to_pixels(samples: torch.Tensor) -> torch.Tensor:
+    """The model's [-1, 1] -> [0, 1] pixels, clamped."""
+    return ((samples + 1) / 2).clamp(0, 1)
+
+
+def noise_loss(model: nn.Module, alphas_cumprod: torch.Tensor, x0: torch.Tensor, labels: torch.Tensor,
+               reduction: str = "mean", generator: torch.Generator | None = None) -> torch.Tensor:
+    """The DDPM objective ||eps - eps_theta(sqrt(a_t) x0 + sqrt(1 - a_t) eps, t, c)||^2 at a uniform t.
+    ``reduction="none"`` gives one loss per sample (mean over its pixels)."""
+    n = x0.shape[0]
+    t = torch.randint(0, len(alphas_cumprod), (n,), generator=generator)
+    noise = torch.randn(x0.shape, generator=generator)
+    a = alphas_cumprod[t].view(n, 1, 1, 1).to(x0.dtype)
+    x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
+    pred = model(x_t, t, class_labels=labels).sample
+    per_sample = ((pred - noise) ** 2).flatten(1).mean(1)
+    if reduction == "none":
+        return per_sample
+    if reduction == "mean":
+        return per_sample.mean()
+    if reduction == "sum":
+        return per_sample.sum()
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none'; got {reduction!r}")
+
+
+@dataclasses.dataclass
+class DDPMRecipe:
+    """How the shipped digits DDPM is trained; its Retrain references use the same recipe on D_r."""
+
+    steps: int = 8000
+    batch_size: int = 64
+    lr: float = 1.5e-3
+    warmup: int = 300
+    min_lr_share: float = 0.05       # cosine decay to this share of lr
+    weight_decay: float = 0.0
+    ema_decay: float = 0.999
+    label_dropout: float = 0.1       # share of labels replaced by the null class (CFG training)
+    grad_clip: float = 1.0
+    channels: tuple = (32, 64)
+    image_size: int = IMAGE_SIZE
+    checkpoint_every: int = 250
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["channels"] = list(self.channels)
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "DDPMRecipe":
+        raw = dict(raw)
+        raw["channels"] = tuple(raw.get("channels", (32, 64)))
+        return cls(**{k: v for k, v in raw.items() if k in {f.name for f in dataclasses.fields(cls)}})
+
+
+def _lr_at(step: int, recipe: DDPMRecipe) -> float:
+    if step < recipe.warmup:
+        return recipe.lr * (step + 1) / recipe.warmup
+    progress = (step - recipe.warmup) / max(recipe.steps - recipe.warmup, 1)
+    floor = recipe.min_lr_share
+    return recipe.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+@torch.no_grad()
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach(), 1 - decay)
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)
+
+
+def train_ddpm(x01: torch.Tensor, y: torch.Tensor, seed: int, recipe: DDPMRecipe | None = None,
+               checkpoint_dir: str | Path | None = None, progress: ProgressFn | None = None) -> nn.Module:
+    """Train the class-conditional UNet on images ``x01`` in [0, 1] with labels ``y`` and return the EMA
+    model. With ``checkpoint_dir`` a checkpoint is written every ``checkpoint_every`` steps and a killed run
+    resumes from it (same seed and recipe give the same result as an uninterrupted run)."""
+    import copy
+
+    recipe = recipe or DDPMRecipe()
+    torch.manual_seed(int(seed))
+    generator = torch.Generator().manual_seed(int(seed))
+    model = build_unet(recipe.image_size, recipe.channels)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    alphas_cumprod = build_scheduler().alphas_cumprod.float()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    data = to_model_space(x01)
+    start = 0
+    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
+    if ckpt_path is not None and ckpt_path.exists():
+        state = torch.load(ckpt_path, weights_only=False)
+        if state["recipe"] == recipe.to_dict() and state["seed"] == int(seed) and state["n"] == len(x01):
+            model.load_state_dict(state["model"])
+            ema.load_state_dict(state["ema"])
+            optimizer.load_state_dict(state["optimizer"])
+            generator.set_state(state["generator"])
+            torch.set_rng_state(state["torch_rng"])
+            start = state["step"]
+            if progress:
+                progress(start / recipe.steps, f"resumed from {ckpt_path} at step {start}")
+    model.train()
+    began, recent = time.perf_counter(), []
+    for step in range(start, recipe.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(step, recipe)
+        idx = torch.randint(0, len(data), (recipe.batch_size,), generator=generator)
+        labels = y[idx].clone()
+        drop = torch.rand(len(idx), generator=generator) < recipe.label_dropout
+        labels[drop] = NULL_CLASS
+        loss = noise_loss(model, alphas_cumprod, data[idx], labels, generator=generator)
+        check_finite(loss, f"DDPM training step {step}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+        optimizer.step()
+        # EMA with a warm-up so the early average is not dominated by the random initialisation.
+        _ema_update(ema, model, min(recipe.ema_decay, (1 + step) / (10 + step)))
+        recent.append(float(loss.detach()))
+        done = step + 1
+        if progress and (done % 50 == 0 or done == recipe.steps):
+            rate = (time.perf_counter() - began) / max(done - start, 1)
+            progress(done / recipe.steps, f"DDPM step {done}/{recipe.steps} loss {sum(recent) / len(recent):.4f} "
+                     f"({rate:.2f} s/step, ~{rate * (recipe.steps - done) / 60:.1f} min left)")
+            recent = []
+        if ckpt_path is not None and (done % recipe.checkpoint_every == 0) and done < recipe.steps:
+            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = ckpt_path.with_suffix(".tmp")
+            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                        "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "step": done,
+                        "recipe": recipe.to_dict(), "seed": int(seed), "n": len(x01)}, tmp)
+            tmp.replace(ckpt_path)
+    return ema.eval()
+
+
+def save_ddpm(model: nn.Module, folder: str | Path, recipe: DDPMRecipe, card: str | None = None,
+              extra: dict | None = None) -> Path:
+    """Write the diffusers folder: unet/ (safetensors), scheduler/, recipe.json and the model card."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(folder / "unet"), safe_serialization=True)
+    build_scheduler().save_pretrained(str(folder / "scheduler"))
+    (folder / RECIPE_NAME).write_text(json.dumps({"recipe": recipe.to_dict(), **(extra or {})}, indent=2) + "\n")
+    if card is not None:
+        (folder / "README.md").write_text(card)
+    return folder
+
+
+def read_recipe(folder: str | Path) -> tuple[DDPMRecipe, dict]:
+    raw = json.loads((Path(folder) / RECIPE_NAME).read_text())
+    return DDPMRecipe.from_dict(raw["recipe"]), raw
