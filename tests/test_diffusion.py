@@ -97,7 +97,7 @@ def test_salun_lowers_forget_class_generation(task, base):
     before_forget, before_retain = task.forget_score(base), task.retain_score(base)
     assert before_forget >= 80.0  # the shipped model draws the class it is asked for
     model = _fresh()
-    method = get_method("salun").for_task("class-diffusion", {"epochs": 12.0})
+    method = get_method("salun").for_task("class-diffusion", {"epochs": 3.0})
     torch.manual_seed(0)
     method.unlearn(model, task)
     model.eval()

@@ -103,7 +103,8 @@ class Browser:
             except WebDriverError as error:
                 last_error = error
             time.sleep(every)
-        raise TimeoutError(f"timed out after {timeout} s waiting for {what}" + (f" ({last_error})" if last_error else ""))
+        detail = f" ({last_error})" if last_error else ""
+        raise TimeoutError(f"timed out after {timeout} s waiting for {what}{detail}")
 
     def screenshot(self, path: Path) -> Path:
         path.write_bytes(base64.b64decode(self._call("GET", self._s("/screenshot"))))

@@ -91,6 +91,11 @@ def run_benchmark(model_name: str, forgets: list[str] | None, methods: list[str]
         raw[forget] = reports
         header, rows = summarise(reports)
         sections.append(f"## `{forget}`\n\n{markdown_table(header, rows)}\n")
+        _write(out, model_name, seeds, sections, raw)  # after each target, so a long run leaves results
+    return out
+
+
+def _write(out: Path, model_name: str, seeds: list[int], sections: list[str], raw: dict) -> None:
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = (f"# Benchmark: {model_name}\n\n"
             f"Written by `python -m unlearn_core bench --model {model_name}` on {stamp}; "
@@ -99,4 +104,3 @@ def run_benchmark(model_name: str, forgets: list[str] | None, methods: list[str]
             f"(Retrain's row: its training time).\n\n" + "\n".join(sections))
     out.write_text(text)
     out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=float))
-    return out

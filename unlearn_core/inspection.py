@@ -14,14 +14,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .errors import UnlearningInputError
 from .export import save_weights
-from .zoo import base_model, fresh_copy
+from .zoo import fresh_copy
 
 ProgressFn = Callable[[float, str], None]
 SAMPLES_PER_CLASS = 4
 _LAYER_ANALYSIS: dict[tuple, dict] = {}
-_BEFORE_SAMPLES: dict[tuple, np.ndarray] = {}
+_SAMPLES: dict[tuple, np.ndarray] = {}
 _CACHE_SIZE = 16
 
 
@@ -54,8 +53,9 @@ def layer_analysis(model_name: str, task: Any, retain_samples: int = 256, batch_
 
 
 def before_after_samples(outcome: Any, per_class: int = SAMPLES_PER_CLASS) -> dict[str, Any] | None:
-    """Samples of every class from the original and the unlearned model with the same seeds (same starting
-    noise), in [0, 1], class-major; ``None`` for models that do not generate."""
+    """Samples of every class from the original, the unlearned and (when the task has one) the Retrain model,
+    all from the same seeds (the same starting noise), in [0, 1], class-major; ``None`` for models that do
+    not generate. The original's and Retrain's samples depend only on the seeds, so they are cached."""
     task = outcome.task
     if not hasattr(task, "sample"):
         return None
@@ -71,10 +71,15 @@ def before_after_samples(outcome: Any, per_class: int = SAMPLES_PER_CLASS) -> di
         return ((samples.float().clamp(-1, 1) + 1) / 2).cpu().numpy()
 
     model_name = outcome.report["model"]
-    before = _remember(_BEFORE_SAMPLES, (model_name, tuple(all_seeds), getattr(task, "guidance", None),
-                                         getattr(task, "steps", None)), lambda: draw(base_model(model_name)))
+    settings = (tuple(all_seeds), getattr(task, "guidance", None), getattr(task, "steps", None))
+    before = _remember(_SAMPLES, (model_name, "original", *settings), lambda: draw(fresh_copy(model_name)))
+    retrain = None
+    has_retrain = getattr(task, "retrain_available", None)
+    if callable(has_retrain) and has_retrain():
+        key = (model_name, "retrain", str(getattr(task, "request", "")), *settings)
+        retrain = _remember(_SAMPLES, key, lambda: draw(task.retrain(task.seed)))
     return {"classes": classes, "per_class": per_class, "seeds": seeds, "before": before,
-            "after": draw(outcome.model), "forget_class": getattr(task, "forget_class", None)}
+            "after": draw(outcome.model), "retrain": retrain, "forget_class": getattr(task, "forget_class", None)}
 
 
 def write_downloads(outcome: Any, out_dir: Path) -> dict[str, str]:
@@ -96,8 +101,7 @@ def inspect_run(outcome: Any, out_dir: Path, attribution: str | None = "integrat
     report = outcome.report
     family = getattr(outcome.task, "kind", "classification")
     view: dict[str, Any] = {"report": report, "family": family, "saliency": outcome.artifacts.get("saliency"),
-                            "slug": None, "slug_is_run": False, "attribution": None, "generated": None,
-                            "grid_path": None, "notes": []}
+                            "slug": None, "slug_is_run": False, "attribution": None, "generated": None}
     if progress:
         progress(0.0, "layer analysis for the Pareto plot")
     if "slug" in outcome.artifacts:
@@ -112,12 +116,6 @@ def inspect_run(outcome: Any, out_dir: Path, attribution: str | None = "integrat
         if progress:
             progress(0.3, "sampling before/after images with the same seeds")
         view["generated"] = before_after_samples(outcome)
-        render = getattr(outcome.task, "before_after_grid", None)
-        if render is not None:
-            try:
-                view["grid_path"] = str(render(outcome, Path(out_dir) / "before_after.png"))
-            except UnlearningInputError as error:
-                view["notes"].append(f"before/after grid: {error}")
     if progress:
         progress(0.8, "writing the weights and the report")
     view["files"] = write_downloads(outcome, out_dir)
@@ -128,5 +126,5 @@ def inspect_run(outcome: Any, out_dir: Path, attribution: str | None = "integrat
 def forget_attributions_for(outcome: Any, method: str) -> dict[str, Any]:
     from .attribution import forget_attributions
 
-    return forget_attributions(base_model(outcome.report["model"]), outcome.model, outcome.task, method,
+    return forget_attributions(fresh_copy(outcome.report["model"]), outcome.model, outcome.task, method,
                                seed=int(outcome.report.get("seed", 0)))

@@ -6,7 +6,7 @@ from pathlib import Path
 from .data import ForgetRequest, load_digits_split
 from .models.classifier import WEIGHTS_NAME, DigitsCNN
 from .training import ClassifierRecipe, accuracy, train_classifier
-from .zoo import ASSETS, ModelSpec, register_model
+from .zoo import ASSETS, ModelSpec, base_model, register_model
 
 DIGITS_CNN_DIR = ASSETS / "digits-cnn"
 DIGITS_CNN_SEED = 0
@@ -15,8 +15,8 @@ DIGITS_CNN_SEED = 0
 def _digits_task(request: ForgetRequest, seed: int):
     from .tasks.classification import ClassificationTask
 
-    model = DigitsCNN.from_pretrained(DIGITS_CNN_DIR)
-    return ClassificationTask(load_digits_split(model.config.image_size), request, seed, ClassifierRecipe())
+    image_size = base_model("digits-cnn").config.image_size
+    return ClassificationTask(load_digits_split(image_size), request, seed, ClassifierRecipe())
 
 
 def train_digits_cnn(out_dir: Path = DIGITS_CNN_DIR, seed: int = DIGITS_CNN_SEED, progress=None) -> dict:

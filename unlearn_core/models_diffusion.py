@@ -132,19 +132,25 @@ register_model(ModelSpec(
 
 def _register_method_defaults() -> None:
     """Defaults of the shared methods for class-conditional diffusion (Adam at small learning rates, as in
-    the SalUn / SFR-on diffusion code), measured on digits-ddpm forgetting class 3 (see its model card)."""
+    the SalUn / SFR-on diffusion code), measured on digits-ddpm forgetting class 3 (benchmarks/digits-ddpm.md).
+    RL/SalUn batches are half forget, half retain samples (forget_share 0.5): with the proportional 10% share
+    a batch holds 3 forget images and forgetting takes far longer."""
     from .methods.registry import register_task_defaults
 
     kind = "class-diffusion"
-    register_task_defaults("salun", kind, optimizer="adam", lr=1e-4, weight_decay=0.0, batch_size=32,
-                           epochs=30.0, ratio=0.5, forget_weight=1.0)
-    register_task_defaults("rl", kind, optimizer="adam", lr=1e-4, weight_decay=0.0, batch_size=32,
-                           epochs=30.0, forget_weight=1.0)
-    register_task_defaults("ga", kind, optimizer="adam", lr=1e-5, weight_decay=0.0, batch_size=32,
-                           epochs=10.0, retain_weight=1.0)
-    register_task_defaults("sfr_on", kind, iterations=150, forget_every=1, alpha0=10.0, lr=1e-2, clip=1.0,
+    mixed = dict(optimizer="adam", lr=1e-4, weight_decay=0.0, batch_size=64, forget_share=0.5, epochs=6.0,
+                 forget_weight=2.0)
+    register_task_defaults("salun", kind, ratio=0.5, **mixed)
+    register_task_defaults("salun_soft", kind, **mixed)
+    register_task_defaults("rl", kind, **mixed)
+    register_task_defaults("ga", kind, optimizer="adam", lr=1e-4, weight_decay=0.0, batch_size=32, epochs=10.0,
+                           retain_weight=1.0, clip=1.0)
+    register_task_defaults("ft", kind, optimizer="adam", lr=1e-4, weight_decay=0.0, batch_size=32, epochs=3.0)
+    register_task_defaults("l1_sparse", kind, optimizer="adam", lr=1e-4, weight_decay=0.0, batch_size=32,
+                           epochs=3.0, alpha=1e-6)
+    register_task_defaults("sfr_on", kind, iterations=150, forget_every=1, alpha0=10.0, lr=1.2e-2, clip=1.0,
                            batch_size=32, weight_decay=0.0, fisher_samples=512)
-    register_task_defaults("slug", kind, batch_size=64, retain_samples=256, search_steps=8)
+    register_task_defaults("esd", kind, iterations=100, lr=1e-4, eta=1.0)
 
 
 _register_method_defaults()

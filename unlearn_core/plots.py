@@ -27,8 +27,8 @@ METRIC_LABELS: dict[str, str] = {
     "fid": "FID on retained classes (lower is better)",
 }
 COLUMNS = ("Original", "Unlearned", "Retrain")
-GAP_COLUMN = "Gap |Unlearned - Retrain|"
-SALIENCY_TITLES = {"gradient": "SalUn weight saliency |grad L_f|", "fisher_ratio": "SFR-on Fisher ratio F_f / F_r"}
+GAP_COLUMN = "Gap to Retrain"
+SALIENCY_TITLES = {"gradient": "|grad L_f| (SalUn)", "fisher_ratio": "Fisher ratio F_f / F_r (SFR-on)"}
 FRONT_COLOUR = "#d62728"
 ACCENT = "#1f77b4"
 MAX_HEATMAP_ROWS = 96
@@ -98,8 +98,8 @@ def styled_metrics(report: Mapping[str, Any]):
 
 def summary_markdown(report: Mapping[str, Any]) -> str:
     """One paragraph under the table: gap, KL to Retrain, run times."""
-    parts = [f"**{report.get('method', '?')}** on **{report.get('model', '?')}**, forget `{report.get('forget', '?')}`, "
-             f"seed {report.get('seed', '?')}."]
+    parts = [f"**{report.get('method', '?')}** on **{report.get('model', '?')}**, "
+             f"forget `{report.get('forget', '?')}`, seed {report.get('seed', '?')}."]
     if "avg_gap" in report:
         parts.append(f"Avg. Gap to Retrain **{report['avg_gap']:.2f}** points "
                      f"(the original model: {report.get('avg_gap_original', float('nan')):.2f}); lower is better.")
@@ -157,18 +157,18 @@ def saliency_heatmap(layer: Any, kind: str = "gradient", threshold: float | None
                        "salient share %{customdata[1]:.0%}<extra></extra>") if (fr, fc) != (1, 1) else
         "out %{y}, in %{x}<br>score %{customdata[0]:.3g}<br>salient %{customdata[1]:.0f}<extra></extra>"))
     fig.add_trace(go.Heatmap(
-        z=1.0 - share, zmin=0.0, zmax=1.0, showscale=False, hoverinfo="skip", name="mask overlay (non-salient washed out)",
+        z=1.0 - share, zmin=0.0, zmax=1.0, showscale=False, hoverinfo="skip",
+        name="mask overlay (non-salient washed out)",
         showlegend=True, colorscale=[[0.0, "rgba(255,255,255,0)"], [1.0, "rgba(255,255,255,0.78)"]]))
     rows, cols = raw_scores.shape
-    note = f"{rows}x{cols}" + (f", shown as {fr}x{fc} blocks (max score, salient share)" if (fr, fc) != (1, 1) else "")
+    note = f"{rows}x{cols}" + (f" in {fr}x{fc} blocks (max score, salient share)" if (fr, fc) != (1, 1) else "")
     share_total = _field(layer, "salient_share", float(raw_mask.mean()))
     rule = f"score >= {threshold:g}" if threshold is not None else "top share"
     fig.update_layout(
-        title={"text": f"{SALIENCY_TITLES.get(kind, kind)}: <b>{name}</b> {list(shape)}<br>"
-                       f"<sup>{note}; {share_total:.0%} salient ({rule}); rows = output units, "
-                       f"columns = inputs x kernel</sup>"},
-        height=420, margin={"l": 60, "r": 20, "t": 80, "b": 40},
-        legend={"orientation": "h", "y": -0.12, "x": 0}, xaxis_title="input x kernel position",
+        title={"text": f"<b>{name}</b> {list(shape)}: {SALIENCY_TITLES.get(kind, kind)}<br>"
+                       f"<sup>{share_total:.0%} salient ({rule}); {note}</sup>"},
+        height=440, margin={"l": 60, "r": 20, "t": 80, "b": 70},
+        legend={"orientation": "h", "y": -0.22, "x": 0}, xaxis_title="input x kernel position",
         yaxis_title="output unit", yaxis={"autorange": "reversed"}, plot_bgcolor="white")
     return fig
 
@@ -185,7 +185,8 @@ def salient_share_bars(layers: Sequence[Any], overall: float | None = None, kind
     if overall is not None:
         fig.add_vline(x=100.0 * overall, line_dash="dash", line_color=FRONT_COLOUR,
                       annotation_text=f"whole model {100.0 * overall:.0f}%", annotation_position="top")
-    fig.update_layout(title={"text": f"Share of salient weights per layer ({SALIENCY_TITLES.get(kind, kind)})"},
+    source = SALIENCY_TITLES.get(kind, kind)
+    fig.update_layout(title={"text": f"Salient weights per layer<br><sup>mask from {source}</sup>"},
                       xaxis={"title": "% of the layer's weights in the mask", "range": [0, 100]},
                       yaxis={"autorange": "reversed"}, height=420,
                       margin={"l": 110, "r": 20, "t": 60, "b": 40}, plot_bgcolor="white")
@@ -194,6 +195,12 @@ def salient_share_bars(layers: Sequence[Any], overall: float | None = None, kind
 
 # ------------------------------------------------------------------------------------------------------
 # SLUG
+
+def short_layer_name(name: str, keep: int = 3) -> str:
+    """The last ``keep`` dotted parts of a long parameter name (labels on crowded plots; hover has the full)."""
+    parts = name.split(".")
+    return name if len(parts) <= keep + 1 else "..." + ".".join(parts[-keep:])
+
 
 def slug_pareto(slug: Mapping[str, Any]) -> go.Figure:
     """Log-log alignment (x) vs importance (y) per layer: Pareto-front layers coloured, labelled and joined;
@@ -215,8 +222,9 @@ def slug_pareto(slug: Mapping[str, Any]) -> go.Figure:
     fig.add_trace(go.Scatter(
         x=[max(l["alignment"], tiny) for l in on], y=[max(l["importance"], tiny) for l in on],
         mode="markers+lines+text", name="Pareto front", line={"shape": "hv", "dash": "dot", "color": FRONT_COLOUR},
-        marker={"size": 11, "color": FRONT_COLOUR}, text=[l["name"] for l in on], textposition="top right",
-        hovertemplate="%{text}<br>alignment %{x:.3g}<br>importance %{y:.3g}<extra></extra>"))
+        marker={"size": 11, "color": FRONT_COLOUR}, text=[short_layer_name(l["name"]) for l in on],
+        textposition="top right", customdata=[l["name"] for l in on],
+        hovertemplate="%{customdata}<br>alignment %{x:.3g}<br>importance %{y:.3g}<extra></extra>"))
     if chosen:
         pick = next((l for l in layers if l["name"] == chosen), None)
         if pick is not None:
@@ -228,11 +236,10 @@ def slug_pareto(slug: Mapping[str, Any]) -> go.Figure:
                 name=label, marker={"symbol": "star", "size": 22, "color": "#ffbf00",
                                     "line": {"width": 1.5, "color": "black"}},
                 hovertemplate=f"{chosen}<br>the layer SLUG changed<extra></extra>"))
-    subtitle = ("layers SLUG would consider for this forget target (computed on the original model)"
-                if not slug.get("trace") else "star = the single layer SLUG edited")
+    subtitle = ("on the original model, for this forget target" if not slug.get("trace")
+                else "star = the one layer SLUG edited")
     fig.update_layout(
-        title={"text": f"SLUG layer selection: importance vs gradient alignment<br><sup>{subtitle}; "
-                       "front = no other layer has both lower alignment and higher importance</sup>"},
+        title={"text": f"SLUG layer selection (Pareto front)<br><sup>{subtitle}</sup>"},
         xaxis={"type": "log", "title": "alignment |cos(g_forget, g_retain)| (lower is better)"},
         yaxis={"type": "log", "title": "importance ||g_forget|| / ||theta|| (higher is better)"},
         height=440, margin={"l": 70, "r": 20, "t": 80, "b": 50}, legend={"orientation": "h", "y": -0.2},
@@ -248,8 +255,8 @@ def slug_search_trace(slug: Mapping[str, Any], retain_tolerance: float | None = 
     evaluation order), other searched layers faint; the accepted step as a vertical line."""
     trace = list(slug.get("trace") or [])
     if not trace:
-        return message_figure("The step-size search runs only when the method is SLUG.\n"
-                              "Run SLUG to see forget and retain scores against the step size.")
+        return message_figure("The step-size search runs only when the method is SLUG.<br>"
+                              "Run SLUG to see forget and retain scores<br>against the step size.")
     chosen = slug.get("chosen", "chosen layer")
     fig = go.Figure()
     for name, search in (slug.get("searches") or {}).items():
@@ -282,8 +289,8 @@ def slug_search_trace(slug: Mapping[str, Any], retain_tolerance: float | None = 
         fig.add_vline(x=slug["lambda"], line_color="#333", line_width=1,
                       annotation_text=f"accepted lambda {slug['lambda']:.3g}", annotation_position="top left")
     fig.update_layout(
-        title={"text": f"SLUG step-size search on {chosen}<br><sup>binary search over lambda "
-                       "(numbers = evaluation order)</sup>"},
+        title={"text": f"SLUG step-size search: {chosen}<br><sup>binary search over lambda "
+                       "(numbers = order)</sup>"},
         xaxis={"type": "log", "title": "step size lambda"}, yaxis={"title": "score (%)", "range": [-5, 105]},
         height=440, margin={"l": 60, "r": 20, "t": 80, "b": 50}, legend={"orientation": "h", "y": -0.2},
         plot_bgcolor="white")
@@ -394,9 +401,10 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def sample_grid_image(samples: np.ndarray, classes: Sequence[int], per_class: int, forget_class: int | None,
-                      cell: int = 40, pad: int = 4) -> np.ndarray:
-    """Rows = classes, columns = seeds; ``samples`` in [0, 1] ordered class-major. The forget class's row is
-    framed in red. Returns an RGB uint8 array (nearest-neighbour upscaling keeps pixels crisp)."""
+                      cell: int = 40, pad: int = 4, dark_ink: bool = True) -> np.ndarray:
+    """Rows = classes, columns = seeds; ``samples`` in [0, 1] ordered class-major (1 = ink, drawn dark on
+    white). The forget class's row is framed in red. Returns an RGB uint8 array (nearest-neighbour
+    upscaling keeps pixels crisp)."""
     samples = np.asarray(samples)
     rows = len(classes)
     height, width = rows * (cell + pad) + pad, per_class * (cell + pad) + pad
@@ -406,7 +414,7 @@ def sample_grid_image(samples: np.ndarray, classes: Sequence[int], per_class: in
         if forget_class is not None and cls == forget_class:
             canvas[top - pad:top + cell + pad, :] = (214, 39, 40)
         for c in range(per_class):
-            image = _to_uint8(samples[r * per_class + c])
+            image = _to_uint8(1.0 - np.asarray(samples[r * per_class + c]) if dark_ink else samples[r * per_class + c])
             ys = np.arange(cell) * image.shape[0] // cell
             xs = np.arange(cell) * image.shape[1] // cell
             left = pad + c * (cell + pad)

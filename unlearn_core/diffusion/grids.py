@@ -12,7 +12,7 @@ from ..models.ddpm import to_pixels
 
 CELL = 32          # pixels per generated image (8x8 digits drawn with nearest-neighbour upscaling)
 GAP = 2
-LABEL_W = 58
+LABEL_W = 74
 TITLE_H = 22
 HEADER_H = 18
 FORGET_COLOUR = (214, 39, 40)
@@ -55,7 +55,7 @@ def render_grid(panels: list[tuple[str, torch.Tensor]], classes: Sequence[int], 
     for r, c in enumerate(classes):
         y = top + r * (CELL + GAP) + CELL // 2 - 6
         forget = c == forget_class
-        draw.text((6, y), f"class {c}" + (" X" if forget else ""), fill=FORGET_COLOUR if forget else (0, 0, 0),
+        draw.text((6, y), f"class {c}" + (" forget" if forget else ""), fill=FORGET_COLOUR if forget else (0, 0, 0),
                   font=font)
     for p, (name, grid) in enumerate(panels):
         left = LABEL_W + p * (panel_w + 16)

@@ -33,6 +33,8 @@ class SFROnConfig:
     batch_size: int = hparam(64, "minibatch size of both steps", low=1, high=4096)
     fisher_samples: int = hparam(512, "retain samples used for the remain Fisher", low=1, high=1000000)
     weight_decay: float = hparam(5e-4, "weight decay", low=0.0, high=1.0)
+    optimizer: str = hparam("sgd", "optimizer of both steps (the paper: SGD for classifiers, Adam for diffusion)",
+                            choices=("sgd", "adam"))
 
 
 def adaptive_forget_loss(per_sample: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -61,7 +63,7 @@ class SFROn(UnlearningMethod):
         mask = threshold_mask(ratio, cfg.gamma)
         params = task.parameters_for_unlearning(model)
         updater = MaskedUpdater(mask, params, restore=False)  # remain steps may move every weight
-        optimizer = make_optimizer(params.values(), "sgd", cfg.lr, cfg.weight_decay)
+        optimizer = make_optimizer(params.values(), cfg.optimizer, cfg.lr, cfg.weight_decay)
         generator = torch.Generator().manual_seed(task.seed)
         forget = task.cycle("forget", cfg.batch_size, generator)
         retain = task.cycle("retain", cfg.batch_size, generator)

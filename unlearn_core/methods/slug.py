@@ -26,7 +26,7 @@ class SLUGConfig:
     retain_samples: int = hparam(256, "retain samples for the retain gradient", low=1, high=1000000)
     batch_size: int = hparam(128, "minibatch size for the gradients", low=1, high=4096)
     search_steps: int = hparam(6, "step-size evaluations per layer (binary search)", low=1, high=50)
-    max_front_layers: int = hparam(3, "with layer='auto': how many front layers (most important first) to try",
+    max_front_layers: int = hparam(1, "with layer='auto': how many front layers (most important first) to try",
                                    low=1, high=1000)
     target_slack: float = hparam(1.0, "forget score may exceed the target by this many points", low=0.0,
                                  high=100.0)

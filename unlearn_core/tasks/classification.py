@@ -81,7 +81,8 @@ class ClassificationTask(TaskAdapter):
         return accuracy(model, self.x_forget, self.y_forget)
 
     def retain_score(self, model: nn.Module) -> float:
-        return accuracy(model, self.x_retain, self.y_retain)
+        """Accuracy on a fixed retain subset the size of the test set: SLUG calls this once per trial step."""
+        return accuracy(model, self.x_retain[self._shadow], self.y_retain[self._shadow])
 
     def forget_target(self, model: nn.Module) -> float:
         if self.target_forget_score is not None or self.request.kind == "class":
