@@ -337,13 +337,12 @@ def panel_values(view: dict[str, Any], status: str) -> list[Any]:
     else:
         slider, gallery, generative_group = None, [], gr.Column(visible=False)
     attribution = view.get("attribution")
-    attribution_fig = gr.Plot(
-        plots.attribution_figure(attribution) if attribution else plots.message_figure(
-            "Input attributions are shown for classifiers (choose Integrated Gradients or Saliency)."),
-        visible=view.get("family", "classification") == "classification")
+    attribution_fig = (plots.attribution_figure(attribution) if attribution else plots.message_figure(
+        "Input attributions are shown for classifiers (choose Integrated Gradients or Saliency)."))
+    attribution_group = gr.Column(visible=view.get("family", "classification") == "classification")
     files = view.get("files", {})
     return [status, plots.styled_metrics(report), plots.summary_markdown(report), layer_update, heatmap, bars,
-            pareto, trace, generative_group, slider, gallery, attribution_fig, files.get("weights"),
+            pareto, trace, generative_group, slider, gallery, attribution_group, attribution_fig, files.get("weights"),
             files.get("report"), view]
 
 
@@ -554,8 +553,9 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
                                 slider = gr.ImageSlider(label="original | unlearned", elem_id="before-after-slider",
                                                         type="numpy")
                                 gallery = gr.Gallery(label="Sample grids", elem_id="before-after-gallery", columns=3)
-                        attribution_plot = gr.Plot(label="Input attributions on forget samples",
-                                                   elem_id="attributions")
+                        with gr.Column() as attribution_group:
+                            attribution_plot = gr.Plot(label="Input attributions on forget samples",
+                                                       elem_id="attributions")
                         with gr.Row():
                             weights_file = gr.File(label="Unlearned weights (safetensors)", elem_id="weights-file",
                                                    height=100)
@@ -585,7 +585,7 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
                 gr.Markdown(methods_table())
 
         result_outputs = [status, metrics, summary, layer_dd, heatmap, share_bars, pareto, trace, generative_group,
-                          slider, gallery, attribution_plot, weights_file, report_file, session]
+                          slider, gallery, attribution_group, attribution_plot, weights_file, report_file, session]
         controls = [control for _, _, control in pool]
 
         # --- glue: model -> forget pickers, method list and hyperparameter defaults -------------------------

@@ -252,11 +252,13 @@ def test_bad_compare_input(client, server):
 
 def test_cancel_stops_a_long_run(client, server):
     assert "Nothing is running" in client.predict(api_name="/cancel")
-    job = client.submit("digits-cnn", "class:3", "salun", json.dumps({"epochs": 60}), 0, False, "none",
+    # 100,000 SFR-on iterations would take hours: only Cancel can end this run in time.
+    job = client.submit("digits-cnn", "class:3", "sfr_on", json.dumps({"iterations": 100000}), 0, False, "none",
                         api_name="/run")
-    deadline = time.time() + 60
-    while time.time() < deadline and job.status().code.name not in ("PROCESSING", "ITERATING"):
+    deadline = time.time() + 120
+    while time.time() < deadline and job.status().code.name not in ("PROCESSING", "ITERATING", "PROGRESS"):
         time.sleep(0.2)
+    assert not job.done()
     time.sleep(1.0)
     start = time.perf_counter()
     client.predict(api_name="/cancel")

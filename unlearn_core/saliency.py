@@ -17,8 +17,10 @@ Scores = dict[str, torch.Tensor]
 Mask = dict[str, torch.Tensor]
 
 
-def _eval_gradients(model: nn.Module, task: TaskAdapter, which: str, batch_size: int, limit: int | None,
-                    squared: bool) -> Scores:
+def batch_gradients(model: nn.Module, task: TaskAdapter, which: str, batch_size: int, limit: int | None,
+                    squared: bool, average: bool = False) -> Scores:
+    """Gradients of the batch-mean loss over the ``which`` set, in eval mode: summed over batches, averaged
+    (``average``), or as a mean of squares (``squared``, the empirical Fisher diagonal)."""
     params = task.parameters_for_unlearning(model)
     totals = {name: torch.zeros_like(p) for name, p in params.items()}
     was_training = model.training
@@ -37,18 +39,18 @@ def _eval_gradients(model: nn.Module, task: TaskAdapter, which: str, batch_size:
     model.train(was_training)
     if batches == 0:
         raise UnlearningInputError(f"the {which} set is empty")
-    return {name: total / batches for name, total in totals.items()} if squared else totals
+    return {name: total / batches for name, total in totals.items()} if squared or average else totals
 
 
 def gradient_saliency(model: nn.Module, task: TaskAdapter, batch_size: int = 64) -> Scores:
     """SalUn, Eq. (3): g = |sum over forget batches of grad_theta L_f(theta_0)|."""
-    return {name: g.abs() for name, g in _eval_gradients(model, task, "forget", batch_size, None, False).items()}
+    return {name: g.abs() for name, g in batch_gradients(model, task, "forget", batch_size, None, False).items()}
 
 
 def fisher_diagonal(model: nn.Module, task: TaskAdapter, which: str, batch_size: int = 64,
                     limit: int | None = None) -> Scores:
     """Empirical Fisher diagonal: mean over batches of (grad of the batch-mean loss)^2."""
-    return _eval_gradients(model, task, which, batch_size, limit, True)
+    return batch_gradients(model, task, which, batch_size, limit, True)
 
 
 def topk_mask(scores: Scores, ratio: float, scope: str = "global") -> Mask:

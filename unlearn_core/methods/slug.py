@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from ..errors import UnlearningInputError, check_finite
+from ..errors import UnlearningInputError
+from ..saliency import batch_gradients
 from ..hparams import hparam
 from .base import UnlearnResult, UnlearningMethod
 from .registry import register
@@ -35,19 +36,9 @@ class SLUGConfig:
 
 
 def mean_gradient(model, task, which: str, batch_size: int, params: dict, limit: int | None = None):
-    grads = {name: torch.zeros_like(p) for name, p in params.items()}
-    batches = 0
-    for batch in task.batches(which, batch_size, limit=limit):
-        model.zero_grad(set_to_none=True)
-        loss = task.loss(model, batch)
-        check_finite(loss, f"SLUG {which} gradient")
-        loss.backward()
-        for name, p in params.items():
-            if p.grad is not None:
-                grads[name] += p.grad.detach()
-        batches += 1
-    model.zero_grad(set_to_none=True)
-    return {name: g / max(batches, 1) for name, g in grads.items()}
+    """The layer weights' gradient of the mean loss, averaged over batches (computed once)."""
+    grads = batch_gradients(model, task, which, batch_size, limit, squared=False, average=True)
+    return {name: grads[name] for name in params}
 
 
 def pareto_front(importance: dict[str, float], alignment: dict[str, float]) -> list[str]:

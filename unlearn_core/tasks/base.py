@@ -77,3 +77,33 @@ class TaskAdapter(abc.ABC):
     def layer_weights(self, model: nn.Module) -> dict[str, nn.Parameter]:
         """Candidate layers for SLUG: weights with two or more dimensions."""
         return {n: p for n, p in self.parameters_for_unlearning(model).items() if p.ndim >= 2}
+
+
+class TensorSetsTask(TaskAdapter):
+    """Adapters whose forget and retain sets are in-memory (x, y) tensors: ``x_forget``, ``y_forget``,
+    ``x_retain``, ``y_retain`` set by the subclass."""
+
+    x_forget: torch.Tensor
+    y_forget: torch.Tensor
+    x_retain: torch.Tensor
+    y_retain: torch.Tensor
+
+    def _data(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if which == "forget":
+            return self.x_forget, self.y_forget
+        if which == "retain":
+            return self.x_retain, self.y_retain
+        raise ValueError(f"which must be 'forget' or 'retain', got {which!r}")
+
+    def size(self, which: str) -> int:
+        return len(self._data(which)[0])
+
+    def batches(self, which: str, batch_size: int, generator: torch.Generator | None = None,
+                limit: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        x, y = self._data(which)
+        order = torch.randperm(len(x), generator=generator) if generator is not None else torch.arange(len(x))
+        if limit is not None:
+            order = order[:limit]
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            yield x[idx], y[idx]

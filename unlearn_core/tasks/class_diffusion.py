@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -15,10 +14,10 @@ from ..data import ForgetRequest, load_digits_split, resize
 from ..errors import UnlearningInputError
 from ..metrics import frechet_distance
 from ..models.ddpm import IMAGE_SIZE, NULL_CLASS, build_scheduler, noise_loss, to_model_space
-from .base import TaskAdapter
+from .base import TensorSetsTask
 
 
-class ClassDiffusionTask(TaskAdapter):
+class ClassDiffusionTask(TensorSetsTask):
     """Forget one class of a class-conditional DDPM with classifier-free guidance.
 
     Batches are ``(x, y)`` with ``x`` in the model's [-1, 1] space. Metrics use the shipped digits classifier
@@ -75,26 +74,6 @@ class ClassDiffusionTask(TaskAdapter):
         return cls(split.x_train, split.y_train, request, seed, retrain_dir=retrain_dir(value))
 
     # --- data ---------------------------------------------------------------------------------------
-    def _data(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
-        if which == "forget":
-            return self.x_forget, self.y_forget
-        if which == "retain":
-            return self.x_retain, self.y_retain
-        raise ValueError(f"which must be 'forget' or 'retain', got {which!r}")
-
-    def size(self, which: str) -> int:
-        return len(self._data(which)[0])
-
-    def batches(self, which: str, batch_size: int, generator: torch.Generator | None = None,
-                limit: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        x, y = self._data(which)
-        order = torch.randperm(len(x), generator=generator) if generator is not None else torch.arange(len(x))
-        if limit is not None:
-            order = order[:limit]
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            yield x[idx], y[idx]
-
     # --- losses -------------------------------------------------------------------------------------
     def loss(self, model: nn.Module, batch, reduction: str = "mean") -> torch.Tensor:
         """Noise-prediction MSE at a uniform random timestep (per-sample means with reduction="none")."""

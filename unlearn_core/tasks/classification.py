@@ -1,7 +1,6 @@
 """Classification adapter: cross-entropy losses, random labels, UA/RA/TA/MIA evaluation."""
 from __future__ import annotations
 
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -10,10 +9,10 @@ from torch import nn
 from ..data import DigitsSplit, ForgetRequest, forget_indices
 from ..metrics import mia_efficacy
 from ..training import ClassifierRecipe, ProgressFn, accuracy, train_classifier
-from .base import TaskAdapter
+from .base import TensorSetsTask
 
 
-class ClassificationTask(TaskAdapter):
+class ClassificationTask(TensorSetsTask):
     """Forget/retain split of a labelled training set, and the SalUn paper's metrics."""
 
     kind = "classification"
@@ -36,26 +35,6 @@ class ClassificationTask(TaskAdapter):
         # MIA shadow members: a retain subset the size of the test set, fixed by the seed.
         pick = torch.randperm(len(self.x_retain), generator=torch.Generator().manual_seed(self.seed))
         self._shadow = pick[:len(self.x_test)]
-
-    def _data(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
-        if which == "forget":
-            return self.x_forget, self.y_forget
-        if which == "retain":
-            return self.x_retain, self.y_retain
-        raise ValueError(f"which must be 'forget' or 'retain', got {which!r}")
-
-    def size(self, which: str) -> int:
-        return len(self._data(which)[0])
-
-    def batches(self, which: str, batch_size: int, generator: torch.Generator | None = None,
-                limit: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        x, y = self._data(which)
-        order = torch.randperm(len(x), generator=generator) if generator is not None else torch.arange(len(x))
-        if limit is not None:
-            order = order[:limit]
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            yield x[idx], y[idx]
 
     def loss(self, model: nn.Module, batch, reduction: str = "mean") -> torch.Tensor:
         x, y = batch
