@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from .errors import DivergenceError, UnlearningInputError
-from .hparams import validate
 from .methods import get_method
 from .metrics import avg_gap
 from .zoo import fresh_copy, get_model_spec
@@ -98,8 +97,7 @@ def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
     spec = get_model_spec(model_name)
     request = spec.parse_forget(forget)
     seed = _seed(seed)
-    method_obj = get_method(method).for_task(spec.family, overrides)
-    validate(method_obj.config)
+    method_obj = get_method(method).for_task(spec.family, overrides)  # validates every value
     task = spec.make_task(request, seed)
 
     retrain, retrain_time = (None, None)

@@ -104,7 +104,7 @@ class BadTeacher(UnlearningMethod):
         bad = reinitialised(model, task.seed)
         generator = torch.Generator().manual_seed(task.seed)
         retain_limit = max(1, int(cfg.retain_share * task.size("retain")))
-        xs, ys, from_forget = [], [], []
+        xs, from_forget = [], []
         for which, limit in (("forget", None), ("retain", retain_limit)):
             for x, _ in task.batches(which, 4096, generator, limit=limit):
                 xs.append(x)
