@@ -8,13 +8,14 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import httpx
+
+from app_server import stop_process_group
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -124,11 +125,6 @@ class Browser:
         except (httpx.HTTPError, WebDriverError, ValueError):
             pass
         finally:
-            if self.driver.poll() is None:
-                os.killpg(self.driver.pid, signal.SIGTERM)
-                try:
-                    self.driver.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(self.driver.pid, signal.SIGKILL)
+            stop_process_group(self.driver)
             self.http.close()
             self.log.close()
