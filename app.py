@@ -505,7 +505,7 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
                         method_info = gr.Markdown(method_markdown(DEFAULT_METHOD, family))
                         seed = gr.Number(DEFAULT_SEED, label="Seed", precision=0, elem_id="seed",
                                          info="decides random forget sets and the method's randomness")
-                        with_retrain = gr.Checkbox(True, label="Compare with Retrain (cached per target and seed)",
+                        with_retrain = gr.Checkbox(True, label="Compare with Retrain (shipped for every class; trained and cached for random shares)",
                                                    elem_id="with-retrain")
                         attribution = gr.Radio(ATTRIBUTION_CHOICES, value="integrated_gradients",
                                                label="Input attributions (captum)")

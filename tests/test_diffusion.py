@@ -69,7 +69,7 @@ def test_retrain_reference_missing_is_explained():
     if task.retrain_available():
         pytest.skip("a Retrain reference for class 8 is shipped")
     with pytest.raises(UnlearningInputError, match="train digits-ddpm --forget class:8"):
-        task.retrain(0)
+        task.retrain()
 
 
 def test_losses_and_layers(task, base):

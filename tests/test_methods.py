@@ -126,8 +126,25 @@ def test_cli_writes_the_report(tmp_path, capsys):
     for which in ("original", "unlearned", "retrain"):
         assert {"ua", "ra", "ta", "mia"} <= set(report["metrics"][which])
     assert set(report["runtime_s"]) == {"unlearn", "retrain"}
-    assert report["metrics"]["retrain"]["ua"] == 100
+    assert report["metrics"]["retrain"]["ua"] == 100 and report["retrain_source"] == "shipped"
     assert (tmp_path / "w.safetensors").stat().st_size > 100_000
+
+
+@pytest.mark.parametrize("forget_class", range(10))
+def test_every_class_has_a_shipped_retrain_reference(digits_task_factory, forget_class):
+    """Retrain for class:K is shipped (the recipe and seed of digits-cnn without class K), so a run on any
+    class compares with exact unlearning at once; its recorded training time stands in for the run's."""
+    task = digits_task_factory(f"class:{forget_class}", seed=5)
+    reference = task.retrain()
+    assert task.retrain_source == "shipped" and task.retrain_seconds > 5
+    metrics = task.evaluate(reference)
+    assert metrics["ua"] == 100 and metrics["forget_class_ta"] == 0 and metrics["ta"] >= 98
+    assert not any(p.requires_grad for p in reference.parameters())
+
+
+def test_retrain_reference_does_not_depend_on_the_run_seed_for_a_class(digits_task_factory):
+    assert digits_task_factory("class:3", 0).retrain_key() == digits_task_factory("class:3", 7).retrain_key()
+    assert digits_task_factory("random:10", 0).retrain_key() != digits_task_factory("random:10", 7).retrain_key()
 
 
 def test_cli_reports_bad_input_without_a_traceback(capsys):

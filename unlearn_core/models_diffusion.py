@@ -126,7 +126,7 @@ register_model(ModelSpec(
     forget_kinds=("class",), num_classes=10,
     load=_load_digits_ddpm, make_task=_digits_ddpm_task, train=train_digits_ddpm,
     available=lambda: (DIGITS_DDPM_DIR / "unet" / "diffusion_pytorch_model.safetensors").exists(),
-    default_forget="class:3",
+    default_forget="class:3", bench_methods=("ga", "rl", "esd", "salun", "sfr_on", "slug"),
 ))
 
 

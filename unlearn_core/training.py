@@ -21,7 +21,7 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def random_affine(images: torch.Tensor, generator: torch.Generator, shift: float, rotate_deg: float,
                   scale: float) -> torch.Tensor:
-    """Per-sample small translation/rotation/scale, the augmentation that gets the CNN past 98%."""
+    """Per-sample small translation/rotation/scale (the CNN's training augmentation)."""
     n = images.shape[0]
     u = torch.rand(n, 4, generator=generator) * 2 - 1
     angle = u[:, 0] * math.radians(rotate_deg)
@@ -42,9 +42,12 @@ class ClassifierRecipe:
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 5e-4
-    shift_px: float = 1.5
-    rotate_deg: float = 10.0
-    scale: float = 0.08
+    # Light augmentation on purpose: with stronger jitter (1.5 px, 10 deg) the CNN reaches 100% test accuracy,
+    # members and non-members then get the same confidence, and the MIA's SVC has nothing to learn (its verdict
+    # on a forgotten class became the sign of its intercept). At these values test accuracy is ~99%.
+    shift_px: float = 0.5
+    rotate_deg: float = 3.0
+    scale: float = 0.02
 
 
 def train_classifier(x: torch.Tensor, y: torch.Tensor, seed: int, recipe: ClassifierRecipe | None = None,

@@ -70,6 +70,25 @@ class TaskAdapter(abc.ABC):
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         """The metrics the report shows for one model."""
 
+    # --- Retrain (exact unlearning) -------------------------------------------------------------------
+    def retrain_available(self) -> bool:
+        """Whether :meth:`retrain` can give a reference for this forget target."""
+        return False
+
+    def retrain(self, progress=None, live: bool = False) -> nn.Module:
+        """The Retrain reference: the model trained from scratch without the forget set. A shipped
+        reference is loaded when one exists (``live=True`` trains anyway, as the benchmark does to time it).
+        After the call, :attr:`retrain_seconds` is its training time (recorded with a shipped reference) and
+        :attr:`retrain_source` says ``"shipped"`` or ``"trained"``."""
+        raise NotImplementedError(f"{self.kind} models have no Retrain reference")
+
+    retrain_seconds: float | None = None
+    retrain_source: str | None = None
+
+    def retrain_key(self) -> tuple:
+        """What the Retrain reference depends on (the runner caches references by it)."""
+        return (str(getattr(self, "request", "")), self.seed)
+
     def parameters_for_unlearning(self, model: nn.Module) -> dict[str, nn.Parameter]:
         """The parameters methods may change (all of them unless a family says otherwise)."""
         return dict(model.named_parameters())

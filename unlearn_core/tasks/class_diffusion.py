@@ -187,9 +187,14 @@ class ClassDiffusionTask(TensorSetsTask):
     def retrain_available(self) -> bool:
         return self.retrain_dir is not None and (self.retrain_dir / "unet").is_dir()
 
-    def retrain(self, seed: int, progress=None) -> nn.Module:
+    def retrain_key(self) -> tuple:
+        return (str(self.request),)
+
+    def retrain(self, progress=None, live: bool = False) -> nn.Module:
         """The shipped Retrain reference (a model trained without the forget class with the same recipe).
-        Training one takes tens of minutes on a CPU, so it is never done inside a run."""
+        Training one takes tens of minutes on a CPU, so it is never done inside a run (``live`` is ignored)."""
+        import json
+
         from ..models.ddpm import load_unet
 
         if not self.retrain_available():
@@ -199,6 +204,9 @@ class ClassDiffusionTask(TensorSetsTask):
                 "(or run without the Retrain reference)")
         if progress:
             progress(1.0, f"loaded the shipped Retrain reference {self.retrain_dir.name}")
+        record = self.retrain_dir / "recipe.json"
+        self.retrain_seconds = json.loads(record.read_text()).get("train_s") if record.exists() else None
+        self.retrain_source = "shipped"
         return load_unet(self.retrain_dir).requires_grad_(False)
 
     # --- parameters ---------------------------------------------------------------------------------
@@ -218,7 +226,7 @@ class ClassDiffusionTask(TensorSetsTask):
         panels = [("before: original", sample_grid(self, base_model(self.model_name), classes, seeds)),
                   (f"after: {outcome.report.get('method', 'unlearned')}", sample_grid(self, outcome.model, classes, seeds))]
         if self.retrain_available():
-            panels.append(("Retrain (exact)", sample_grid(self, self.retrain(self.seed), classes, seeds)))
+            panels.append(("Retrain (exact)", sample_grid(self, self.retrain(), classes, seeds)))
         title = (f"{self.model_name}: forget class {self.forget_class}, guidance {self.guidance:g}, "
                  f"{self.steps} DDIM steps")
         return render_grid(panels, classes, seeds, self.forget_class, Path(path), title=title)

@@ -1,6 +1,9 @@
 """Classification adapter: cross-entropy losses, random labels, UA/RA/TA/MIA evaluation."""
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -8,6 +11,7 @@ from torch import nn
 
 from ..data import DigitsSplit, ForgetRequest, forget_indices
 from ..metrics import mia_efficacy
+from ..models.classifier import WEIGHTS_NAME, DigitsCNN
 from ..training import ClassifierRecipe, ProgressFn, accuracy, train_classifier
 from .base import TensorSetsTask
 
@@ -16,11 +20,17 @@ class ClassificationTask(TensorSetsTask):
     """Forget/retain split of a labelled training set, and the SalUn paper's metrics."""
 
     kind = "classification"
+    # Retain samples SLUG's step search scores each trial step on (a fixed subset: the search's cost is
+    # mostly these forwards, and a 3-point tolerance is resolved by 128 samples).
+    score_retain_samples = 128
 
     def __init__(self, split: DigitsSplit, request: ForgetRequest, seed: int,
-                 recipe: ClassifierRecipe | None = None):
+                 recipe: ClassifierRecipe | None = None, training_seed: int = 0, reference_dir: Path | None = None):
         super().__init__(seed)
         self.split, self.request, self.recipe = split, request, recipe or ClassifierRecipe()
+        # Retrain repeats the shipped model's training (its recipe and seed) without the forget set, so for
+        # class:K it is one model whatever the run's seed, and ``reference_dir`` may hold it ready-made.
+        self.training_seed, self.reference_dir = int(training_seed), reference_dir
         self.num_classes = split.num_classes
         forget = forget_indices(request, split.y_train, seed, self.num_classes)
         self.x_forget, self.y_forget = split.x_train[forget], split.y_train[forget]
@@ -60,8 +70,9 @@ class ClassificationTask(TensorSetsTask):
         return accuracy(model, self.x_forget, self.y_forget)
 
     def retain_score(self, model: nn.Module) -> float:
-        """Accuracy on a fixed retain subset the size of the test set: SLUG calls this once per trial step."""
-        return accuracy(model, self.x_retain[self._shadow], self.y_retain[self._shadow])
+        """Accuracy on a fixed retain subset (``score_retain_samples``): SLUG calls this once per trial step."""
+        pick = self._shadow[:self.score_retain_samples]
+        return accuracy(model, self.x_retain[pick], self.y_retain[pick])
 
     def forget_target(self, model: nn.Module) -> float:
         if self.target_forget_score is not None or self.request.kind == "class":
@@ -94,9 +105,32 @@ class ClassificationTask(TensorSetsTask):
         model.train(was_training)
         return metrics
 
-    def retrain(self, seed: int, progress: ProgressFn | None = None) -> nn.Module:
-        """Exact unlearning: the shipped recipe, from scratch, on the retain set only."""
-        return train_classifier(self.x_retain, self.y_retain, seed, self.recipe, progress=progress)
+    def retrain_available(self) -> bool:
+        return True
+
+    def retrain_key(self) -> tuple:
+        # A random forget set depends on the run's seed; a class does not.
+        return (str(self.request), self.seed if self.request.kind == "random" else None, self.training_seed)
+
+    def _shipped_reference(self) -> Path | None:
+        folder = self.reference_dir
+        return folder if folder is not None and (folder / WEIGHTS_NAME).exists() else None
+
+    def retrain(self, progress: ProgressFn | None = None, live: bool = False) -> nn.Module:
+        """Exact unlearning: the shipped recipe and seed, from scratch, on the retain set only (loaded from
+        ``reference_dir`` when shipped and ``live`` is false)."""
+        folder = None if live else self._shipped_reference()
+        if folder is not None:
+            record = folder / "retrain.json"
+            self.retrain_seconds = json.loads(record.read_text()).get("train_s") if record.exists() else None
+            self.retrain_source = "shipped"
+            if progress:
+                progress(1.0, f"loaded the shipped Retrain reference {folder.parent.name}/{folder.name}")
+            return DigitsCNN.from_pretrained(folder).requires_grad_(False)
+        start = time.perf_counter()
+        model = train_classifier(self.x_retain, self.y_retain, self.training_seed, self.recipe, progress=progress)
+        self.retrain_seconds, self.retrain_source = time.perf_counter() - start, "trained"
+        return model
 
     def kl_to(self, reference: nn.Module, model: nn.Module) -> float:
         """KL(reference || model) on the forget set, averaged over samples."""
