@@ -4,6 +4,7 @@ Also turns them into plain per-layer data (2-D arrays and summary numbers) that 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -17,25 +18,42 @@ Scores = dict[str, torch.Tensor]
 Mask = dict[str, torch.Tensor]
 
 
+@contextlib.contextmanager
+def gradients_only_for(model: nn.Module, params: dict[str, nn.Parameter]):
+    """Within the block only ``params`` require gradients (backward allocates nothing for the rest of a
+    large model); the previous flags are restored afterwards."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.requires_grad_(False)
+    for p in params.values():
+        p.requires_grad_(True)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
 def batch_gradients(model: nn.Module, task: TaskAdapter, which: str, batch_size: int, limit: int | None,
-                    squared: bool, average: bool = False) -> Scores:
+                    squared: bool, average: bool = False, params: dict[str, nn.Parameter] | None = None) -> Scores:
     """Gradients of the batch-mean loss over the ``which`` set, in eval mode: summed over batches, averaged
-    (``average``), or as a mean of squares (``squared``, the empirical Fisher diagonal)."""
-    params = task.parameters_for_unlearning(model)
+    (``average``), or as a mean of squares (``squared``, the empirical Fisher diagonal). ``params`` (default:
+    the task's parameters for unlearning) are the only weights that get gradients."""
+    params = task.parameters_for_unlearning(model) if params is None else params
     totals = {name: torch.zeros_like(p) for name, p in params.items()}
     was_training = model.training
     model.eval()  # as in SalUn's code: saliency is taken at the deployed model's behaviour
     batches = 0
-    for batch in task.batches(which, batch_size, limit=limit):
+    with gradients_only_for(model, params):
+        for batch in task.batches(which, batch_size, limit=limit):
+            model.zero_grad(set_to_none=True)
+            loss = task.loss(model, batch)
+            check_finite(loss, f"{which} gradient")
+            loss.backward()
+            for name, p in params.items():
+                if p.grad is not None:
+                    totals[name] += p.grad.detach() ** 2 if squared else p.grad.detach()
+            batches += 1
         model.zero_grad(set_to_none=True)
-        loss = task.loss(model, batch)
-        check_finite(loss, f"{which} gradient")
-        loss.backward()
-        for name, p in params.items():
-            if p.grad is not None:
-                totals[name] += p.grad.detach() ** 2 if squared else p.grad.detach()
-        batches += 1
-    model.zero_grad(set_to_none=True)
     model.train(was_training)
     if batches == 0:
         raise UnlearningInputError(f"the {which} set is empty")
