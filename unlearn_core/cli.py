@@ -27,6 +27,14 @@ def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
     hub.add_argument("--prompts", help="SD: evaluation prompts file (one per line)")
     hub.add_argument("--clip-path", help="SD: a CLIP model (folder or cached id) for the CLIP-score")
     hub.add_argument("--max-images", type=int, default=50, help="at most this many images per name / set")
+    hub.add_argument("--unet-part", default="full", choices=("full", "cross-attention"),
+                     help="SD: the UNet weights ESD/SalUn/... train (SLUG edits one text-encoder layer)")
+    hub.add_argument("--anchor", help="SD: SalUn draws this instead of the concept (default: a retain prompt)")
+    hub.add_argument("--guidance", type=float, default=7.5, help="SD: classifier-free guidance")
+    hub.add_argument("--steps", type=int, default=25, help="SD: DDIM steps per sample")
+    hub.add_argument("--generate", type=int, default=4,
+                     help="SD: images the model draws per prompt for a forget/retain set given without images")
+    hub.add_argument("--eval-seeds", type=int, default=2, help="SD: seeds per evaluation prompt")
 
 
 def configure_hub(args) -> None:
@@ -39,14 +47,19 @@ def configure_hub(args) -> None:
         if args.model in HUB_FAMILIES and args.model not in MODELS:
             raise UnlearningInputError(f"--model {args.model} needs --model-path (a folder or a cached hub id)")
         return
-    if args.max_images < 1:
-        raise UnlearningInputError(f"--max-images must be at least 1; got {args.max_images}")
+    for flag in ("max_images", "steps", "generate", "eval_seeds"):
+        if getattr(args, flag) < 1:
+            raise UnlearningInputError(f"--{flag.replace('_', '-')} must be at least 1; got {getattr(args, flag)}")
+    if not 0 <= args.guidance <= 50:
+        raise UnlearningInputError(f"--guidance must be in [0, 50]; got {args.guidance}")
     optional = lambda value: hub_path(value) if value else None  # noqa: E731
     configure(args.model, HubOptions(
         path=hub_path(args.model_path), device=args.device, dtype=args.dtype, data=optional(args.data),
         forget_dir=optional(args.forget_dir), retain_dir=optional(args.retain_dir), names=optional(args.names),
         prompts=optional(args.prompts), clip_path=optional(args.clip_path),
-        tower=args.tower, template=args.template, max_images=args.max_images))
+        tower=args.tower, template=args.template, max_images=args.max_images, unet_part=args.unet_part,
+        anchor=args.anchor, guidance=args.guidance, steps=args.steps, generate=args.generate,
+        eval_seeds=args.eval_seeds))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,6 +37,12 @@ class HubOptions:
     tower: str = "both"                  # CLIP: vision, text or both
     template: str = "a photo of {}."     # CLIP: zero-shot prompt template
     max_images: int = 50                 # per name (CLIP) or per set (SD)
+    unet_part: str = "full"              # SD: the UNet weights methods train (full or cross-attention)
+    anchor: str | None = None            # SD: what SalUn's relabelled target draws instead of the concept
+    guidance: float = 7.5                # SD: classifier-free guidance of every sample
+    steps: int = 25                      # SD: DDIM steps of every sample
+    generate: int = 4                    # SD: images the model draws per prompt when a set has no images
+    eval_seeds: int = 2                  # SD: seeds per evaluation prompt (before/after images, metrics)
 
 
 def _no_training(**_) -> dict:
@@ -121,12 +127,14 @@ def configure(name: str, options: HubOptions, check: bool = True) -> ModelSpec:
     ``check`` a path that cannot be found, or a missing data folder, is an input error now (the CLI); without,
     the model is registered and simply not listed while it is unavailable (the environment, for the app)."""
     from . import runner, zoo
-    from .models.hub import CLIP_FILES, local_source
+    from .models.hub import CLIP_FILES, SD_FILES, local_source
 
     if name not in HUB_FAMILIES:
         raise UnlearningInputError(f"--model-path applies to the hub models {', '.join(HUB_FAMILIES)}; got {name!r}")
     if check:
-        local_source(options.path, CLIP_FILES if name == "clip" else ("model_index.json",))
+        local_source(options.path, CLIP_FILES if name == "clip" else SD_FILES)
+        if options.clip_path:
+            local_source(options.clip_path, CLIP_FILES)
         if name == "clip" and not (options.data or options.retain_dir):
             raise UnlearningInputError("CLIP needs images: --data DATA (DATA/<name>/*.png per name) or "
                                        "--forget-dir with --retain-dir ROOT/<name>/*.png")
@@ -153,7 +161,7 @@ def options_from_environment(prefix: str) -> HubOptions | None:
     return HubOptions(path=path, device=env.get("UNLEARN_DEVICE") or None, dtype=env.get("UNLEARN_DTYPE") or None,
                       data=get("DATA"), forget_dir=get("FORGET_DIR"), retain_dir=get("RETAIN_DIR"),
                       names=get("NAMES"), prompts=get("PROMPTS"), clip_path=get("CLIP_PATH"),
-                      tower=get("TOWER") or "both")
+                      tower=get("TOWER") or "both", unet_part=get("UNET_PART") or "full", anchor=get("ANCHOR"))
 
 
 def register_from_environment() -> None:

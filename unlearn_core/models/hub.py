@@ -121,6 +121,8 @@ def only_these_train(model: nn.Module, params: dict[str, nn.Parameter]) -> dict[
 # --- CLIP ---------------------------------------------------------------------------------------------
 
 CLIP_FILES = ("config.json",)
+SD_FILES = ("model_index.json", "unet/config.json", "text_encoder/config.json", "tokenizer", "vae/config.json",
+            "scheduler/scheduler_config.json")
 
 
 @dataclasses.dataclass
