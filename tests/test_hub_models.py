@@ -107,9 +107,10 @@ def changed_tensors(before: dict, after: dict) -> list[str]:
 def test_clip_slug_edits_one_front_layer_and_forgets_the_name(clip_setup, tmp_path):
     model_dir, data_dir = clip_setup
     on_disk = load_file(str(model_dir / "model.safetensors"))
-    weights = tmp_path / "unlearned.safetensors"
+    weights, saved = tmp_path / "unlearned.safetensors", tmp_path / "clip-slug"
     report = run_cli(["--model", "clip", "--model-path", str(model_dir), "--data", str(data_dir),
-                      "--forget", "concept:Alice", "--method", "slug", "--weights", str(weights)], tmp_path)
+                      "--forget", "concept:Alice", "--method", "slug", "--weights", str(weights),
+                      "--save-pretrained", str(saved)], tmp_path)
     before, after = report["metrics"]["original"], report["metrics"]["unlearned"]
     assert before["forget_acc"] >= 90 and before["retain_acc"] >= 90
     assert after["forget_acc"] <= 1.0  # SLUG's criterion: the name is no longer recognised
@@ -121,6 +122,32 @@ def test_clip_slug_edits_one_front_layer_and_forgets_the_name(clip_setup, tmp_pa
     assert len(changed) == 1 and unlearned[changed[0]].ndim == 2
     assert "encoder.layers." in changed[0] or changed[0].endswith("projection.weight")
     assert all(torch.equal(on_disk[k], v) for k, v in load_file(str(model_dir / "model.safetensors")).items())
+    # the saved folder is a CLIP model the lab (and transformers) load again, and it has forgotten the name
+    again = run_cli(["--model", "clip", "--model-path", str(saved), "--data", str(data_dir), "--forget",
+                     "concept:alice", "--method", "slug", "--set", "search_steps=1"], tmp_path, "again")
+    assert again["metrics"]["original"]["forget_acc"] == after["forget_acc"]
+
+
+def test_clip_methods_in_mixed_precision(clip_setup):
+    """bfloat16 frozen weights (autocast on the CPU stands in for float16 on a GPU): the trained tower is
+    upcast to float32 and is the only part with gradients; every method still forgets the name."""
+    from unlearn_core.models_hub import HubOptions, configure
+    from unlearn_core.runner import run_unlearning
+
+    model_dir, data_dir = clip_setup
+    configure("clip", HubOptions(path=str(model_dir), device="cpu", dtype="bfloat16", data=str(data_dir),
+                                 tower="vision"))
+    for method, overrides in (("ga", {"lr": 3e-3, "batch_size": 8, "epochs": 4.0}),
+                              ("sfr_on", {"lr": 1e-3, "iterations": 20, "batch_size": 8, "alpha0": 5.0}),
+                              ("rl", {"lr": 1e-3, "batch_size": 8})):
+        outcome = run_unlearning("clip", "concept:dave", method, 0, overrides, with_retrain=False)
+        assert outcome.report["metrics"]["unlearned"]["forget_acc"] <= 10, method
+        dtypes = {n: p.dtype for n, p in outcome.model.named_parameters()}
+        assert all(d == torch.float32 for n, d in dtypes.items() if n.startswith("vision_model."))
+        assert all(d == torch.bfloat16 for n, d in dtypes.items() if n.startswith("text_model."))
+        grads = {n: p.grad is not None for n, p in outcome.model.named_parameters()}
+        assert any(g for n, g in grads.items() if n.startswith("vision_model."))
+        assert not any(g for n, g in grads.items() if not n.startswith(("vision_model.", "visual_projection.")))
 
 
 def test_clip_slug_artifacts_and_tower_choice(clip_setup):
@@ -223,10 +250,11 @@ def test_sd_loads_as_text_to_image_and_a_seed_reproduces_an_image(sd_dir):
 
 
 def test_sd_esd_x_changes_only_cross_attention(sd_dir, tmp_path):
-    weights, grid = tmp_path / "esd.safetensors", tmp_path / "grid.png"
+    weights, grid, saved = tmp_path / "esd.safetensors", tmp_path / "grid.png", tmp_path / "sd-esd"
     report = run_cli(["--model", "stable-diffusion", "--model-path", str(sd_dir), "--forget", "concept:mickey mouse",
                       "--method", "esd", "--set", "parameters=esd-x", "--set", "iterations=30", "--set", "lr=1e-3",
-                      "--set", "batch_size=2", "--weights", str(weights), "--grid", str(grid), *SD_FAST], tmp_path)
+                      "--set", "batch_size=2", "--weights", str(weights), "--grid", str(grid),
+                      "--save-pretrained", str(saved), *SD_FAST], tmp_path)
     before, after = report["metrics"]["original"], report["metrics"]["unlearned"]
     assert before["forget_alignment"] == pytest.approx(100.0) and before["forget_change"] == 0.0
     # ESD steers the concept prompt away from what the original drew; the retain prompts move less
@@ -240,6 +268,12 @@ def test_sd_esd_x_changes_only_cross_attention(sd_dir, tmp_path):
     from PIL import Image
 
     assert Image.open(grid).size[0] > 100
+    # the unlearned pipeline folder loads in diffusers and holds the erased cross-attention weights
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(str(saved), safety_checker=None)
+    name = changed[0].removeprefix("unet.")
+    assert torch.equal(pipe.unet.state_dict()[name].float(), unlearned[changed[0]].float())
 
 
 def test_sd_slug_edits_one_text_encoder_layer(sd_dir, tmp_path):

@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="write the JSON report here (default: stdout)")
     run.add_argument("--weights", type=Path, help="save the unlearned weights (safetensors) here")
     run.add_argument("--grid", type=Path, help="generative models: write a before/after image grid here")
+    run.add_argument("--save-pretrained", type=Path, metavar="DIR",
+                     help="hub models: write the unlearned model as a folder its library loads (CLIPModel, "
+                          "StableDiffusionPipeline)")
     add_hub_arguments(run)
 
     methods = sub.add_parser("methods", help="list the methods and their hyperparameters")
@@ -124,6 +127,11 @@ def cmd_run(args) -> int:
 
         save_weights(outcome.model, args.weights, outcome.report)
         print(f"weights written to {args.weights}", file=sys.stderr)
+    if args.save_pretrained:
+        from .models_hub import save_pretrained
+
+        save_pretrained(outcome, args.save_pretrained)
+        print(f"model folder written to {args.save_pretrained}", file=sys.stderr)
     if args.grid:
         from .export import save_grid
 

@@ -152,6 +152,27 @@ def configure(name: str, options: HubOptions, check: bool = True) -> ModelSpec:
     return spec
 
 
+def save_pretrained(outcome, folder: str | Path) -> Path:
+    """Write an unlearned hub model in its library's own folder format (what ``--model-path`` reads back, and
+    what transformers' ``CLIPModel`` / diffusers' ``StableDiffusionPipeline`` load)."""
+    folder = Path(folder)
+    kind = getattr(outcome.task, "kind", "")
+    if kind == "zero-shot":
+        bundle = outcome.task.bundle
+        if folder.resolve() == Path(bundle.source).resolve():
+            raise UnlearningInputError("refusing to overwrite the original model folder; choose another folder")
+        outcome.model.save_pretrained(str(folder))
+        bundle.tokenizer.save_pretrained(str(folder))
+        bundle.image_processor.save_pretrained(str(folder))
+        return folder
+    if kind == "text-diffusion" and hasattr(outcome.model, "source"):
+        from .models.sd import save_stable_diffusion
+
+        return save_stable_diffusion(outcome.model, outcome.model.source, folder)
+    raise UnlearningInputError(f"--save-pretrained applies to the hub models ({', '.join(HUB_FAMILIES)}); "
+                               "use --weights for the shipped ones")
+
+
 def options_from_environment(prefix: str) -> HubOptions | None:
     env = os.environ
     path = env.get(f"UNLEARN_{prefix}_PATH")
