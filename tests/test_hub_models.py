@@ -16,6 +16,19 @@ NAMES = ("alice", "bob", "carol", "dave")
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _unregister_hub_models():
+    """The CLI registers clip / stable-diffusion for these temporary folders; later test files must not see them."""
+    yield
+    from unlearn_core import runner
+    from unlearn_core.zoo import MODELS, base_model
+
+    for name in ("clip", "stable-diffusion"):
+        MODELS.pop(name, None)
+        runner.forget_cached(name)
+    base_model.cache_clear()
+
+
 def write_tokenizer(folder: Path):
     """A CLIPTokenizer over single letters (no merges): every lowercase word tokenizes, ids stay tiny."""
     from transformers import CLIPTokenizer
@@ -310,3 +323,40 @@ def test_sd_salun_from_folders_with_clip_score(sd_dir, clip_setup, tmp_path):
     assert after["forget_alignment"] < before["forget_alignment"] - 1
     changed = changed_tensors(sd_weights(sd_dir), load_file(str(weights)))
     assert changed and all(".attn2." in k for k in changed)
+
+
+def test_lean_global_topk_matches_the_sort():
+    """The bisection used for large models picks exactly the entries the sort picks, ties included."""
+    from unlearn_core.saliency import _global_topk_lean, topk_mask
+
+    generator = torch.Generator().manual_seed(0)
+    scores = {"a": torch.rand(30, 7, generator=generator).round(decimals=1),
+              "b": torch.rand(50, generator=generator).round(decimals=1), "c": torch.zeros(4, 3)}
+    total = sum(s.numel() for s in scores.values())
+    for ratio in (0.01, 0.3, 0.5, 0.97, 1.0):
+        exact = topk_mask(scores, ratio)
+        lean = _global_topk_lean(scores, max(1, int(round(ratio * total))))
+        assert all(torch.equal(exact[n], lean[n]) for n in scores), ratio
+        assert all(m.dtype == torch.bool for m in lean.values())
+
+
+def test_environment_registers_hub_models_only_when_they_load(clip_setup, sd_dir, monkeypatch, tmp_path, capsys):
+    from unlearn_core import models_hub
+    from unlearn_core.zoo import MODELS, available_models
+
+    model_dir, data_dir = clip_setup
+    for name in ("clip", "stable-diffusion"):
+        monkeypatch.delitem(MODELS, name, raising=False)
+    monkeypatch.setenv("UNLEARN_CLIP_PATH", str(model_dir))
+    monkeypatch.setenv("UNLEARN_CLIP_DATA", str(data_dir))
+    monkeypatch.setenv("UNLEARN_SD_PATH", str(tmp_path / "no-such-pipeline"))
+    models_hub.register_from_environment()
+    assert "clip" in available_models() and "stable-diffusion" not in available_models()
+    assert MODELS["clip"].default_forget == "concept:alice"
+    assert cli.main(["methods", "--model", "clip"]) == 0
+    listing = capsys.readouterr().out
+    assert "slug" in listing and "salun" in listing and "esd" not in listing and "retrain" not in listing
+    monkeypatch.setenv("UNLEARN_SD_PATH", str(sd_dir))
+    monkeypatch.delitem(MODELS, "stable-diffusion")
+    models_hub.register_from_environment()
+    assert "stable-diffusion" in available_models()

@@ -71,13 +71,49 @@ def fisher_diagonal(model: nn.Module, task: TaskAdapter, which: str, batch_size:
     return batch_gradients(model, task, which, batch_size, limit, True)
 
 
+# Above this many entries the global top-k avoids concatenating and sorting every score (for a Stable
+# Diffusion UNet the sort alone would need ~10 GB); it finds the threshold by bisection instead.
+LEAN_TOPK_ABOVE = 1 << 24
+
+
+def _global_topk_lean(scores: Scores, keep: int) -> Mask:
+    """The same mask as the sort (the ``keep`` largest entries; ties broken by position, first layer first)
+    from integer bisection on the float32 bit patterns, which order non-negative floats; only per-layer
+    boolean temporaries are allocated."""
+    keys = {name: s.detach().float().view(torch.int32) for name, s in scores.items()}  # scores are >= 0
+
+    def at_least(value: int) -> int:
+        return int(sum(int((k >= value).sum()) for k in keys.values()))
+
+    low, high = 0, 0x7F800001  # count(>= low) >= keep > count(>= high)
+    while high - low > 1:
+        mid = (low + high) // 2
+        if at_least(mid) >= keep:
+            low = mid
+        else:
+            high = mid
+    quota = keep - at_least(low + 1)  # entries equal to the threshold still to take, in position order
+    masks = {}
+    for name, k in keys.items():
+        mask = k > low
+        if quota > 0:
+            tied = torch.nonzero(k.flatten() == low).flatten()[:quota]
+            mask.view(-1)[tied] = True
+            quota -= len(tied)
+        masks[name] = mask
+    return masks
+
+
 def topk_mask(scores: Scores, ratio: float, scope: str = "global") -> Mask:
     """m = 1 for the top ``ratio`` share of entries, ranked over all parameters or within each layer."""
     if not 0 < ratio <= 1:
         raise UnlearningInputError(f"mask ratio must be in (0, 1]; got {ratio}")
     if scope == "global":
+        total = sum(s.numel() for s in scores.values())
+        keep = max(1, int(round(ratio * total)))
+        if total > LEAN_TOPK_ABOVE:
+            return _global_topk_lean(scores, keep)
         flat = torch.cat([s.flatten() for s in scores.values()])
-        keep = max(1, int(round(ratio * flat.numel())))
         # Rank by sorting so exactly `keep` entries are chosen even when scores tie.
         chosen = torch.zeros(flat.numel(), dtype=torch.bool)
         chosen[torch.argsort(flat, descending=True, stable=True)[:keep]] = True
