@@ -25,6 +25,16 @@ METRIC_LABELS: dict[str, str] = {
     "forget_acc": "Generated forget-class samples classified as it",
     "retain_acc": "Generated retained-class samples classified correctly",
     "fid": "FID on retained classes (lower is better)",
+    "zero_shot_forget": "CLIP zero-shot accuracy on the forget name's images",
+    "zero_shot_forget_top5": "CLIP zero-shot top-5 accuracy on the forget name's images",
+    "zero_shot_retain": "CLIP zero-shot accuracy on the other names' images",
+    "forget_cosine": "Mean cosine of forget images to their name's prompt",
+    "forget_alignment": "Guidance towards the concept kept (% of the original's)",
+    "retain_alignment": "Guidance towards retain prompts kept (% of the original's)",
+    "forget_change": "Pixel change of concept-prompt images (x100, same seeds)",
+    "retain_change": "Pixel change of retain-prompt images (x100, same seeds)",
+    "forget_clip_score": "CLIP-score of concept-prompt images",
+    "retain_clip_score": "CLIP-score of retain-prompt images",
 }
 COLUMNS = ("Original", "Unlearned", "Retrain")
 GAP_COLUMN = "Gap to Retrain"

@@ -30,9 +30,9 @@ def features(output) -> torch.Tensor:
 class ZeroShotTask(TensorSetsTask):
     """Forget one name of a CLIP zero-shot classifier.
 
-    Metrics: ``forget_acc`` (top-1 zero-shot accuracy on the forget name's images), ``forget_top5`` (with
-    more than five names),
-    ``ua`` = 100 - forget_acc, ``retain_acc`` (top-1 on the other names' images), and the mean cosine
+    Metrics: ``zero_shot_forget`` (top-1 zero-shot accuracy on the forget name's images),
+    ``zero_shot_forget_top5`` (with more than five names), ``ua`` = 100 - zero_shot_forget,
+    ``zero_shot_retain`` (top-1 on the other names' images), and the mean cosine
     similarity of the forget images to their own prompt (``forget_cosine``; SLUG's similarity matrix entry).
     """
 
@@ -157,12 +157,12 @@ class ZeroShotTask(TensorSetsTask):
         forget_acc = float(100.0 * (top[:, 0] == self.y_forget).float().mean())
         metrics = {
             "ua": 100.0 - forget_acc,
-            "forget_acc": forget_acc,
-            "retain_acc": self._accuracy(model, self.x_retain, self.y_retain),
+            "zero_shot_forget": forget_acc,
+            "zero_shot_retain": self._accuracy(model, self.x_retain, self.y_retain),
             "forget_cosine": float(cos[:, self.forget_index].mean()),
         }
         if len(self.names) > 5:  # SLUG's top-5 criterion, meaningful only with more than five names
-            metrics["forget_top5"] = float(100.0 * (top == self.y_forget[:, None]).any(dim=1).float().mean())
+            metrics["zero_shot_forget_top5"] = float(100.0 * (top == self.y_forget[:, None]).any(dim=1).float().mean())
         model.train(was_training)
         return metrics
 
