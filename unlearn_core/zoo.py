@@ -79,3 +79,4 @@ def fresh_copy(name: str) -> nn.Module:
 def _load_builtin_specs() -> None:
     from . import models_builtin  # noqa: F401  (registers the shipped models)
     from . import models_diffusion  # noqa: F401  (registers the shipped diffusion models)
+    from . import models_t2i  # noqa: F401  (registers the shipped text-to-image model)
