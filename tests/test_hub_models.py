@@ -190,10 +190,15 @@ def test_clip_salun_moves_only_the_chosen_tower(clip_setup, tmp_path):
     assert changed and all(k.startswith(("vision_model.", "visual_projection.")) for k in changed)
 
 
-def test_clip_input_errors_name_the_valid_values(clip_setup, tmp_path, capsys):
+def test_clip_input_errors_name_the_valid_values(clip_setup, tmp_path, capsys, monkeypatch):
+    from unlearn_core.zoo import MODELS
+
     model_dir, data_dir = clip_setup
     base = ["run", "--model", "clip", "--model-path", str(model_dir), "--data", str(data_dir), "--device", "cpu",
             "--no-retrain", "--method", "slug"]
+    monkeypatch.delitem(MODELS, "clip", raising=False)
+    assert cli.main([*base[:3], *base[5:], "--forget", "concept:alice"]) == 2  # hub model without --model-path
+    assert "needs --model-path" in capsys.readouterr().err
     assert cli.main([*base, "--forget", "concept:zed"]) == 2
     assert "alice, bob, carol, dave" in capsys.readouterr().err
     assert cli.main([*base, "--forget", "class:1"]) == 2
