@@ -365,3 +365,19 @@ def test_environment_registers_hub_models_only_when_they_load(clip_setup, sd_dir
     monkeypatch.delitem(MODELS, "stable-diffusion")
     models_hub.register_from_environment()
     assert "stable-diffusion" in available_models()
+
+
+def test_clip_forget_and_retain_folders(clip_setup, tmp_path):
+    """--forget-dir (images of the name) with --retain-dir ROOT/<name>/ (the names to keep): the forget name
+    joins the zero-shot label set."""
+    import shutil
+
+    model_dir, data_dir = clip_setup
+    retain_root = tmp_path / "keep"
+    for name in NAMES[1:]:
+        shutil.copytree(data_dir / name, retain_root / name)
+    report = run_cli(["--model", "clip", "--model-path", str(model_dir), "--forget-dir", str(data_dir / "alice"),
+                      "--retain-dir", str(retain_root), "--forget", "concept:alice", "--method", "slug",
+                      "--max-images", "5"], tmp_path)
+    assert report["metrics"]["original"]["zero_shot_forget"] == 100.0
+    assert report["metrics"]["unlearned"]["zero_shot_forget"] <= 1.0

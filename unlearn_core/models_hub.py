@@ -100,6 +100,12 @@ def _clip_spec(name: str, options: HubOptions) -> ModelSpec:
         from .tasks.zero_shot import ZeroShotTask
 
         names = _clip_names(options)
+        if options.forget_dir and not options.names and request.kind == "concept":
+            from .user_data import normalise_name
+
+            # images of the forget name come from their own folder: the name joins the label set
+            if normalise_name(request.value) not in [normalise_name(n) for n in names]:
+                names = names + [" ".join(str(request.value).split())]
         forget_name = ZeroShotTask.match_name(request, names)  # a bad name fails before any loading
         bundle = _clip_bundle(options)
         forget, retain, retain_names = _clip_sets(options, names, forget_name)
