@@ -218,12 +218,15 @@ SD_FAST = ["--steps", "4", "--guidance", "3", "--generate", "2", "--eval-seeds",
 
 @pytest.fixture(scope="module")
 def sd_dir(tmp_path_factory):
+    return build_tiny_sd(tmp_path_factory.mktemp("sd"))
+
+
+def build_tiny_sd(root: Path) -> Path:
     """A tiny StableDiffusionPipeline (random weights; PNDM scheduler config as SD ships) saved to a folder."""
     from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
-    root = tmp_path_factory.mktemp("sd")
     tokenizer = write_tokenizer(root / "tokenizer-src")
     text_encoder = CLIPTextModel(CLIPTextConfig(**tiny_text_config(len(tokenizer))))
     unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
@@ -381,3 +384,24 @@ def test_clip_forget_and_retain_folders(clip_setup, tmp_path):
                       "--max-images", "5"], tmp_path)
     assert report["metrics"]["original"]["zero_shot_forget"] == 100.0
     assert report["metrics"]["unlearned"]["zero_shot_forget"] <= 1.0
+
+
+def test_sd_half_precision_trains_the_unet_in_float32(sd_dir, tmp_path):
+    """float16 weights (as on a GPU; slow CPU kernels here, so few prompts): SLUG's gradient flows through the
+    float16 UNet into the float32 text encoder; ESD upcasts the UNet it trains and still erases."""
+    from unlearn_core.models_hub import HubOptions, configure
+    from unlearn_core.runner import run_unlearning
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a photo of a cat\n")
+    configure("stable-diffusion", HubOptions(path=str(sd_dir), device="cpu", dtype="float16", steps=3, guidance=3.0,
+                                             generate=1, eval_seeds=1, prompts=str(prompts)))
+    slug = run_unlearning("stable-diffusion", "concept:mickey mouse", "slug", 0, {"batch_size": 4, "search_steps": 3},
+                          with_retrain=False)
+    assert next(slug.model.unet.parameters()).dtype == torch.float16
+    assert slug.artifacts["slug"]["chosen"].startswith("text_encoder.")
+    esd = run_unlearning("stable-diffusion", "concept:mickey mouse", "esd", 0,
+                         {"iterations": 8, "lr": 1e-3, "batch_size": 2, "parameters": "esd-x"}, with_retrain=False)
+    assert next(esd.model.unet.parameters()).dtype == torch.float32
+    metrics = esd.report["metrics"]
+    assert metrics["unlearned"]["forget_alignment"] < metrics["original"]["forget_alignment"] - 20
