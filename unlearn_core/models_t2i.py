@@ -165,7 +165,7 @@ register_model(ModelSpec(
     forget_kinds=("concept",), num_classes=None,
     load=_load_shapes_t2i, make_task=_shapes_t2i_task, train=train_shapes_t2i,
     available=lambda: (SHAPES_T2I_DIR / "unet" / "diffusion_pytorch_model.safetensors").exists(),
-    default_forget="concept:triangle",
+    default_forget="concept:triangle", bench_methods=("salun", "esd", "sfr_on", "slug", "rl", "ga"),
 ))
 
 

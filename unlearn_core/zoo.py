@@ -29,6 +29,7 @@ class ModelSpec:
     train: Callable[..., None]       # train(out_dir: Path, seed: int, progress) writes the shipped folder
     available: Callable[[], bool] = lambda: True
     default_forget: str = "class:3"
+    bench_methods: tuple[str, ...] | None = None   # the methods `bench` runs by default (None: all that apply)
 
     def parse_forget(self, text: str) -> ForgetRequest:
         request = ForgetRequest.parse(text, self.num_classes)

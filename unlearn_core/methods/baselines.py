@@ -33,6 +33,7 @@ class Retrain(UnlearningMethod):
     name, label = "retrain", "Retrain"
     summary = "Exact unlearning: the gold standard every other method is judged against."
     reference = "Retraining from scratch on D_r (SalUn, Sec. 3)."
+    tasks = ("classification", "class-diffusion")  # no Retrain reference for text-to-image concept erasure
 
     @dataclasses.dataclass
     class Config:
