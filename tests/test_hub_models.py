@@ -70,12 +70,15 @@ def identity_images(seed: int, per_name: int = 10, size: int = 40):
 
 @pytest.fixture(scope="module")
 def clip_setup(tmp_path_factory):
+    return build_tiny_clip(tmp_path_factory.mktemp("clip"))
+
+
+def build_tiny_clip(root: Path) -> tuple[Path, Path]:
     """A tiny CLIP fine-tuned for a few seconds to tell the four names apart, saved with its tokenizer and
     image processor, and the image folders DATA/<name>/*.png."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
     torch.manual_seed(0)
-    root = tmp_path_factory.mktemp("clip")
     model_dir, data_dir = root / "tiny-clip", root / "data"
     tokenizer = write_tokenizer(model_dir)
     config = CLIPConfig(text_config=tiny_text_config(len(tokenizer)),
@@ -405,3 +408,31 @@ def test_sd_half_precision_trains_the_unet_in_float32(sd_dir, tmp_path):
     assert next(esd.model.unet.parameters()).dtype == torch.float32
     metrics = esd.report["metrics"]
     assert metrics["unlearned"]["forget_alignment"] < metrics["original"]["forget_alignment"] - 20
+
+
+def test_app_panels_for_hub_models(clip_setup, sd_dir, tmp_path):
+    """What the app shows for a run (inspection.inspect_run + plots): SLUG's Pareto data over CLIP's layers, and
+    prompt-row before/after grids for Stable Diffusion."""
+    from unlearn_core import plots
+    from unlearn_core.inspection import inspect_run
+    from unlearn_core.models_hub import HubOptions, configure
+    from unlearn_core.runner import run_unlearning
+
+    model_dir, data_dir = clip_setup
+    configure("clip", HubOptions(path=str(model_dir), device="cpu", data=str(data_dir), tower="vision"))
+    outcome = run_unlearning("clip", "concept:carol", "ga", 0, {"lr": 3e-3, "batch_size": 8}, with_retrain=False)
+    view = inspect_run(outcome, tmp_path / "clip")
+    assert view["generated"] is None and not view["slug_is_run"] and view["slug"]["front"]
+    assert all(layer["name"].startswith(("vision_model.", "visual_projection.")) for layer in view["slug"]["layers"])
+    plots.slug_pareto(view["slug"])
+    assert "CLIP zero-shot accuracy on the forget name's images" in set(plots.metrics_frame(view["report"])["Metric"])
+
+    configure("stable-diffusion", HubOptions(path=str(sd_dir), device="cpu", steps=3, guidance=3.0, generate=1,
+                                             eval_seeds=1))
+    outcome = run_unlearning("stable-diffusion", "concept:mickey mouse", "esd", 0,
+                             {"iterations": 4, "batch_size": 2}, with_retrain=False)
+    view = inspect_run(outcome, tmp_path / "sd")
+    generated = view["generated"]
+    assert generated["prompts"][0] == "mickey mouse" and generated["marked"][0] and not generated["marked"][-1]
+    assert plots.generated_grid_image(generated, "after").ndim == 3
+    assert all(n.startswith("text_encoder.") for n in (layer["name"] for layer in view["slug"]["layers"]))
