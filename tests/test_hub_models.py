@@ -213,6 +213,24 @@ def test_clip_input_errors_name_the_valid_values(clip_setup, tmp_path, capsys, m
     assert cli.main(missing) == 2
     assert cli.main([*missing[:4], "owner/not-cached-model", *missing[5:]]) == 2
     assert "local Hugging Face cache" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert cli.main([*base, "--forget", "concept:alice", "--device", "cuda"]) == 2
+        assert "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_clip_from_a_hub_id_in_the_local_cache(clip_setup, tmp_path, monkeypatch):
+    """A hub id resolves to its snapshot in the Hugging Face cache (the layout huggingface-cli download writes)."""
+    import shutil
+
+    model_dir, data_dir = clip_setup
+    repo = tmp_path / "hub" / "models--someone--tiny-clip"
+    shutil.copytree(model_dir, repo / "snapshots" / ("0" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    report = run_cli(["--model", "clip", "--model-path", "someone/tiny-clip", "--data", str(data_dir),
+                      "--forget", "concept:bob", "--method", "slug"], tmp_path)
+    assert report["metrics"]["original"]["zero_shot_forget"] == 100.0
 
 
 # --- Stable Diffusion ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,10 @@ def local_source(path: str | Path, needed: tuple[str, ...] = ()) -> str:
         except ImportError:  # pragma: no cover - huggingface_hub ships with transformers and diffusers
             raise UnlearningInputError(f"model path {text!r} does not exist here") from None
         try:
-            folder = Path(snapshot_download(text, local_files_only=True))
+            # the cache folder is read at call time so HF_HUB_CACHE / HF_HOME set after import are honoured
+            cache = os.environ.get("HF_HUB_CACHE") or (
+                str(Path(os.environ["HF_HOME"]) / "hub") if os.environ.get("HF_HOME") else None)
+            folder = Path(snapshot_download(text, local_files_only=True, cache_dir=cache))
         except (LocalEntryNotFoundError, OSError, ValueError):
             raise UnlearningInputError(
                 f"hub model {text!r} is not in the local Hugging Face cache and nothing is downloaded at run "
