@@ -24,6 +24,13 @@ _SAMPLES: dict[tuple, np.ndarray] = {}
 _CACHE_SIZE = 16
 
 
+def forget_cached(model_name: str) -> None:
+    """Drop the cached layer analyses and samples of ``model_name`` (its weights were configured anew)."""
+    for cache in (_LAYER_ANALYSIS, _SAMPLES):
+        for key in [k for k in cache if k and k[0] == model_name]:
+            del cache[key]
+
+
 def _remember(cache: dict, key: tuple, compute: Callable[[], Any]) -> Any:
     if key not in cache:
         if len(cache) >= _CACHE_SIZE:

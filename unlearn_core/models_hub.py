@@ -132,7 +132,7 @@ def configure(name: str, options: HubOptions, check: bool = True) -> ModelSpec:
     """Register (or re-register) hub model ``name`` ("clip" or "stable-diffusion") for ``options``. With
     ``check`` a path that cannot be found, or a missing data folder, is an input error now (the CLI); without,
     the model is registered and simply not listed while it is unavailable (the environment, for the app)."""
-    from . import runner, zoo
+    from . import inspection, runner, zoo
     from .models.hub import CLIP_FILES, SD_FILES, local_source
 
     if name not in HUB_FAMILIES:
@@ -155,6 +155,7 @@ def configure(name: str, options: HubOptions, check: bool = True) -> ModelSpec:
     if previous is not None:
         zoo.base_model.cache_clear()  # a different path under the same name: forget the cached weights
         runner.forget_cached(name)
+        inspection.forget_cached(name)
     return spec
 
 
