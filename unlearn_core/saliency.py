@@ -82,8 +82,8 @@ def _global_topk_lean(scores: Scores, keep: int) -> Mask:
     boolean temporaries are allocated."""
     keys = {name: s.detach().float().view(torch.int32) for name, s in scores.items()}  # scores are >= 0
 
-    def at_least(value: int) -> int:
-        return int(sum(int((k >= value).sum()) for k in keys.values()))
+    def at_least(value: int) -> int:  # one host sync per call, not one per layer
+        return int(torch.stack([(k >= value).sum() for k in keys.values()]).sum())
 
     low, high = 0, 0x7F800001  # count(>= low) >= keep > count(>= high)
     while high - low > 1:
