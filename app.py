@@ -324,15 +324,12 @@ def panel_values(view: dict[str, Any], status: str) -> list[Any]:
         trace = plots.slug_search_trace({})
     generated = view.get("generated")
     if generated:
-        before = plots.sample_grid_image(generated["before"], generated["classes"], generated["per_class"],
-                                         generated["forget_class"])
-        after = plots.sample_grid_image(generated["after"], generated["classes"], generated["per_class"],
-                                        generated["forget_class"])
+        before = plots.generated_grid_image(generated, "before")
+        after = plots.generated_grid_image(generated, "after")
         slider = (before, after)
         gallery = [(before, "before: the original model"), (after, f"after: {report['method']}")]
         if generated.get("retrain") is not None:
-            gallery.append((plots.sample_grid_image(generated["retrain"], generated["classes"], generated["per_class"],
-                                                    generated["forget_class"]), "Retrain (never saw the class)"))
+            gallery.append((plots.generated_grid_image(generated, "retrain"), "Retrain (never saw the class)"))
         generative_group = gr.Column(visible=True)
     else:
         slider, gallery, generative_group = None, [], gr.Column(visible=False)
@@ -601,11 +598,11 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
             return [model_markdown(model), gr.Radio(choices=kinds, value=kind),
                     gr.Dropdown(choices=classes, value=value if kind == "class" else None),
                     gr.Dropdown(choices=options, value=DEFAULT_METHOD if DEFAULT_METHOD in values else values[0]),
-                    spec.default_forget,
+                    spec.default_forget, gr.Textbox(value=value if kind == "concept" else ""),
                     *[gr.update(value=defaults[(name, field)]) for name, field, _ in pool]]
 
         model_dd.input(user_errors(on_model), model_dd,
-                       [model_info, forget_kind, forget_class, method_dd, forget_target, *controls],
+                       [model_info, forget_kind, forget_class, method_dd, forget_target, forget_concept, *controls],
                        api_visibility="private")
 
         def on_kind(kind: str, klass: str, share: float, concept: str):

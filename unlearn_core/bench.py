@@ -64,6 +64,29 @@ def summarise(reports_by_method: dict[str, list[dict]]) -> tuple[list[str], list
     return header, rows
 
 
+ERASURE_MAX = 10.0          # concept erasure: at most this % of concept prompts still show the concept
+PRESERVATION_SHARE = 0.90   # ... while prompts without it keep this share of the original's accuracy
+
+
+def erasure_targets(reports_by_method: dict[str, list[dict]]) -> str:
+    """For concept erasure (reports with ``erasure``/``preservation``): each method against the targets
+    erasure <= 10% and preservation >= 90% of the original's, on the mean over seeds; empty otherwise."""
+    first = next(iter(reports_by_method.values()))[0]["metrics"]
+    if "erasure" not in first["unlearned"]:
+        return ""
+    lines = [f"\nTargets: erasure <= {ERASURE_MAX:g}% and preservation >= {PRESERVATION_SHARE:.0%} of the "
+             "original's (mean over seeds):\n"]
+    for name, reports in reports_by_method.items():
+        erasure = float(np.mean([r["metrics"]["unlearned"]["erasure"] for r in reports]))
+        kept = float(np.mean([r["metrics"]["unlearned"]["preservation"] / max(r["metrics"]["original"]["preservation"],
+                                                                                1e-9) for r in reports]))
+        runtime = float(np.mean([r["runtime_s"]["unlearn"] for r in reports]))
+        ok = erasure <= ERASURE_MAX and kept >= PRESERVATION_SHARE
+        lines.append(f"- {METHODS[name].label}: erasure {erasure:.1f}%, preservation {100 * kept:.1f}% of the "
+                     f"original's, {runtime:.1f} s: **{'met' if ok else 'not met'}**")
+    return "\n".join(lines) + "\n"
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -94,7 +117,7 @@ def run_benchmark(model_name: str, forgets: list[str] | None, methods: list[str]
                 done += 1
         raw[forget] = reports
         header, rows = summarise(reports)
-        sections.append(f"## `{forget}`\n\n{markdown_table(header, rows)}\n")
+        sections.append(f"## `{forget}`\n\n{markdown_table(header, rows)}\n{erasure_targets(reports)}")
         _write(out, model_name, seeds, sections, raw)  # after each target, so a long run leaves results
     return out
 

@@ -9,6 +9,59 @@ from pathlib import Path
 from .errors import DivergenceError, UnlearningInputError
 
 
+def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the models a user brings (CLIP, Stable Diffusion); see unlearn_core/models_hub.py."""
+    hub = parser.add_argument_group("user-given models (--model clip or stable-diffusion)")
+    hub.add_argument("--model-path", help="a save_pretrained folder or a hub id already in the local cache")
+    hub.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+    hub.add_argument("--dtype", default=None, choices=("auto", "float32", "float16", "bfloat16"),
+                     help="weights of the frozen parts (default: float16 on cuda, float32 on cpu)")
+    hub.add_argument("--data", help="CLIP: DATA/<name>/*.png per name; SD: DATA/forget/ and DATA/retain/ "
+                     "(images with a prompts.txt, or only a prompts.txt: the model draws them)")
+    hub.add_argument("--forget-dir", help="folder of forget images (overrides DATA)")
+    hub.add_argument("--retain-dir", help="CLIP: ROOT/<name>/*.png of names to keep; SD: folder of retain images")
+    hub.add_argument("--names", help="CLIP: names file (one per line) for zero-shot classification")
+    hub.add_argument("--tower", default="both", choices=("vision", "text", "both"),
+                     help="CLIP: which encoder methods may change (SLUG's candidate layers)")
+    hub.add_argument("--template", default="a photo of {}.", help="CLIP: zero-shot prompt template")
+    hub.add_argument("--prompts", help="SD: evaluation prompts file (one per line)")
+    hub.add_argument("--clip-path", help="SD: a CLIP model (folder or cached id) for the CLIP-score")
+    hub.add_argument("--max-images", type=int, default=50, help="at most this many images per name / set")
+    hub.add_argument("--unet-part", default="full", choices=("full", "cross-attention"),
+                     help="SD: the UNet weights ESD/SalUn/... train (SLUG edits one text-encoder layer)")
+    hub.add_argument("--anchor", help="SD: SalUn draws this instead of the concept (default: a retain prompt)")
+    hub.add_argument("--guidance", type=float, default=7.5, help="SD: classifier-free guidance")
+    hub.add_argument("--steps", type=int, default=25, help="SD: DDIM steps per sample")
+    hub.add_argument("--generate", type=int, default=4,
+                     help="SD: images the model draws per prompt for a forget/retain set given without images")
+    hub.add_argument("--eval-seeds", type=int, default=2, help="SD: seeds per evaluation prompt")
+
+
+def configure_hub(args) -> None:
+    """Register the user-given model named by --model for --model-path (no-op for shipped models)."""
+    from .models_hub import HUB_FAMILIES, HubOptions, configure, hub_path
+    from .zoo import MODELS, _load_builtin_specs
+
+    if not getattr(args, "model_path", None):
+        _load_builtin_specs()
+        if args.model in HUB_FAMILIES and args.model not in MODELS:
+            raise UnlearningInputError(f"--model {args.model} needs --model-path (a folder or a cached hub id)")
+        return
+    for flag in ("max_images", "steps", "generate", "eval_seeds"):
+        if getattr(args, flag) < 1:
+            raise UnlearningInputError(f"--{flag.replace('_', '-')} must be at least 1; got {getattr(args, flag)}")
+    if not 0 <= args.guidance <= 50:
+        raise UnlearningInputError(f"--guidance must be in [0, 50]; got {args.guidance}")
+    optional = lambda value: hub_path(value) if value else None  # noqa: E731
+    configure(args.model, HubOptions(
+        path=hub_path(args.model_path), device=args.device, dtype=args.dtype, data=optional(args.data),
+        forget_dir=optional(args.forget_dir), retain_dir=optional(args.retain_dir), names=optional(args.names),
+        prompts=optional(args.prompts), clip_path=optional(args.clip_path),
+        tower=args.tower, template=args.template, max_images=args.max_images, unet_part=args.unet_part,
+        anchor=args.anchor, guidance=args.guidance, steps=args.steps, generate=args.generate,
+        eval_seeds=args.eval_seeds))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m unlearn_core", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -24,10 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="write the JSON report here (default: stdout)")
     run.add_argument("--weights", type=Path, help="save the unlearned weights (safetensors) here")
     run.add_argument("--grid", type=Path, help="generative models: write a before/after image grid here")
+    run.add_argument("--save-pretrained", type=Path, metavar="DIR",
+                     help="hub models: write the unlearned model as a folder its library loads (CLIPModel, "
+                          "StableDiffusionPipeline)")
+    add_hub_arguments(run)
 
     methods = sub.add_parser("methods", help="list the methods and their hyperparameters")
     methods.add_argument("--model", default="digits-cnn", help="show the defaults for this model's family")
     methods.add_argument("--json", action="store_true")
+    add_hub_arguments(methods)
 
     sub.add_parser("models", help="list the models available here")
 
@@ -54,6 +112,7 @@ def cmd_run(args) -> int:
     from .hparams import parse_assignments
     from .runner import run_unlearning
 
+    configure_hub(args)
     outcome = run_unlearning(args.model, args.forget, args.method, args.seed, parse_assignments(args.overrides),
                              with_retrain=not args.no_retrain, progress=_progress)
     text = json.dumps(outcome.report, indent=2, default=float)
@@ -68,6 +127,11 @@ def cmd_run(args) -> int:
 
         save_weights(outcome.model, args.weights, outcome.report)
         print(f"weights written to {args.weights}", file=sys.stderr)
+    if args.save_pretrained:
+        from .models_hub import save_pretrained
+
+        save_pretrained(outcome, args.save_pretrained)
+        print(f"model folder written to {args.save_pretrained}", file=sys.stderr)
     if args.grid:
         from .export import save_grid
 
@@ -80,6 +144,7 @@ def cmd_methods(args) -> int:
     from .methods import METHODS
     from .zoo import get_model_spec
 
+    configure_hub(args)
     kind = get_model_spec(args.model).family
     listing = [cls.describe(kind) for cls in METHODS.values() if kind in cls.tasks]
     if args.json:

@@ -24,6 +24,13 @@ _SAMPLES: dict[tuple, np.ndarray] = {}
 _CACHE_SIZE = 16
 
 
+def forget_cached(model_name: str) -> None:
+    """Drop the cached layer analyses and samples of ``model_name`` (its weights were configured anew)."""
+    for cache in (_LAYER_ANALYSIS, _SAMPLES):
+        for key in [k for k in cache if k and k[0] == model_name]:
+            del cache[key]
+
+
 def _remember(cache: dict, key: tuple, compute: Callable[[], Any]) -> Any:
     if key not in cache:
         if len(cache) >= _CACHE_SIZE:
@@ -57,6 +64,8 @@ def before_after_samples(outcome: Any, per_class: int = SAMPLES_PER_CLASS) -> di
     all from the same seeds (the same starting noise), in [0, 1], class-major; ``None`` for models that do
     not generate. The original's and Retrain's samples depend only on the seeds, so they are cached."""
     task = outcome.task
+    if hasattr(task, "grid_prompts"):
+        return prompt_samples(outcome, per_class)
     if not hasattr(task, "sample"):
         return None
     classes = list(range(int(getattr(task, "num_classes", 10))))
@@ -80,6 +89,26 @@ def before_after_samples(outcome: Any, per_class: int = SAMPLES_PER_CLASS) -> di
         retrain = _remember(_SAMPLES, key, lambda: draw(task.retrain()))
     return {"classes": classes, "per_class": per_class, "seeds": seeds, "before": before,
             "after": draw(outcome.model), "retrain": retrain, "forget_class": getattr(task, "forget_class", None)}
+
+
+def prompt_samples(outcome: Any, per_prompt: int = SAMPLES_PER_CLASS) -> dict[str, Any]:
+    """Text-to-image models: the task's fixed prompt list (rows; ``marked`` for the prompts that ask for the
+    erased concept) x ``per_prompt`` seeds, from the original and the unlearned model with the same seeds, as
+    [0, 1] arrays (N, C, H, W), prompt-major. The original's images are cached."""
+    task = outcome.task
+    prompts, marked = task.grid_prompts()
+    seed = int(outcome.report.get("seed", 0))
+    seeds = [1000 * seed + i for i in range(per_prompt)]
+
+    def draw(model) -> np.ndarray:
+        with torch.no_grad():
+            return task.prompt_grid(model, prompts, seeds).flatten(0, 1).float().cpu().numpy()
+
+    model_name = outcome.report["model"]
+    key = (model_name, "original", tuple(prompts), tuple(seeds), task.guidance, task.steps)
+    return {"prompts": prompts, "marked": marked, "per_class": per_prompt, "seeds": seeds,
+            "before": _remember(_SAMPLES, key, lambda: draw(fresh_copy(model_name))), "after": draw(outcome.model),
+            "retrain": None, "concept": getattr(task, "concept", None)}
 
 
 def write_downloads(outcome: Any, out_dir: Path) -> dict[str, str]:

@@ -25,6 +25,16 @@ METRIC_LABELS: dict[str, str] = {
     "forget_acc": "Generated forget-class samples classified as it",
     "retain_acc": "Generated retained-class samples classified correctly",
     "fid": "FID on retained classes (lower is better)",
+    "zero_shot_forget": "CLIP zero-shot accuracy on the forget name's images",
+    "zero_shot_forget_top5": "CLIP zero-shot top-5 accuracy on the forget name's images",
+    "zero_shot_retain": "CLIP zero-shot accuracy on the other names' images",
+    "forget_cosine": "Mean cosine of forget images to their name's prompt",
+    "forget_alignment": "Guidance towards the concept kept (% of the original's)",
+    "retain_alignment": "Guidance towards retain prompts kept (% of the original's)",
+    "forget_change": "Pixel change of concept-prompt images (x100, same seeds)",
+    "retain_change": "Pixel change of retain-prompt images (x100, same seeds)",
+    "forget_clip_score": "CLIP-score of concept-prompt images",
+    "retain_clip_score": "CLIP-score of retain-prompt images",
 }
 COLUMNS = ("Original", "Unlearned", "Retrain")
 GAP_COLUMN = "Gap to Retrain"
@@ -420,3 +430,41 @@ def sample_grid_image(samples: np.ndarray, classes: Sequence[int], per_class: in
             left = pad + c * (cell + pad)
             canvas[top:top + cell, left:left + cell] = image[ys][:, xs]
     return canvas
+
+
+def prompt_grid_image(samples: np.ndarray, prompts: Sequence[str], per_prompt: int, marked: Sequence[bool],
+                      cell: int = 40, pad: int = 4, label_width: int = 250) -> np.ndarray:
+    """Text-to-image grid: one row per prompt (its text on the left; rows asking for the erased concept
+    framed and labelled in red), one column per seed. ``samples`` (N, 3, H, W) in [0, 1], prompt-major."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    samples = np.asarray(samples)
+    rows = len(prompts)
+    height, width = rows * (cell + pad) + pad, label_width + per_prompt * (cell + pad) + pad
+    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
+    for r in range(rows):
+        top = pad + r * (cell + pad)
+        if marked[r]:
+            canvas[top - pad:top + cell + pad, label_width:] = (214, 39, 40)
+        for c in range(per_prompt):
+            image = _to_uint8(samples[r * per_prompt + c])
+            ys = np.arange(cell) * image.shape[0] // cell
+            xs = np.arange(cell) * image.shape[1] // cell
+            left = label_width + pad + c * (cell + pad)
+            canvas[top:top + cell, left:left + cell] = image[ys][:, xs]
+    picture = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(picture)
+    font = ImageFont.load_default()
+    for r, prompt in enumerate(prompts):
+        text = prompt if len(prompt) <= 40 else prompt[:39] + "..."
+        draw.text((4, pad + r * (cell + pad) + cell // 2 - 6), text, fill=(214, 39, 40) if marked[r] else (0, 0, 0),
+                  font=font)
+    return np.asarray(picture)
+
+
+def generated_grid_image(generated: dict, which: str) -> np.ndarray:
+    """The before/after/retrain grid of ``inspection.before_after_samples`` for either kind of generative
+    model: class rows (class-conditional) or prompt rows (text-to-image)."""
+    if generated.get("prompts") is not None:
+        return prompt_grid_image(generated[which], generated["prompts"], generated["per_class"], generated["marked"])
+    return sample_grid_image(generated[which], generated["classes"], generated["per_class"], generated["forget_class"])

@@ -39,6 +39,13 @@ _RETRAIN = _LRU(16)
 _ORIGINAL = _LRU(64)
 
 
+def forget_cached(model_name: str) -> None:
+    """Drop the cached Retrain models and metrics of ``model_name`` (its weights were configured anew)."""
+    for cache in (_RETRAIN, _ORIGINAL):
+        for key in [k for k in cache if model_name in k]:
+            del cache[key]
+
+
 @dataclasses.dataclass
 class RunOutcome:
     report: dict[str, Any]

@@ -4,6 +4,7 @@ Also turns them into plain per-layer data (2-D arrays and summary numbers) that 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -17,25 +18,42 @@ Scores = dict[str, torch.Tensor]
 Mask = dict[str, torch.Tensor]
 
 
+@contextlib.contextmanager
+def gradients_only_for(model: nn.Module, params: dict[str, nn.Parameter]):
+    """Within the block only ``params`` require gradients (backward allocates nothing for the rest of a
+    large model); the previous flags are restored afterwards."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.requires_grad_(False)
+    for p in params.values():
+        p.requires_grad_(True)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
 def batch_gradients(model: nn.Module, task: TaskAdapter, which: str, batch_size: int, limit: int | None,
-                    squared: bool, average: bool = False) -> Scores:
+                    squared: bool, average: bool = False, params: dict[str, nn.Parameter] | None = None) -> Scores:
     """Gradients of the batch-mean loss over the ``which`` set, in eval mode: summed over batches, averaged
-    (``average``), or as a mean of squares (``squared``, the empirical Fisher diagonal)."""
-    params = task.parameters_for_unlearning(model)
+    (``average``), or as a mean of squares (``squared``, the empirical Fisher diagonal). ``params`` (default:
+    the task's parameters for unlearning) are the only weights that get gradients."""
+    params = task.parameters_for_unlearning(model) if params is None else params
     totals = {name: torch.zeros_like(p) for name, p in params.items()}
     was_training = model.training
     model.eval()  # as in SalUn's code: saliency is taken at the deployed model's behaviour
     batches = 0
-    for batch in task.batches(which, batch_size, limit=limit):
+    with gradients_only_for(model, params):
+        for batch in task.batches(which, batch_size, limit=limit):
+            model.zero_grad(set_to_none=True)
+            loss = task.loss(model, batch)
+            check_finite(loss, f"{which} gradient")
+            loss.backward()
+            for name, p in params.items():
+                if p.grad is not None:
+                    totals[name] += p.grad.detach() ** 2 if squared else p.grad.detach()
+            batches += 1
         model.zero_grad(set_to_none=True)
-        loss = task.loss(model, batch)
-        check_finite(loss, f"{which} gradient")
-        loss.backward()
-        for name, p in params.items():
-            if p.grad is not None:
-                totals[name] += p.grad.detach() ** 2 if squared else p.grad.detach()
-        batches += 1
-    model.zero_grad(set_to_none=True)
     model.train(was_training)
     if batches == 0:
         raise UnlearningInputError(f"the {which} set is empty")
@@ -53,13 +71,49 @@ def fisher_diagonal(model: nn.Module, task: TaskAdapter, which: str, batch_size:
     return batch_gradients(model, task, which, batch_size, limit, True)
 
 
+# Above this many entries the global top-k avoids concatenating and sorting every score (for a Stable
+# Diffusion UNet the sort alone would need ~10 GB); it finds the threshold by bisection instead.
+LEAN_TOPK_ABOVE = 1 << 24
+
+
+def _global_topk_lean(scores: Scores, keep: int) -> Mask:
+    """The same mask as the sort (the ``keep`` largest entries; ties broken by position, first layer first)
+    from integer bisection on the float32 bit patterns, which order non-negative floats; only per-layer
+    boolean temporaries are allocated."""
+    keys = {name: s.detach().float().view(torch.int32) for name, s in scores.items()}  # scores are >= 0
+
+    def at_least(value: int) -> int:  # one host sync per call, not one per layer
+        return int(torch.stack([(k >= value).sum() for k in keys.values()]).sum())
+
+    low, high = 0, 0x7F800001  # count(>= low) >= keep > count(>= high)
+    while high - low > 1:
+        mid = (low + high) // 2
+        if at_least(mid) >= keep:
+            low = mid
+        else:
+            high = mid
+    quota = keep - at_least(low + 1)  # entries equal to the threshold still to take, in position order
+    masks = {}
+    for name, k in keys.items():
+        mask = k > low
+        if quota > 0:
+            tied = torch.nonzero(k.flatten() == low).flatten()[:quota]
+            mask.view(-1)[tied] = True
+            quota -= len(tied)
+        masks[name] = mask
+    return masks
+
+
 def topk_mask(scores: Scores, ratio: float, scope: str = "global") -> Mask:
     """m = 1 for the top ``ratio`` share of entries, ranked over all parameters or within each layer."""
     if not 0 < ratio <= 1:
         raise UnlearningInputError(f"mask ratio must be in (0, 1]; got {ratio}")
     if scope == "global":
+        total = sum(s.numel() for s in scores.values())
+        keep = max(1, int(round(ratio * total)))
+        if total > LEAN_TOPK_ABOVE:
+            return _global_topk_lean(scores, keep)
         flat = torch.cat([s.flatten() for s in scores.values()])
-        keep = max(1, int(round(ratio * flat.numel())))
         # Rank by sorting so exactly `keep` entries are chosen even when scores tie.
         chosen = torch.zeros(flat.numel(), dtype=torch.bool)
         chosen[torch.argsort(flat, descending=True, stable=True)[:keep]] = True

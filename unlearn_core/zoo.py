@@ -82,3 +82,5 @@ def fresh_copy(name: str) -> nn.Module:
 def _load_builtin_specs() -> None:
     from . import models_builtin  # noqa: F401  (registers the shipped models)
     from . import models_diffusion  # noqa: F401  (registers the shipped diffusion models)
+    from . import models_t2i  # noqa: F401  (registers the shipped text-to-image model)
+    from . import models_hub  # noqa: F401  (registers user-given CLIP / Stable Diffusion from the environment)

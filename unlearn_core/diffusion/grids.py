@@ -69,3 +69,48 @@ def render_grid(panels: list[tuple[str, torch.Tensor]], classes: Sequence[int], 
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
     return path
+
+
+PROMPT_LABEL_W = 250
+
+
+def _rgb_panel(grid: torch.Tensor) -> Image.Image:
+    """(rows, cols, 3, H, W) images in [0, 1] -> one RGB panel, nearest-neighbour upscaled to CELL pixels."""
+    rows, cols = grid.shape[:2]
+    canvas = Image.new("RGB", (cols * (CELL + GAP) - GAP, rows * (CELL + GAP) - GAP), (255, 255, 255))
+    for r in range(rows):
+        for c in range(cols):
+            array = (grid[r, c].permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+            canvas.paste(Image.fromarray(array).resize((CELL, CELL), Image.NEAREST), (c * (CELL + GAP), r * (CELL + GAP)))
+    return canvas
+
+
+def render_prompt_grid(panels: list[tuple[str, torch.Tensor]], prompts: Sequence[str], seeds: Sequence[int],
+                       marked: Sequence[bool], path: Path, title: str = "") -> Path:
+    """Text-to-image before/after grid: one row per prompt (rows asking for the erased concept in red and
+    framed), one column per seed, panels side by side; saved as a PNG."""
+    font = ImageFont.load_default()
+    panel_w = len(seeds) * (CELL + GAP) - GAP
+    panel_h = len(prompts) * (CELL + GAP) - GAP
+    width = max(PROMPT_LABEL_W + len(panels) * (panel_w + 16) + 4, 8 + 6 * len(title))
+    height = TITLE_H + HEADER_H + panel_h + 8
+    image = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    draw.text((4, 4), title, fill=(0, 0, 0), font=font)
+    top = TITLE_H + HEADER_H
+    for r, prompt in enumerate(prompts):
+        y = top + r * (CELL + GAP) + CELL // 2 - 6
+        text = prompt if len(prompt) <= 40 else prompt[:39] + "…"
+        draw.text((6, y), text, fill=FORGET_COLOUR if marked[r] else (0, 0, 0), font=font)
+    for p, (name, grid) in enumerate(panels):
+        left = PROMPT_LABEL_W + p * (panel_w + 16)
+        draw.text((left, TITLE_H), name, fill=(0, 0, 0), font=font)
+        image.paste(_rgb_panel(grid), (left, top))
+        for r, flag in enumerate(marked):
+            if flag:
+                y0 = top + r * (CELL + GAP) - 2
+                draw.rectangle([left - 2, y0, left + panel_w + 1, y0 + CELL + 3], outline=FORGET_COLOUR, width=1)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return path

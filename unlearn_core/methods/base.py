@@ -16,6 +16,9 @@ from ..tasks.base import TaskAdapter
 
 ProgressFn = Callable[[float, str], None]
 ALL_TASKS = ("classification", "class-diffusion", "text-diffusion")
+# Methods that need only losses, scores and a parameter set also run on CLIP's zero-shot classification
+# (which has no Retrain, no per-sample gradients at that scale, and no boundary/teacher machinery).
+GRADIENT_TASKS = ALL_TASKS + ("zero-shot",)
 
 
 @dataclasses.dataclass
@@ -100,27 +103,28 @@ def cosine_factor(step: int, total: int) -> float:
 class MaskedUpdater:
     """Applies a weight mask: gradients of masked-out entries are zeroed after backward, and (with
     ``restore``) those entries are reset to theta_0 after every step so weight decay or momentum cannot
-    drift them."""
+    drift them. The mask stays boolean (one byte per weight, not a float copy of the model) and only the
+    masked-out entries of theta_0 are kept for the restore."""
 
     def __init__(self, mask: Mask | None, params: dict[str, nn.Parameter], restore: bool = True):
         self.params = params
-        self.mask = {n: m.to(params[n].dtype) for n, m in mask.items()} if mask else None
-        self.frozen = {n: p.detach().clone() for n, p in params.items()} if mask and restore else None
+        self.mask = {n: m.to(device=params[n].device, dtype=torch.bool) for n, m in mask.items()} if mask else None
+        self.frozen = ({n: p.detach()[~self.mask[n]].clone() for n, p in params.items()}
+                       if mask and restore else None)
 
     def mask_gradients(self) -> None:
         if self.mask is None:
             return
         for name, p in self.params.items():
             if p.grad is not None:
-                p.grad.mul_(self.mask[name])
+                p.grad.masked_fill_(~self.mask[name], 0)
 
     @torch.no_grad()
     def restore(self) -> None:
         if self.frozen is None:
             return
         for name, p in self.params.items():
-            keep = self.mask[name]
-            p.mul_(keep).add_(self.frozen[name] * (1 - keep))
+            p.masked_scatter_(~self.mask[name], self.frozen[name])
 
 
 def take_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, where: str,

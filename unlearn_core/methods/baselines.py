@@ -8,7 +8,8 @@ import torch
 
 from ..hparams import hparam
 from ..tasks.base import TaskAdapter
-from .base import ProgressFn, UnlearnResult, UnlearningMethod, epochs_to_steps, make_optimizer, run_loop
+from .base import (GRADIENT_TASKS, ProgressFn, UnlearnResult, UnlearningMethod, epochs_to_steps, make_optimizer,
+                   run_loop)
 from .registry import register
 
 
@@ -32,6 +33,7 @@ class Retrain(UnlearningMethod):
     name, label = "retrain", "Retrain"
     summary = "Exact unlearning: the gold standard every other method is judged against."
     reference = "Retraining from scratch on D_r (SalUn, Sec. 3)."
+    tasks = ("classification", "class-diffusion")  # no Retrain reference for text-to-image concept erasure
 
     @dataclasses.dataclass
     class Config:
@@ -57,6 +59,7 @@ class FineTune(UnlearningMethod):
     """FT: fine-tune on D_r only, relying on catastrophic forgetting of D_f (Warnecke et al. 2021)."""
 
     name, label = "ft", "FT"
+    tasks = GRADIENT_TASKS
     summary = "Fine-tune on the retain set and hope the forget set is forgotten."
     reference = "Fine-tuning baseline, SalUn Table 1."
 
@@ -79,6 +82,7 @@ class GradientAscent(UnlearningMethod):
     """GA: maximise the forget loss, i.e. minimise -L(theta; D_f) (Thudi et al. 2022)."""
 
     name, label = "ga", "GA"
+    tasks = GRADIENT_TASKS
     summary = "Gradient ascent on the forget set; forgets fast, often at the expense of everything else."
     reference = "Gradient ascent baseline, SalUn Table 1."
 
@@ -159,6 +163,7 @@ class RandomLabel(UnlearningMethod):
     """RL: relabel D_f randomly and fine-tune together with D_r (Golatkar et al. 2020; SalUn Eq. (5))."""
 
     name, label = "rl", "RL"
+    tasks = GRADIENT_TASKS
     summary = "Teach the forget set random wrong labels while training on the retain set."
     reference = "Random labeling, SalUn Eq. (5) without the mask."
     Config = RandomLabelConfig
@@ -175,6 +180,7 @@ class L1Sparse(UnlearningMethod):
     (Jia et al. 2023, "Model sparsity can simplify machine unlearning", Eq. (6))."""
 
     name, label = "l1_sparse", "l1-sparse"
+    tasks = GRADIENT_TASKS
     summary = "Fine-tune on the retain set with a decaying l1 penalty that sparsifies the weights."
     reference = "Jia et al., NeurIPS 2023; SalUn Table 1."
 

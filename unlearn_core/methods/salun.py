@@ -7,7 +7,7 @@ import torch
 
 from ..hparams import hparam
 from ..saliency import gradient_saliency, layer_saliency, mask_share, topk_mask
-from .base import MaskedUpdater, UnlearnResult, UnlearningMethod
+from .base import GRADIENT_TASKS, MaskedUpdater, UnlearnResult, UnlearningMethod
 from .baselines import RandomLabelConfig, random_label_loop
 from .registry import register
 
@@ -36,6 +36,7 @@ def saliency_artifacts(scores, mask, kind: str) -> dict:
 @register
 class SalUn(UnlearningMethod):
     name, label = "salun", "SalUn"
+    tasks = GRADIENT_TASKS
     summary = "Random-label fine-tuning where only the most forget-salient weights may move."
     reference = "Fan et al., SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency, ICLR 2024."
     Config = SalUnConfig
@@ -66,6 +67,7 @@ class SalUnSoftConfig(SalUnConfig):
 @register
 class SalUnSoft(UnlearningMethod):
     name, label = "salun_soft", "SalUn-soft"
+    tasks = GRADIENT_TASKS
     summary = "SalUn with a soft, proximal saliency threshold instead of a hard mask."
     reference = SalUn.reference
     Config = SalUnSoftConfig

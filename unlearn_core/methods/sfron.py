@@ -7,7 +7,7 @@ import torch
 
 from ..hparams import hparam
 from ..saliency import fisher_diagonal, fisher_ratio, threshold_mask
-from .base import MaskedUpdater, UnlearnResult, UnlearningMethod, cosine_factor, make_optimizer, take_step
+from .base import GRADIENT_TASKS, MaskedUpdater, UnlearnResult, UnlearningMethod, cosine_factor, make_optimizer, take_step
 from .registry import register
 from .salun import saliency_artifacts
 
@@ -55,6 +55,7 @@ def adaptive_forget_loss(per_sample: torch.Tensor, temperature: float) -> torch.
 @register
 class SFROn(UnlearningMethod):
     name, label = "sfr_on", "SFR-on"
+    tasks = GRADIENT_TASKS
     summary = "Fisher-ratio-masked adaptive gradient ascent alternating with remain steps."
     reference = ("Huang et al., Unified Gradient-Based Machine Unlearning with Remain Geometry Enhancement, "
                  "NeurIPS 2024.")

@@ -9,7 +9,7 @@ import torch
 from ..errors import UnlearningInputError
 from ..saliency import batch_gradients
 from ..hparams import hparam
-from .base import UnlearnResult, UnlearningMethod
+from .base import GRADIENT_TASKS, UnlearnResult, UnlearningMethod
 from .registry import register
 
 
@@ -37,8 +37,7 @@ class SLUGConfig:
 
 def mean_gradient(model, task, which: str, batch_size: int, params: dict, limit: int | None = None):
     """The layer weights' gradient of the mean loss, averaged over batches (computed once)."""
-    grads = batch_gradients(model, task, which, batch_size, limit, squared=False, average=True)
-    return {name: grads[name] for name in params}
+    return batch_gradients(model, task, which, batch_size, limit, squared=False, average=True, params=params)
 
 
 def pareto_front(importance: dict[str, float], alignment: dict[str, float]) -> list[str]:
@@ -62,6 +61,7 @@ def layer_scores(model, task, params, forget_grad, retain_grad):
 @register
 class SLUG(UnlearningMethod):
     name, label = "slug", "SLUG"
+    tasks = GRADIENT_TASKS
     summary = "One gradient, one layer, one step: edit the Pareto-optimal layer along the forget gradient."
     reference = "Cai et al., Targeted Unlearning with Single Layer Unlearning Gradient, 2024."
     Config = SLUGConfig

@@ -1,0 +1,211 @@
+"""Stable Diffusion (a diffusers ``StableDiffusionPipeline`` folder) loaded into the lab's ``TextToImage``.
+
+The pipeline's parts map one to one: ``unet/`` (UNet2DConditionModel), ``text_encoder/`` (CLIPTextModel),
+``tokenizer/`` (CLIPTokenizer, adapted to the wrapper's ``encode`` interface by :class:`ClipPromptTokenizer`),
+``vae/`` (AutoencoderKL, latents scaled by its ``scaling_factor``) and ``scheduler/`` (its noise schedule;
+the wrapper samples with its own deterministic DDIM). The safety checker and feature extractor are not used.
+
+Precision and device: the parts are loaded as "portable" subclasses whose entry points move their inputs to
+the part's own device and dtype and hand float32 results back on the caller's device. So the UNet can sit
+on the GPU in float16 while the wrapper's glue runs anywhere; a part a method trains is upcast to float32 as
+a whole (:func:`upcast_part`), which the same entry points then follow.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from ..errors import UnlearningInputError
+from .hub import SD_FILES, local_source, resolve_device, resolve_dtype
+from .t2i import TOKENIZER_LOADERS, PromptTokenizer, TextToImage
+
+
+def _first_tensor(args, kwargs) -> torch.Tensor | None:
+    for value in list(args) + list(kwargs.values()):
+        if torch.is_tensor(value):
+            return value
+    return None
+
+
+def _to(value: Any, device: torch.device, dtype: torch.dtype) -> Any:
+    if torch.is_tensor(value):
+        return value.to(device=device, dtype=dtype) if value.is_floating_point() else value.to(device)
+    return value
+
+
+def _back(value: Any, device: torch.device) -> Any:
+    """float32 on ``device`` for every floating tensor in a model output (dataclass-like or tensor)."""
+    if torch.is_tensor(value):
+        return value.to(device=device, dtype=torch.float32) if value.is_floating_point() else value.to(device)
+    if hasattr(value, "latent_dist"):  # AutoencoderKLOutput: a distribution object
+        dist = value.latent_dist
+        for name in ("parameters", "mean", "logvar", "var", "std"):
+            if torch.is_tensor(getattr(dist, name, None)):
+                setattr(dist, name, _back(getattr(dist, name), device))
+        return value
+    if hasattr(value, "keys") and hasattr(value, "__setitem__"):
+        for key in list(value.keys()):
+            value[key] = _back(value[key], device)
+        return value
+    if isinstance(value, tuple):
+        return tuple(_back(v, device) for v in value)
+    return value
+
+
+def _portable(method):
+    """Run ``method`` on the part's device/dtype; return float32 results on the caller's device."""
+
+    def wrapped(self, *args, **kwargs):
+        param = next(self.parameters())
+        first = _first_tensor(args, kwargs)
+        caller = first.device if first is not None else param.device
+        args = tuple(_to(a, param.device, param.dtype) for a in args)
+        kwargs = {k: _to(v, param.device, param.dtype) for k, v in kwargs.items()}
+        return _back(method(self, *args, **kwargs), caller)
+
+    wrapped.__name__, wrapped.__doc__ = method.__name__, method.__doc__
+    return wrapped
+
+
+def portable_classes():
+    """Subclasses of the diffusers/transformers parts with portable entry points (built lazily: importing
+    diffusers is slow)."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    class PortableUNet2DConditionModel(UNet2DConditionModel):
+        forward = _portable(UNet2DConditionModel.forward)
+
+    class PortableCLIPTextModel(CLIPTextModel):
+        forward = _portable(CLIPTextModel.forward)
+
+    class PortableAutoencoderKL(AutoencoderKL):
+        encode = _portable(AutoencoderKL.encode)
+        decode = _portable(AutoencoderKL.decode)
+
+    return PortableUNet2DConditionModel, PortableCLIPTextModel, PortableAutoencoderKL
+
+
+_PORTABLE = None
+
+
+def _classes():
+    global _PORTABLE
+    if _PORTABLE is None:
+        _PORTABLE = portable_classes()
+    return _PORTABLE
+
+
+def upcast_part(part: nn.Module) -> nn.Module:
+    """Float32 for a whole part a method trains (Adam's states and small updates need it)."""
+    if next(part.parameters()).dtype != torch.float32:
+        part.float()
+    return part
+
+
+class ClipPromptTokenizer(PromptTokenizer):
+    """``CLIPTokenizer`` behind the wrapper's tokenizer interface: ids padded to ``max_length`` (77 for SD)
+    as the pipeline pads them; an over-long prompt is an input error rather than silently cut."""
+
+    def __init__(self, tokenizer, max_length: int | None = None):
+        self.tokenizer = tokenizer
+        limit = int(getattr(tokenizer, "model_max_length", 77) or 77)
+        self.max_length = int(max_length or (limit if limit < 10_000 else 77))
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    def encode(self, prompts: Sequence[str] | str, allow_empty: bool = False) -> torch.Tensor:
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        for prompt in prompts:
+            if not isinstance(prompt, str):
+                raise UnlearningInputError(f"prompts must be text; got {prompt!r}")
+            if not prompt.strip() and not allow_empty:
+                raise UnlearningInputError("empty prompt: write at least one word, e.g. 'a photo of a cat'")
+        ids = self.tokenizer(prompts, padding="max_length", max_length=self.max_length, truncation=False,
+                             return_tensors="pt")["input_ids"]
+        if ids.shape[1] > self.max_length:
+            lengths = [len(self.tokenizer(p)["input_ids"]) for p in prompts]
+            long = [p for p, n in zip(prompts, lengths) if n > self.max_length]
+            raise UnlearningInputError(f"prompt {long[0]!r} is longer than {self.max_length} tokens; shorten it")
+        return ids
+
+    def decode(self, ids: torch.Tensor) -> list[str]:
+        return self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        self.tokenizer.save_pretrained(str(folder))
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> "ClipPromptTokenizer":
+        from transformers import CLIPTokenizer
+
+        return cls(CLIPTokenizer.from_pretrained(str(folder), local_files_only=True))
+
+
+TOKENIZER_LOADERS.setdefault("CLIPTokenizer", ClipPromptTokenizer.from_pretrained)
+TOKENIZER_LOADERS.setdefault("CLIPTokenizerFast", ClipPromptTokenizer.from_pretrained)
+
+
+def load_stable_diffusion(path: str | Path, device: str | torch.device | None = None,
+                          dtype: str | torch.dtype | None = None) -> TextToImage:
+    """A ``StableDiffusionPipeline`` folder (or cached hub id) as a ``TextToImage``. The UNet (most of the
+    weights) is loaded in ``dtype`` (float16 on a GPU by default); the text encoder and the vae stay float32."""
+    from diffusers import DDPMScheduler
+
+    folder = Path(local_source(path, SD_FILES))
+    device = resolve_device(device)
+    dtype = resolve_dtype(dtype, device)
+    scheduler_config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+    prediction = scheduler_config.get("prediction_type", "epsilon")
+    if prediction != "epsilon":
+        raise UnlearningInputError(
+            f"{path!r} predicts {prediction!r}; only epsilon-prediction checkpoints (SD 1.x, SD 2.x-base) are "
+            "supported by the lab's sampler and losses")
+    unet_cls, text_cls, vae_cls = _classes()
+    try:
+        unet = unet_cls.from_pretrained(str(folder / "unet"), torch_dtype=dtype)
+        text_encoder = text_cls.from_pretrained(str(folder / "text_encoder"), dtype=torch.float32,
+                                                local_files_only=True)
+        vae = vae_cls.from_pretrained(str(folder / "vae"), torch_dtype=torch.float32)
+        scheduler = DDPMScheduler.from_pretrained(str(folder / "scheduler"))
+        tokenizer = ClipPromptTokenizer.from_pretrained(folder / "tokenizer")
+    except (OSError, ValueError, KeyError) as error:
+        raise UnlearningInputError(f"could not load Stable Diffusion from {path!r}: {error}") from None
+    card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
+    model = TextToImage(text_encoder, unet, scheduler, tokenizer, vae, card)
+    model.to(device).eval().requires_grad_(False)
+    model.source = str(folder)
+    return model
+
+
+def save_stable_diffusion(model: TextToImage, source: str | Path, out: str | Path) -> Path:
+    """Write an unlearned model as a pipeline folder diffusers loads: the source folder's layout and
+    ``model_index.json``, with the (possibly changed) UNet and text encoder written anew in float16/32 as
+    loaded and the other parts copied."""
+    import shutil
+
+    source, out = Path(source), Path(out)
+    if out.resolve() == source.resolve():
+        raise UnlearningInputError("refusing to overwrite the original pipeline folder; choose another --save-to")
+    shutil.copytree(source, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns("unet", "text_encoder"))
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    # save as the plain library classes so StableDiffusionPipeline.from_pretrained reads them
+    UNet2DConditionModel.save_pretrained(model.unet, str(out / "unet"), safe_serialization=True)
+    CLIPTextModel.save_pretrained(model.text_encoder, str(out / "text_encoder"), safe_serialization=True)
+    for sub, cls in (("unet", "UNet2DConditionModel"), ("text_encoder", "CLIPTextModel")):
+        config = out / sub / "config.json"
+        data = json.loads(config.read_text())
+        if "_class_name" in data:
+            data["_class_name"] = cls
+        if "architectures" in data:
+            data["architectures"] = [cls]
+        config.write_text(json.dumps(data, indent=2) + "\n")
+    return out

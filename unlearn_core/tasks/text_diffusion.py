@@ -1,0 +1,344 @@
+"""Text-to-image diffusion adapter: erase a concept named in prompts from a :class:`TextToImage` model.
+
+The adapter is model-agnostic: it is built from
+
+- forget items: images in the UNet's space (pixels or latents) with captions that contain the concept;
+- retain items: images with captions that do not;
+- ``remapped``: for every forget caption, one or more neighbouring captions (the concept replaced by another
+  concept of the same kind) that SalUn's relabelled target uses;
+- an evaluator (:class:`ConceptEvaluator`) that says whether an image shows a concept and whether it shows
+  what a prompt asks for (for ``shapes-t2i`` the shipped concept classifier; Stable Diffusion brings its own);
+- :class:`EvalPrompts`: fixed prompt lists with the concept, without it, and paraphrased.
+
+Batches are ``(x, idx)``: model-space images and indices into the adapter's pre-tokenised captions (forget
+items first), so losses look up token ids and SalUn looks up the remapped ones.
+
+Metrics on samples drawn from fixed seeds (the same noise for every model):
+
+- ``erasure`` = % of samples for prompts naming the concept in which the evaluator still finds it;
+- ``preservation`` = % of samples for prompts without it that show what the prompt asks for;
+- ``fid`` = Frechet distance between the evaluator's features of those samples and of real retain images;
+- ``erasure_paraphrase`` = erasure over held-out rewordings of the concept.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import ForgetRequest
+from ..errors import UnlearningInputError
+from ..metrics import frechet_distance
+from .base import TensorSetsTask
+
+
+class ConceptEvaluator(Protocol):
+    """What a text-diffusion task needs to judge generated images (all take [0, 1] images)."""
+
+    def shows(self, images01: torch.Tensor, concept: str) -> torch.Tensor:
+        """Bool per image: the concept is visible."""
+
+    def matches(self, images01: torch.Tensor, prompts: Sequence[str]) -> torch.Tensor:
+        """Bool per image: the image shows what its prompt asks for."""
+
+    def features(self, images01: torch.Tensor) -> np.ndarray:
+        """Feature vectors for the Frechet distance."""
+
+
+@dataclasses.dataclass
+class EvalPrompts:
+    """Fixed prompt lists for the metrics and the grids; each prompt is sampled with ``seeds_*`` seeds."""
+
+    forget: list[str]
+    retain: list[str]
+    paraphrase: list[str] = dataclasses.field(default_factory=list)
+    seeds_forget: int = 6
+    seeds_retain: int = 4
+    seeds_paraphrase: int = 2
+    # SLUG's step search scores many candidate models: a smaller set.
+    score_seeds_forget: int = 4
+    score_seeds_retain: int = 1
+
+
+class TextDiffusionTask(TensorSetsTask):
+    """Erase a concept from a text-to-image model (ESD, SalUn, SFR-on, SLUG, GA/RL through the shared verbs)."""
+
+    kind = "text-diffusion"
+    score_steps = 10
+    # The erasure a good unlearning reaches (SLUG's step search aims below it): a model that never learned the
+    # concept would still show it now and then by accident.
+    erasure_target = 5.0
+
+    def __init__(self, model_name: str, concept: str, tokenizer, x_forget: torch.Tensor, forget_captions: list[str],
+                 x_retain: torch.Tensor, retain_captions: list[str], remapped: list[list[str]],
+                 evaluator: ConceptEvaluator, prompts: EvalPrompts, seed: int, guidance: float, steps: int,
+                 real_retain01: torch.Tensor | None = None):
+        super().__init__(seed)
+        if len(x_forget) == 0:
+            raise UnlearningInputError(f"no training caption names the concept {concept!r}")
+        if len(remapped) != len(forget_captions) or any(len(r) == 0 for r in remapped):
+            raise ValueError("every forget caption needs at least one remapped caption")
+        self.model_name, self.concept, self.tokenizer = model_name, concept, tokenizer
+        self.evaluator, self.prompts = evaluator, prompts
+        self.guidance, self.steps = guidance, int(steps)
+        self.x_forget, self.x_retain = x_forget, x_retain
+        self.forget_captions, self.retain_captions = list(forget_captions), list(retain_captions)
+        n_f, n_r = len(x_forget), len(x_retain)
+        self.y_forget = torch.arange(n_f)
+        self.y_retain = n_f + torch.arange(n_r)
+        self.ids = tokenizer.encode(self.forget_captions + self.retain_captions)
+        width = max(len(r) for r in remapped)
+        # (n_f, width, L): alternatives cycled to a common width so one random column picks one uniformly enough.
+        self.remapped_ids = torch.stack([tokenizer.encode([r[k % len(r)] for k in range(width)]) for r in remapped])
+        self.null = tokenizer.encode([""], allow_empty=True)[0]
+        self._real01 = real_retain01
+        self._real_features = None
+
+    # --- losses -------------------------------------------------------------------------------------
+    def loss(self, model: nn.Module, batch, reduction: str = "mean") -> torch.Tensor:
+        """Noise-prediction MSE at a uniform random timestep, conditioned on the items' captions."""
+        x, idx = batch
+        return model.noise_loss(x, self.ids[idx], reduction=reduction)
+
+    def predict_noise(self, model: nn.Module, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return model.predict_noise(x_t, t, cond)
+
+    def remap(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Token ids of a random neighbouring caption for each forget index (the concept replaced)."""
+        pick = torch.randint(0, self.remapped_ids.shape[1], (len(idx),), generator=generator)
+        return self.remapped_ids[idx, pick]
+
+    def relabel_loss(self, model: nn.Module, batch, generator: torch.Generator,
+                     reference: nn.Module | None = None) -> torch.Tensor:
+        """SalUn for text-to-image: MSE(eps_theta(x_t, t, c_f), stopgrad eps(x_t, t, c')) with c' the forget
+        caption with the concept replaced by a neighbouring concept; the target comes from ``reference`` when
+        given, else from the model itself (no gradient)."""
+        x, idx = batch
+        x_t, t, _ = model.noisy(x, generator)
+        with torch.no_grad():
+            target = self.predict_noise(reference if reference is not None else model, x_t, t, self.remap(idx, generator))
+        return F.mse_loss(self.predict_noise(model, x_t, t, self.ids[idx]), target.detach())
+
+    # --- ESD hooks ------------------------------------------------------------------------------------
+    def frozen_copy(self, model: nn.Module) -> nn.Module:
+        return copy.deepcopy(model).eval().requires_grad_(False)
+
+    def concept_inputs(self, model: nn.Module, batch_size: int, generator: torch.Generator):
+        """(x_t, t, concept prompt ids, null prompt ids) for ESD: forget items noised to a random timestep."""
+        idx = torch.randint(0, len(self.x_forget), (batch_size,), generator=generator)
+        x_t, t, _ = model.noisy(self.x_forget[idx], generator)
+        return x_t, t, self.ids[idx], self.null.expand(batch_size, -1)
+
+    def parameter_group(self, model: nn.Module, group: str) -> dict[str, nn.Parameter]:
+        """ESD's parameter sets: 'all' (text encoder + UNet), 'esd-x' (the UNet's cross-attention, attn2) or
+        'esd-u' (every UNet weight except cross-attention; the text encoder stays frozen)."""
+        params = self.parameters_for_unlearning(model)
+        unet = {n: p for n, p in params.items() if n.startswith("unet.")}
+        if group == "all":
+            return params
+        if group == "esd-x":
+            chosen = {n: p for n, p in unet.items() if ".attn2." in n}
+        elif group == "esd-u":
+            chosen = {n: p for n, p in unet.items() if ".attn2." not in n}
+        else:
+            raise UnlearningInputError(f"parameter set must be one of all, esd-x, esd-u; got {group!r}")
+        if not chosen:
+            raise UnlearningInputError(f"parameter set '{group}' is empty for this model (no cross-attention found)")
+        return chosen
+
+    # --- parameters -----------------------------------------------------------------------------------
+    def parameters_for_unlearning(self, model: nn.Module) -> dict[str, nn.Parameter]:
+        """The text encoder's and the UNet's parameters (never a vae's)."""
+        return model.trainable_parameters()
+
+    def layer_weights(self, model: nn.Module) -> dict[str, nn.Parameter]:
+        """SLUG's candidates over BOTH the text encoder and the UNet: linear and conv weights (no biases, norms,
+        token/position embeddings)."""
+        return {n: p for n, p in self.parameters_for_unlearning(model).items()
+                if p.ndim >= 2 and "embedding" not in n and "norm" not in n}
+
+    # --- sampling and scores --------------------------------------------------------------------------
+    def sample(self, model: nn.Module, prompts: Sequence[str], seeds: Sequence[int], guidance: float | None = None,
+               steps: int | None = None) -> torch.Tensor:
+        """[0, 1] images for (prompt, seed) pairs."""
+        return model.sample(list(prompts), list(seeds), self.guidance if guidance is None else guidance,
+                            self.steps if steps is None else steps)
+
+    @staticmethod
+    def _expand(prompts: Sequence[str], per_prompt: int, offset: int) -> tuple[list[str], list[int]]:
+        """Each prompt with seeds offset .. offset + per_prompt - 1 (the same seeds for every prompt)."""
+        return [p for p in prompts for _ in range(per_prompt)], [offset + i for _ in prompts for i in range(per_prompt)]
+
+    def _erasure(self, model, prompts, per_prompt, offset, steps=None) -> float:
+        if not prompts:
+            return float("nan")
+        texts, seeds = self._expand(prompts, per_prompt, offset)
+        return float(100.0 * self.evaluator.shows(self.sample(model, texts, seeds, steps=steps), self.concept).float().mean())
+
+    def _preservation(self, model, prompts, per_prompt, offset, steps=None):
+        texts, seeds = self._expand(prompts, per_prompt, offset)
+        images = self.sample(model, texts, seeds, steps=steps)
+        return float(100.0 * self.evaluator.matches(images, texts).float().mean()), images
+
+    def forget_score(self, model: nn.Module) -> float:
+        """Erasure % on a small fixed set (few DDIM steps): how often the concept still shows."""
+        return self._erasure(model, self.prompts.forget, self.prompts.score_seeds_forget, 50_000, self.score_steps)
+
+    def retain_score(self, model: nn.Module) -> float:
+        """Preservation % on a small fixed set (few DDIM steps)."""
+        return self._preservation(model, self.prompts.retain, self.prompts.score_seeds_retain, 60_000,
+                                  self.score_steps)[0]
+
+    def forget_target(self, model: nn.Module) -> float:
+        return self.target_forget_score if self.target_forget_score is not None else self.erasure_target
+
+    def _real(self) -> np.ndarray | None:
+        if self._real_features is None and self._real01 is not None:
+            self._real_features = self.evaluator.features(self._real01)
+        return self._real_features
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        p = self.prompts
+        preservation, images = self._preservation(model, p.retain, p.seeds_retain, 20_000)
+        out = {"erasure": self._erasure(model, p.forget, p.seeds_forget, 0), "preservation": preservation}
+        real = self._real()
+        if real is not None:
+            out["fid"] = frechet_distance(self.evaluator.features(images), real)
+        if p.paraphrase:
+            out["erasure_paraphrase"] = self._erasure(model, p.paraphrase, p.seeds_paraphrase, 40_000)
+        return out
+
+    # --- images ---------------------------------------------------------------------------------------
+    def grid_prompts(self, rows: int = 10) -> tuple[list[str], list[bool]]:
+        """The fixed prompt list of the before/after grids: prompts naming the concept, paraphrases, then
+        prompts without it; with a flag per row for the ones that ask for the concept."""
+        forget = self.prompts.forget[:4] + self.prompts.paraphrase[:2]
+        retain = self.prompts.retain[::max(1, len(self.prompts.retain) // max(rows - len(forget), 1))]
+        retain = retain[:max(rows - len(forget), 0)]
+        return forget + retain, [True] * len(forget) + [False] * len(retain)
+
+    def before_after_grid(self, outcome, path: Path, seeds: list[int] | None = None) -> Path:
+        """Rows = the fixed prompt list, columns = seeds: the original model and the unlearned one."""
+        from ..diffusion.grids import render_prompt_grid
+        from ..zoo import base_model
+
+        seeds = seeds or [1000 * int(outcome.report.get("seed", 0)) + i for i in range(6)]
+        prompts, marked = self.grid_prompts()
+        panels = [("before: original", self.prompt_grid(base_model(self.model_name), prompts, seeds)),
+                  (f"after: {outcome.report.get('method', 'unlearned')}", self.prompt_grid(outcome.model, prompts, seeds))]
+        title = (f"{self.model_name}: erase '{self.concept}', guidance {self.guidance:g}, {self.steps} DDIM steps; "
+                 "red rows ask for the concept")
+        return render_prompt_grid(panels, prompts, seeds, marked, Path(path), title=title)
+
+    def prompt_grid(self, model: nn.Module, prompts: Sequence[str], seeds: Sequence[int]) -> torch.Tensor:
+        """(prompts, seeds, C, H, W) images in [0, 1]; column j uses seed j in every row and every model."""
+        texts, all_seeds = [p for p in prompts for _ in seeds], [s for _ in prompts for s in seeds]
+        images = self.sample(model, texts, all_seeds)
+        return images.view(len(prompts), len(seeds), *images.shape[1:])
+
+
+# ------------------------------------------------------------------------------------------------------
+# shapes-t2i: data, evaluator and prompts from unlearn_core.shapes
+
+class ShapesEvaluator:
+    """The shipped concept classifier as a :class:`ConceptEvaluator`."""
+
+    def __init__(self, classifier):
+        self.classifier = classifier
+
+    def shows(self, images01: torch.Tensor, concept: str) -> torch.Tensor:
+        from .. import shapes as S
+
+        c = S.concept_table()[concept]
+        return self.classifier.predict(images01)[c.kind] == c.index
+
+    def matches(self, images01: torch.Tensor, prompts: Sequence[str]) -> torch.Tensor:
+        """The prompted shape and colour (those the prompt names) are both what the classifier sees."""
+        from .. import shapes as S
+
+        predicted = self.classifier.predict(images01)
+        ok = torch.ones(len(images01), dtype=torch.bool)
+        for i, prompt in enumerate(prompts):
+            for kind, index in S.describe_prompt(prompt).items():
+                if kind in ("shape", "colour") and int(predicted[kind][i]) != index:
+                    ok[i] = False
+        return ok
+
+    @torch.no_grad()
+    def features(self, images01: torch.Tensor) -> np.ndarray:
+        return self.classifier.features(images01).double().numpy()
+
+
+def resolve_concept(words: str, tokenizer) -> str:
+    """The shapes concept a user named (a shape, colour or background word, or a synonym phrase)."""
+    from .. import shapes as S
+
+    text = " ".join(tokenizer.split(words))
+    if not text:
+        raise UnlearningInputError("concept must name at least one word, e.g. concept:triangle")
+    tokenizer.encode([text])  # unknown words / over-long: the tokenizer's own message
+    table = S.concept_table()
+    if text not in table:
+        raise UnlearningInputError(
+            f"'{words}' is not a concept shapes-t2i can erase; name one shape ({', '.join(S.SHAPES)}), colour "
+            f"({', '.join(S.COLOURS)}) or background ({', '.join(S.BACKGROUNDS)}), or a synonym "
+            f"({', '.join(k for k in table if k not in S.SHAPES + S.COLOURS + S.BACKGROUNDS)})")
+    return text
+
+
+def shapes_task(request: ForgetRequest, seed: int, model_name: str = "shapes-t2i", forget_limit: int = 512,
+                retain_limit: int = 2048, folder: Path | None = None) -> TextDiffusionTask:
+    """The adapter for shapes-t2i. Forget items: images of the concept whose caption names it (by any of its
+    words); retain items: images without the concept whose caption does not name it (random subsets of
+    ``forget_limit`` and ``retain_limit`` items, fixed by the data seed, so saliency and Fisher passes stay
+    short). The remapped captions swap the concept's words for each other
+    concept of the same kind."""
+    from .. import shapes as S
+    from ..models_t2i import DEFAULT_GUIDANCE, DEFAULT_STEPS, SHAPES_T2I_DIR, load_classifier
+    from ..zoo import base_model
+
+    if request.kind != "concept":
+        raise UnlearningInputError(f"{model_name} forgets a concept named in prompts: use concept:WORDS, e.g. "
+                                   f"concept:triangle; got '{request}'")
+    model = base_model(model_name)
+    folder = SHAPES_T2I_DIR if folder is None else Path(folder)
+    tokenizer = model.tokenizer
+    concept = resolve_concept(str(request.value), tokenizer)
+    c = S.concept_table()[concept]
+    names = {"shape": S.SHAPES, "colour": S.COLOURS, "background": S.BACKGROUNDS}[c.kind]
+    data = S.make_dataset()
+    label = {"shape": data.shape, "colour": data.colour, "background": data.background}[c.kind]
+    phrases = sorted((k for k, v in S.concept_table().items() if v.kind == c.kind and v.index == c.index),
+                     key=len, reverse=True)
+    padded = [f" {' '.join(tokenizer.split(t))} " for t in data.captions]
+    names_it = torch.tensor([any(f" {p} " in t for p in phrases) for t in padded])
+    depicts = label == c.index
+    forget = depicts & names_it
+    retain = ~depicts & ~names_it
+    subset = torch.Generator().manual_seed(S.DATA_SEED)
+    retain_idx = torch.nonzero(retain).flatten()
+    retain_idx = retain_idx[torch.randperm(len(retain_idx), generator=subset)][:retain_limit].sort().values
+    forget_idx = torch.nonzero(forget).flatten()
+    forget_idx = forget_idx[torch.randperm(len(forget_idx), generator=subset)][:forget_limit].sort().values
+    others = [n for i, n in enumerate(names) if i != c.index]
+    remapped = []
+    for i in forget_idx.tolist():
+        text = padded[i]
+        phrase = next(p for p in phrases if f" {p} " in text)
+        remapped.append([text.replace(f" {phrase} ", f" {o} ", 1).strip() for o in others])
+    images = data.images
+    prompts = EvalPrompts(forget=S.eval_prompts(c.kind, c.index, True), retain=S.eval_prompts(c.kind, c.index, False),
+                          paraphrase=S.paraphrase_prompts(c.kind, c.index) if c.kind != "background" else [])
+    real = images[retain_idx[:1000]]
+    return TextDiffusionTask(
+        model_name, concept, tokenizer, model.to_latents(images[forget_idx]), [data.captions[i] for i in forget_idx],
+        model.to_latents(images[retain_idx]), [data.captions[i] for i in retain_idx], remapped,
+        ShapesEvaluator(load_classifier(folder)), prompts, seed, DEFAULT_GUIDANCE, DEFAULT_STEPS,
+        real_retain01=real)
