@@ -30,7 +30,9 @@ class SFROnConfig:
     # The paper's alpha_0 = 25 assumes CIFAR-scale losses. Our digits CNN fits its training data to per-sample
     # losses ~1e-5, so the ascent gradient starts ~1000x smaller; alpha_0 = 300 did not move it at all. The
     # clip bounds the step once the ascent takes off, so a large alpha_0 mostly shortens the slow start.
-    alpha0: float = hparam(5e4, "alpha_0: initial weight of the forget (ascent) loss", low=0.0, high=1e7)
+    # Measured: 5e3 leaves TA 1.03 below Retrain on class:3, 5e4 over-forgets random:10 (Avg. Gap 3.2); 2e4
+    # meets both targets.
+    alpha0: float = hparam(2e4, "alpha_0: initial weight of the forget (ascent) loss", low=0.0, high=1e7)
     temperature: float = hparam(0.5, "lambda: adaptive-weight temperature (0 = plain gradient ascent)",
                                 low=0.0, high=10.0)
     gamma: float = hparam(1.0, "Fisher-ratio threshold of the mask", low=0.0, high=1e6, low_inclusive=False)
