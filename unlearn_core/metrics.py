@@ -1,6 +1,8 @@
 """Metrics shared by the adapters and the report: MIA-efficacy, gaps to Retrain, Frechet distance."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.svm import SVC
 
@@ -40,7 +42,11 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
 
     mu_a, mu_b = features_a.mean(0), features_b.mean(0)
     cov_a, cov_b = np.cov(features_a, rowvar=False), np.cov(features_b, rowvar=False)
-    covmean, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+    with warnings.catch_warnings():
+        # Dead ReLU units make the feature covariances singular; scipy warns, and the product's square root
+        # is still the one FID needs (pytorch-fid accepts it the same way, falling back only on non-finite).
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
     if not np.isfinite(covmean).all():
         offset = np.eye(len(cov_a)) * 1e-6
         covmean = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))

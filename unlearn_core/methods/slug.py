@@ -86,11 +86,20 @@ class SLUG(UnlearningMethod):
             lam = lam * 2 if math.isinf(high) else (low + high) / 2
         with torch.no_grad():
             weight.copy_(original)
-        accepted = [t for t in trace if t["reached"]]
-        best = min(accepted, key=lambda t: t["lambda"]) if accepted else min(trace, key=lambda t: t["forget_score"])
-        ok = bool(accepted) and base_retain - best["retain_score"] <= cfg.retain_tolerance
+        # The smallest step that reaches the target while the retain score stays within tolerance; failing
+        # that, the step that forgets most within tolerance (partial forgetting beats a broken model); failing
+        # that, the smallest step tried.
+        kept = [t for t in trace if base_retain - t["retain_score"] <= cfg.retain_tolerance]
+        accepted = [t for t in kept if t["reached"]]
+        if accepted:
+            best = min(accepted, key=lambda t: t["lambda"])
+        elif kept:
+            best = min(kept, key=lambda t: (t["forget_score"], t["lambda"]))
+        else:
+            best = min(trace, key=lambda t: t["lambda"])
         return {"trace": trace, "lambda": best["lambda"], "forget_score": best["forget_score"],
-                "retain_score": best["retain_score"], "reached_target": bool(accepted), "within_tolerance": ok}
+                "retain_score": best["retain_score"], "reached_target": best["reached"],
+                "within_tolerance": best in kept}
 
     def unlearn(self, model, task, progress=None):
         self.check_task(task)
