@@ -220,16 +220,49 @@ def normalise_request(model: str, forget: str, method: str, overrides: dict[str,
 # ------------------------------------------------------------------------------------------------------
 # Running
 
-def acquire_compute(flag: threading.Event | None, progress: Callable[[float, str], None]) -> None:
-    """Wait for the one computation slot (the start-up warm-up may hold it), honouring Cancel."""
-    while not COMPUTE_LOCK.acquire(timeout=0.5):
-        if flag is not None and flag.is_set():
-            raise RunCancelled()
-        progress(0.0, "waiting for the example warm-up to finish")
+class WaitingVisitors:
+    """How many visitors' runs are waiting for the compute slot: the start-up warm-up lets them go first."""
+
+    def __init__(self):
+        self._count, self._lock = 0, threading.Lock()
+
+    def __enter__(self):
+        with self._lock:
+            self._count += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._count -= 1
+
+    def any(self) -> bool:
+        return self._count > 0
+
+
+WAITING = WaitingVisitors()
+
+
+def acquire_compute(flag: threading.Event | None, progress: Callable[[float, str], None],
+                    background: bool = False) -> None:
+    """Wait for the one computation slot, honouring Cancel. A ``background`` caller (the warm-up) waits until
+    no visitor is waiting, so a visitor never queues behind more than the example being computed."""
+    if background:
+        while True:
+            while WAITING.any():
+                time.sleep(0.2)
+            if COMPUTE_LOCK.acquire(timeout=0.5):
+                if not WAITING.any():
+                    return
+                COMPUTE_LOCK.release()  # a visitor arrived meanwhile: let them go first
+    with WAITING:
+        while not COMPUTE_LOCK.acquire(timeout=0.5):
+            if flag is not None and flag.is_set():
+                raise RunCancelled()
+            progress(0.0, "waiting for the example being computed at start-up to finish")
 
 
 def compute_view(model: str, forget: str, method: str, overrides: dict[str, Any], seed: int, with_retrain: bool,
-                 attribution: str, progress: Callable[[float, str], None], flag: threading.Event | None = None):
+                 attribution: str, progress: Callable[[float, str], None], flag: threading.Event | None = None,
+                 background: bool = False):
     """Run (or fetch) one request and inspect it; returns (view, from_cache)."""
     key = (*normalise_request(model, forget, method, overrides, seed), bool(with_retrain), attribution)
     cached = VIEWS.get(key)
@@ -243,7 +276,7 @@ def compute_view(model: str, forget: str, method: str, overrides: dict[str, Any]
             raise RunCancelled()
         progress(fraction, message)
 
-    acquire_compute(flag, report)
+    acquire_compute(flag, report, background)
     try:
         cached = VIEWS.get(key)  # someone may have computed it while we waited
         if cached is not None:
@@ -273,7 +306,8 @@ def warm_up(examples: list[list[Any]]) -> None:
             if model not in available_models():
                 continue
             start = time.perf_counter()
-            compute_view(model, forget, method, {}, seed, True, "integrated_gradients", lambda f, m: None)
+            compute_view(model, forget, method, {}, seed, True, "integrated_gradients", lambda f, m: None,
+                         background=True)
             LOG.info("warm-up: %s %s %s ready in %.1f s", model, forget, method, time.perf_counter() - start)
             if i == 0:
                 WARMUP_DONE.set()
