@@ -136,9 +136,10 @@ def train_shapes_t2i(out_dir: Path | None = None, seed: int = SHAPES_T2I_SEED, p
     resumed = getattr(model, "resumed_with_new_budget", None)
     card = _card(model, recipe, seed, quality, classifier_acc, train_s, classifier_s)
     if resumed:
-        card += (f"\nNote: the shipped run was started with a {resumed['steps_before']}-step schedule and resumed at step "
-                 f"{resumed['step']} with the {recipe.steps}-step budget above (to fit the CPU time available); the "
-                 f"training time covers the resumed part only.\n")
+        changes = "; ".join(f"at step {r['step']} the budget changed from {r['steps_before']} steps" for r in resumed)
+        card += (f"\nNote: the shipped run's step budget was changed while it ran ({changes}; a resumed run follows "
+                 f"the new cosine schedule from its step on), to fit the CPU time available. The training time covers "
+                 f"the last resumed part only.\n")
     model.save_pretrained(out_dir, card)
     save_recipe(out_dir, recipe, {"seed": seed, "quality": quality, "classifier_accuracy": classifier_acc,
                                   "train_s": train_s, "guidance": DEFAULT_GUIDANCE, "steps": DEFAULT_STEPS,
