@@ -166,7 +166,7 @@ register_model(ModelSpec(
     forget_kinds=("concept",), num_classes=None,
     load=_load_shapes_t2i, make_task=_shapes_t2i_task, train=train_shapes_t2i,
     available=lambda: (SHAPES_T2I_DIR / "unet" / "diffusion_pytorch_model.safetensors").exists(),
-    default_forget="concept:triangle", bench_methods=("salun", "esd", "sfr_on", "slug", "rl", "ga"),
+    default_forget="concept:triangle", bench_methods=("salun", "esd", "sfr_on", "slug"),
 ))
 
 
@@ -177,7 +177,7 @@ def _register_method_defaults() -> None:
     from .methods.registry import register_task_defaults
 
     kind = "text-diffusion"
-    mixed = dict(optimizer="adam", lr=2e-4, weight_decay=0.0, batch_size=32, forget_share=0.5, epochs=0.5,
+    mixed = dict(optimizer="adam", lr=1e-3, weight_decay=0.0, batch_size=32, forget_share=0.5, epochs=1.0,
                  forget_weight=1.0)
     register_task_defaults("salun", kind, ratio=0.5, **mixed)
     register_task_defaults("salun_soft", kind, **mixed)
@@ -187,9 +187,9 @@ def _register_method_defaults() -> None:
     register_task_defaults("ft", kind, optimizer="adam", lr=1e-4, weight_decay=0.0, batch_size=32, epochs=0.3)
     register_task_defaults("l1_sparse", kind, optimizer="adam", lr=1e-4, weight_decay=0.0, batch_size=32,
                            epochs=0.3, alpha=1e-6)
-    register_task_defaults("sfr_on", kind, iterations=100, forget_every=1, alpha0=10.0, lr=1e-4, clip=1.0,
+    register_task_defaults("sfr_on", kind, iterations=60, forget_every=1, alpha0=10.0, lr=1e-4, clip=1.0,
                            batch_size=32, weight_decay=0.0, fisher_samples=256, optimizer="adam")
-    register_task_defaults("esd", kind, iterations=100, lr=1e-4, eta=1.0, batch_size=32, parameters="esd-x")
+    register_task_defaults("esd", kind, iterations=80, lr=1e-4, eta=1.0, batch_size=32, parameters="esd-x")
     register_task_defaults("slug", kind, retain_samples=256, batch_size=64)
 
 
