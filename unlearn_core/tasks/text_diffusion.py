@@ -70,7 +70,9 @@ class TextDiffusionTask(TensorSetsTask):
     """Erase a concept from a text-to-image model (ESD, SalUn, SFR-on, SLUG, GA/RL through the shared verbs)."""
 
     kind = "text-diffusion"
-    score_steps = 10
+    # DDIM steps of the cheap scores (None: the evaluation's own; fewer steps make SLUG's search judge a
+    # different sampler than the report does).
+    score_steps: int | None = None
     # The erasure a good unlearning reaches (SLUG's step search aims below it): a model that never learned the
     # concept would still show it now and then by accident.
     erasure_target = 5.0
@@ -188,11 +190,11 @@ class TextDiffusionTask(TensorSetsTask):
         return float(100.0 * self.evaluator.matches(images, texts).float().mean()), images
 
     def forget_score(self, model: nn.Module) -> float:
-        """Erasure % on a small fixed set (few DDIM steps): how often the concept still shows."""
+        """Erasure % on a small fixed set: how often the concept still shows."""
         return self._erasure(model, self.prompts.forget, self.prompts.score_seeds_forget, 50_000, self.score_steps)
 
     def retain_score(self, model: nn.Module) -> float:
-        """Preservation % on a small fixed set (few DDIM steps)."""
+        """Preservation % on a small fixed set."""
         return self._preservation(model, self.prompts.retain, self.prompts.score_seeds_retain, 60_000,
                                   self.score_steps)[0]
 
