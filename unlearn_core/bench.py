@@ -53,14 +53,15 @@ def summarise(reports_by_method: dict[str, list[dict]]) -> tuple[list[str], list
     rows = []
     for name, reports in reports_by_method.items():
         rows.append([METHODS[name].label] + [_cell([_get(r, path) for r in reports]) for _, path in columns])
-    if "retrain" in first[0]["metrics"]:
-        rows.insert(0, ["Retrain (reference)"] + [
-            _cell([_get(r, path.replace("unlearned", "retrain")) if path.startswith("metrics") else
-                   (_get(r, "runtime_s.retrain") if path == "runtime_s.unlearn" else None) for r in reports_by_method[
-                       next(iter(reports_by_method))]]) for _, path in columns])
+    if "retrain" in first[0]["metrics"] or "original" in first[0]["metrics"]:
         rows.insert(0, ["Original"] + [
             _cell([_get(r, path.replace("unlearned", "original")) if path.startswith("metrics") else None
                    for r in first]) for _, path in columns])
+    if "retrain" in first[0]["metrics"]:
+        rows.insert(1, ["Retrain (reference)"] + [
+            _cell([_get(r, path.replace("unlearned", "retrain")) if path.startswith("metrics") else
+                   (_get(r, "runtime_s.retrain") if path == "runtime_s.unlearn" else None) for r in reports_by_method[
+                       next(iter(reports_by_method))]]) for _, path in columns])
     return header, rows
 
 
@@ -74,7 +75,11 @@ def erasure_targets(reports_by_method: dict[str, list[dict]]) -> str:
     first = next(iter(reports_by_method.values()))[0]["metrics"]
     if "erasure" not in first["unlearned"]:
         return ""
-    lines = [f"\nTargets: erasure <= {ERASURE_MAX:g}% and preservation >= {PRESERVATION_SHARE:.0%} of the "
+    lines = ["\nerasure = % of samples for prompts naming the concept in which the concept classifier still finds "
+             "it; preservation = % of samples for prompts without it showing the prompted shape and colour; FID = "
+             "Frechet distance of classifier features (generated vs real retain images; not in percent); "
+             "erasure_paraphrase = erasure for held-out rewordings.\n",
+             f"Targets: erasure <= {ERASURE_MAX:g}% and preservation >= {PRESERVATION_SHARE:.0%} of the "
              "original's (mean over seeds):\n"]
     for name, reports in reports_by_method.items():
         erasure = float(np.mean([r["metrics"]["unlearned"]["erasure"] for r in reports]))

@@ -36,7 +36,7 @@ MAX_PROMPT_TOKENS = 16
 
 @dataclasses.dataclass
 class T2IRecipe:
-    steps: int = 2500
+    steps: int = 4000
     batch_size: int = 64
     lr: float = 1e-3
     warmup: int = 200
@@ -138,8 +138,9 @@ def train_t2i(seed: int, recipe: T2IRecipe | None = None, checkpoint_dir: str | 
             generator.set_state(state["generator"])
             torch.set_rng_state(state["torch_rng"])
             start = state["step"]
+            resumed_from = list(state.get("budget_changes", []))
             if state["recipe"]["steps"] != recipe.steps:
-                resumed_from = {"step": start, "steps_before": state["recipe"]["steps"]}
+                resumed_from.append({"step": start, "steps_before": state["recipe"]["steps"]})
             if progress:
                 progress(start / recipe.steps, f"resumed from {ckpt} at step {start}")
     model.train()
@@ -170,7 +171,7 @@ def train_t2i(seed: int, recipe: T2IRecipe | None = None, checkpoint_dir: str | 
             tmp = ckpt.with_suffix(".tmp")
             torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
                         "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "step": done,
-                        "recipe": recipe.to_dict(), "seed": int(seed)}, tmp)
+                        "recipe": recipe.to_dict(), "seed": int(seed), "budget_changes": resumed_from or []}, tmp)
             tmp.replace(ckpt)
     ema.eval()
     ema.resumed_with_new_budget = resumed_from

@@ -70,7 +70,9 @@ class TextDiffusionTask(TensorSetsTask):
     """Erase a concept from a text-to-image model (ESD, SalUn, SFR-on, SLUG, GA/RL through the shared verbs)."""
 
     kind = "text-diffusion"
-    score_steps = 10
+    # DDIM steps of the cheap scores (None: the evaluation's own; fewer steps make SLUG's search judge a
+    # different sampler than the report does).
+    score_steps: int | None = None
     # The erasure a good unlearning reaches (SLUG's step search aims below it): a model that never learned the
     # concept would still show it now and then by accident.
     erasure_target = 5.0
@@ -85,6 +87,7 @@ class TextDiffusionTask(TensorSetsTask):
         if len(remapped) != len(forget_captions) or any(len(r) == 0 for r in remapped):
             raise ValueError("every forget caption needs at least one remapped caption")
         self.model_name, self.concept, self.tokenizer = model_name, concept, tokenizer
+        self.request = ForgetRequest("concept", concept)
         self.evaluator, self.prompts = evaluator, prompts
         self.guidance, self.steps = guidance, int(steps)
         self.x_forget, self.x_retain = x_forget, x_retain
@@ -187,11 +190,11 @@ class TextDiffusionTask(TensorSetsTask):
         return float(100.0 * self.evaluator.matches(images, texts).float().mean()), images
 
     def forget_score(self, model: nn.Module) -> float:
-        """Erasure % on a small fixed set (few DDIM steps): how often the concept still shows."""
+        """Erasure % on a small fixed set: how often the concept still shows."""
         return self._erasure(model, self.prompts.forget, self.prompts.score_seeds_forget, 50_000, self.score_steps)
 
     def retain_score(self, model: nn.Module) -> float:
-        """Preservation % on a small fixed set (few DDIM steps)."""
+        """Preservation % on a small fixed set."""
         return self._preservation(model, self.prompts.retain, self.prompts.score_seeds_retain, 60_000,
                                   self.score_steps)[0]
 
@@ -295,11 +298,10 @@ def resolve_concept(words: str, tokenizer) -> str:
 
 def shapes_task(request: ForgetRequest, seed: int, model_name: str = "shapes-t2i", forget_limit: int = 512,
                 retain_limit: int = 2048, folder: Path | None = None) -> TextDiffusionTask:
-    """The adapter for shapes-t2i. Forget items: images of the concept whose caption names it (by any of its
-    words); retain items: images without the concept whose caption does not name it (random subsets of
+    """The adapter for shapes-t2i. Forget items: images of the concept whose caption names it with the user's
+    words; retain items: images without the concept whose caption names none of its words (random subsets of
     ``forget_limit`` and ``retain_limit`` items, fixed by the data seed, so saliency and Fisher passes stay
-    short). The remapped captions swap the concept's words for each other
-    concept of the same kind."""
+    short). The remapped captions swap the concept's words for each other concept of the same kind."""
     from .. import shapes as S
     from ..models_t2i import DEFAULT_GUIDANCE, DEFAULT_STEPS, SHAPES_T2I_DIR, load_classifier
     from ..zoo import base_model
@@ -319,8 +321,11 @@ def shapes_task(request: ForgetRequest, seed: int, model_name: str = "shapes-t2i
                      key=len, reverse=True)
     padded = [f" {' '.join(tokenizer.split(t))} " for t in data.captions]
     names_it = torch.tensor([any(f" {p} " in t for p in phrases) for t in padded])
+    says_words = torch.tensor([f" {concept} " in t for t in padded])
     depicts = label == c.index
-    forget = depicts & names_it
+    # Forget: the concept's images captioned with the user's own words (as ESD/SalUn erase "nudity" by that
+    # word); its synonyms are left to the paraphrase metric. Retain: neither the concept nor any of its words.
+    forget = depicts & says_words
     retain = ~depicts & ~names_it
     subset = torch.Generator().manual_seed(S.DATA_SEED)
     retain_idx = torch.nonzero(retain).flatten()
@@ -330,9 +335,7 @@ def shapes_task(request: ForgetRequest, seed: int, model_name: str = "shapes-t2i
     others = [n for i, n in enumerate(names) if i != c.index]
     remapped = []
     for i in forget_idx.tolist():
-        text = padded[i]
-        phrase = next(p for p in phrases if f" {p} " in text)
-        remapped.append([text.replace(f" {phrase} ", f" {o} ", 1).strip() for o in others])
+        remapped.append([padded[i].replace(f" {concept} ", f" {o} ", 1).strip() for o in others])
     images = data.images
     prompts = EvalPrompts(forget=S.eval_prompts(c.kind, c.index, True), retain=S.eval_prompts(c.kind, c.index, False),
                           paraphrase=S.paraphrase_prompts(c.kind, c.index) if c.kind != "background" else [])
