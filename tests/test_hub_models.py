@@ -172,7 +172,10 @@ def test_clip_slug_artifacts_and_tower_choice(clip_setup):
 
     model_dir, data_dir = clip_setup
     configure("clip", HubOptions(path=str(model_dir), device="cpu", data=str(data_dir), tower="text"))
-    outcome = run_unlearning("clip", "concept:bob", "slug", 0, {"max_front_layers": 2}, with_retrain=False)
+    # A random tiny CLIP cannot forget one name through its text tower without hurting the others, and SLUG
+    # keeps to its retain tolerance by default; this test is about the artifacts and the tower, so lift it.
+    outcome = run_unlearning("clip", "concept:bob", "slug", 0, {"max_front_layers": 2, "retain_tolerance": 100},
+                             with_retrain=False)
     slug = outcome.artifacts["slug"]
     assert slug["chosen"] in slug["front"]
     assert all(layer["name"].startswith(("text_model.", "text_projection.")) for layer in slug["layers"])
