@@ -33,6 +33,9 @@ class SLUGConfig:
                                  high=100.0)
     retain_tolerance: float = hparam(3.0, "largest acceptable drop of the retain score, in points",
                                      low=0.0, high=100.0)
+    search_in: str = hparam("all", "with layer='auto': search the Pareto front of all candidate layers, or (text-to-"
+                            "image models) of the text encoder's or the UNet's only",
+                            choices=("all", "text_encoder", "unet"))
 
 
 def mean_gradient(model, task, which: str, batch_size: int, params: dict, limit: int | None = None):
@@ -117,8 +120,16 @@ class SLUG(UnlearningMethod):
         for s in scores:
             s["on_front"] = s["name"] in front
         importance = {s["name"]: s["importance"] for s in scores}
+        search_front = front
+        if cfg.search_in != "all":
+            pool = [s for s in scores if s["name"].startswith(cfg.search_in + ".")]
+            if not pool:
+                raise UnlearningInputError(
+                    f"SLUG search_in='{cfg.search_in}' matches no layer of this model; use 'all'")
+            search_front = pareto_front({s["name"]: s["importance"] for s in pool},
+                                        {s["name"]: s["alignment"] for s in pool})
         candidates = [cfg.layer] if cfg.layer != "auto" else sorted(
-            front, key=lambda n: -importance[n])[:cfg.max_front_layers]
+            search_front, key=lambda n: -importance[n])[:cfg.max_front_layers]
         target = task.forget_target(model)
         base_retain = task.retain_score(model)
         searches = {}
@@ -131,7 +142,7 @@ class SLUG(UnlearningMethod):
                                                 -searches[n]["retain_score"], searches[n]["forget_score"]))
         with torch.no_grad():
             layers[chosen].add_(searches[chosen]["lambda"] * forget_grad[chosen])
-        artifacts = {"slug": {"layers": scores, "front": front, "chosen": chosen, "target": target,
-                              "base_retain": base_retain, "lambda": searches[chosen]["lambda"],
+        artifacts = {"slug": {"layers": scores, "front": front, "search_front": search_front, "chosen": chosen,
+                              "target": target, "base_retain": base_retain, "lambda": searches[chosen]["lambda"],
                               "trace": searches[chosen]["trace"], "searches": searches}}
         return UnlearnResult(model, artifacts)
