@@ -46,7 +46,7 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
         # Dead ReLU units make the feature covariances singular; scipy warns, and the product's square root
         # is still the one FID needs (pytorch-fid accepts it the same way, falling back only on non-finite).
         warnings.simplefilter("ignore", linalg.LinAlgWarning)
-        covmean, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
+        covmean = linalg.sqrtm(cov_a @ cov_b)
     if not np.isfinite(covmean).all():
         offset = np.eye(len(cov_a)) * 1e-6
         covmean = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
