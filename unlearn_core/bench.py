@@ -132,7 +132,7 @@ def _write(out: Path, model_name: str, seeds: list[int], sections: list[str], ra
     text = (f"# Benchmark: {model_name}\n\n"
             f"Written by `python -m unlearn_core bench --model {model_name}` on {stamp}; "
             f"seeds {', '.join(map(str, seeds))}; mean ± std over seeds; {platform.machine()} CPU, "
-            f"{torch.get_num_threads()} threads. Metrics in percent; RTE = unlearning run time in seconds "
+            f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''}. Metrics in percent; RTE = unlearning run time in seconds "
             f"(Retrain's row: its training time).\n\n" + "\n".join(sections))
     out.write_text(text)
     out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=float))
