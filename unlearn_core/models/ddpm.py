@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import time
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
-from ..errors import UnlearningInputError, check_finite
+from ..diffusion.training import train_with_ema
+from ..errors import UnlearningInputError
 
 ProgressFn = Callable[[float, str], None]
 NUM_CLASSES = 10
 NULL_CLASS = NUM_CLASSES  # class-embedding index of the unconditional ("null") prompt
 IMAGE_SIZE = 8            # the digits' native resolution; samples are upsampled to 16x16 for the classifier
 RECIPE_NAME = "recipe.json"
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def build_unet(image_size: int = IMAGE_SIZE, channels: tuple[int, int] = (32, 64)):
@@ -120,82 +118,27 @@ class DDPMRecipe:
         return cls(**{k: v for k, v in raw.items() if k in {f.name for f in dataclasses.fields(cls)}})
 
 
-def _lr_at(step: int, recipe: DDPMRecipe) -> float:
-    if step < recipe.warmup:
-        return recipe.lr * (step + 1) / recipe.warmup
-    progress = (step - recipe.warmup) / max(recipe.steps - recipe.warmup, 1)
-    floor = recipe.min_lr_share
-    return recipe.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
-
-
-@torch.no_grad()
-def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p.detach(), 1 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)
-
 
 def train_ddpm(x01: torch.Tensor, y: torch.Tensor, seed: int, recipe: DDPMRecipe | None = None,
                checkpoint_dir: str | Path | None = None, progress: ProgressFn | None = None) -> nn.Module:
     """Train the class-conditional UNet on images ``x01`` in [0, 1] with labels ``y`` and return the EMA
     model. With ``checkpoint_dir`` a checkpoint is written every ``checkpoint_every`` steps and a killed run
     resumes from it (same seed and recipe give the same result as an uninterrupted run)."""
-    import copy
-
     recipe = recipe or DDPMRecipe()
     torch.manual_seed(int(seed))
-    generator = torch.Generator().manual_seed(int(seed))
     model = build_unet(recipe.image_size, recipe.channels)
-    ema = copy.deepcopy(model).requires_grad_(False)
     alphas_cumprod = build_scheduler().alphas_cumprod.float()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     data = to_model_space(x01)
-    start = 0
-    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
-    if ckpt_path is not None and ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=False)
-        if state["recipe"] == recipe.to_dict() and state["seed"] == int(seed) and state["n"] == len(x01):
-            model.load_state_dict(state["model"])
-            ema.load_state_dict(state["ema"])
-            optimizer.load_state_dict(state["optimizer"])
-            generator.set_state(state["generator"])
-            torch.set_rng_state(state["torch_rng"])
-            start = state["step"]
-            if progress:
-                progress(start / recipe.steps, f"resumed from {ckpt_path} at step {start}")
-    model.train()
-    began, recent = time.perf_counter(), []
-    for step in range(start, recipe.steps):
-        for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, recipe)
+
+    def batch_loss(generator: torch.Generator) -> torch.Tensor:
         idx = torch.randint(0, len(data), (recipe.batch_size,), generator=generator)
         labels = y[idx].clone()
-        drop = torch.rand(len(idx), generator=generator) < recipe.label_dropout
-        labels[drop] = NULL_CLASS
-        loss = noise_loss(model, alphas_cumprod, data[idx], labels, generator=generator)
-        check_finite(loss, f"DDPM training step {step}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-        optimizer.step()
-        # EMA with a warm-up so the early average is not dominated by the random initialisation.
-        _ema_update(ema, model, min(recipe.ema_decay, (1 + step) / (10 + step)))
-        recent.append(float(loss.detach()))
-        done = step + 1
-        if progress and (done % 50 == 0 or done == recipe.steps):
-            rate = (time.perf_counter() - began) / max(done - start, 1)
-            progress(done / recipe.steps, f"DDPM step {done}/{recipe.steps} loss {sum(recent) / len(recent):.4f} "
-                     f"({rate:.2f} s/step, ~{rate * (recipe.steps - done) / 60:.1f} min left)")
-            recent = []
-        if ckpt_path is not None and (done % recipe.checkpoint_every == 0) and done < recipe.steps:
-            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = ckpt_path.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-                        "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "step": done,
-                        "recipe": recipe.to_dict(), "seed": int(seed), "n": len(x01)}, tmp)
-            tmp.replace(ckpt_path)
-    return ema.eval()
+        labels[torch.rand(len(idx), generator=generator) < recipe.label_dropout] = NULL_CLASS
+        return noise_loss(model, alphas_cumprod, data[idx], labels, generator=generator)
+
+    ema, _ = train_with_ema(model, recipe, seed, batch_loss, checkpoint_dir, progress=progress, label="DDPM",
+                            identity={"recipe": recipe.to_dict(), "seed": int(seed), "n": len(x01)})
+    return ema
 
 
 def save_ddpm(model: nn.Module, folder: str | Path, recipe: DDPMRecipe, card: str | None = None,

@@ -11,11 +11,8 @@
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
-import math
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -25,12 +22,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .. import shapes as S
+from ..diffusion.training import train_with_ema
 from ..errors import check_finite
 from .t2i import TextToImage, WordTokenizer
 
 ProgressFn = Callable[[float, str], None]
 RECIPE_NAME = "recipe.json"
-CHECKPOINT_NAME = "checkpoint.pt"
 MAX_PROMPT_TOKENS = 16
 
 
@@ -96,20 +93,6 @@ def build_model(recipe: T2IRecipe | None = None) -> TextToImage:
     return TextToImage(text_encoder, unet, build_scheduler(), tokenizer)
 
 
-def _lr_at(step: int, recipe: T2IRecipe) -> float:
-    if step < recipe.warmup:
-        return recipe.lr * (step + 1) / recipe.warmup
-    progress = (step - recipe.warmup) / max(recipe.steps - recipe.warmup, 1)
-    floor = recipe.min_lr_share
-    return recipe.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
-
-
-@torch.no_grad()
-def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p.detach(), 1 - decay)
-
-
 def train_t2i(seed: int, recipe: T2IRecipe | None = None, checkpoint_dir: str | Path | None = None,
               progress: ProgressFn | None = None, data: S.ShapesData | None = None) -> TextToImage:
     """Train text encoder and UNet jointly and return the EMA model. A killed run resumes from
@@ -117,64 +100,33 @@ def train_t2i(seed: int, recipe: T2IRecipe | None = None, checkpoint_dir: str | 
     recipe = recipe or T2IRecipe()
     data = data or S.make_dataset(recipe.dataset_size, recipe.data_seed)
     torch.manual_seed(int(seed))
-    generator = torch.Generator().manual_seed(int(seed))
     model = build_model(recipe)
-    ema = copy.deepcopy(model).requires_grad_(False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     x0_all = model.to_latents(data.images)
     ids_all = model.tokenize(data.captions)
     null = model.null_ids(1)[0]
-    start, resumed_from = 0, None
-    ckpt = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
-    if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        saved = {k: v for k, v in state["recipe"].items() if k != "steps"}
-        # A run may be resumed with a different step budget (the cosine schedule then follows the new one).
-        if saved == {k: v for k, v in recipe.to_dict().items() if k != "steps"} and state["seed"] == int(seed) \
-                and state["step"] <= recipe.steps:
-            model.load_state_dict(state["model"])
-            ema.load_state_dict(state["ema"])
-            optimizer.load_state_dict(state["optimizer"])
-            generator.set_state(state["generator"])
-            torch.set_rng_state(state["torch_rng"])
-            start = state["step"]
-            resumed_from = list(state.get("budget_changes", []))
-            if state["recipe"]["steps"] != recipe.steps:
-                resumed_from.append({"step": start, "steps_before": state["recipe"]["steps"]})
-            if progress:
-                progress(start / recipe.steps, f"resumed from {ckpt} at step {start}")
-    model.train()
-    began, recent = time.perf_counter(), []
-    for step in range(start, recipe.steps):
-        for group in optimizer.param_groups:
-            group["lr"] = _lr_at(step, recipe)
+
+    def batch_loss(generator: torch.Generator) -> torch.Tensor:
         idx = torch.randint(0, len(x0_all), (recipe.batch_size,), generator=generator)
         ids = ids_all[idx].clone()
-        drop = torch.rand(len(idx), generator=generator) < recipe.prompt_dropout
-        ids[drop] = null
-        loss = model.noise_loss(x0_all[idx], ids, generator=generator)
-        check_finite(loss, f"text-to-image training step {step}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-        optimizer.step()
-        _ema_update(ema, model, min(recipe.ema_decay, (1 + step) / (10 + step)))
-        recent.append(float(loss.detach()))
-        done = step + 1
-        if progress and (done % 50 == 0 or done == recipe.steps):
-            rate = (time.perf_counter() - began) / max(done - start, 1)
-            progress(done / recipe.steps, f"T2I step {done}/{recipe.steps} loss {sum(recent) / len(recent):.4f} "
-                     f"({rate:.2f} s/step, ~{rate * (recipe.steps - done) / 60:.1f} min left)")
-            recent = []
-        if ckpt is not None and done % recipe.checkpoint_every == 0 and done < recipe.steps:
-            ckpt.parent.mkdir(parents=True, exist_ok=True)
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-                        "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "step": done,
-                        "recipe": recipe.to_dict(), "seed": int(seed), "budget_changes": resumed_from or []}, tmp)
-            tmp.replace(ckpt)
-    ema.eval()
-    ema.resumed_with_new_budget = resumed_from
+        ids[torch.rand(len(idx), generator=generator) < recipe.prompt_dropout] = null
+        return model.noise_loss(x0_all[idx], ids, generator=generator)
+
+    def without_steps(raw: dict) -> dict:
+        return {k: v for k, v in raw.items() if k != "steps"}
+
+    def can_resume(state: dict) -> bool:
+        # A run may be resumed with a different step budget (the cosine schedule then follows the new one).
+        saved = state["identity"]
+        return (without_steps(saved["recipe"]) == without_steps(recipe.to_dict()) and saved["seed"] == int(seed)
+                and state["step"] <= recipe.steps)
+
+    ema, resumed = train_with_ema(model, recipe, seed, batch_loss, checkpoint_dir,
+                                  identity={"recipe": recipe.to_dict(), "seed": int(seed)}, can_resume=can_resume,
+                                  progress=progress, label="T2I")
+    if resumed is not None and resumed["identity"]["recipe"]["steps"] != recipe.steps:
+        ema.resumed_with_new_budget = {"step": resumed["step"], "steps_before": resumed["identity"]["recipe"]["steps"]}
+    else:
+        ema.resumed_with_new_budget = None
     return ema
 
 
