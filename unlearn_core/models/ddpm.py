@@ -15,7 +15,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..diffusion.training import train_with_ema
+from ..diffusion.training import RecipeDict, reduce_per_sample, train_with_ema
 from ..errors import UnlearningInputError
 
 ProgressFn = Callable[[float, str], None]
@@ -79,18 +79,11 @@ def noise_loss(model: nn.Module, alphas_cumprod: torch.Tensor, x0: torch.Tensor,
     a = alphas_cumprod[t].view(n, 1, 1, 1).to(x0.dtype)
     x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
     pred = model(x_t, t, class_labels=labels).sample
-    per_sample = ((pred - noise) ** 2).flatten(1).mean(1)
-    if reduction == "none":
-        return per_sample
-    if reduction == "mean":
-        return per_sample.mean()
-    if reduction == "sum":
-        return per_sample.sum()
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none'; got {reduction!r}")
+    return reduce_per_sample(((pred - noise) ** 2).flatten(1).mean(1), reduction)
 
 
 @dataclasses.dataclass
-class DDPMRecipe:
+class DDPMRecipe(RecipeDict):
     """How the shipped digits DDPM is trained; its Retrain references use the same recipe on D_r."""
 
     steps: int = 8000
@@ -105,17 +98,6 @@ class DDPMRecipe:
     channels: tuple = (32, 64)
     image_size: int = IMAGE_SIZE
     checkpoint_every: int = 250
-
-    def to_dict(self) -> dict:
-        out = dataclasses.asdict(self)
-        out["channels"] = list(self.channels)
-        return out
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> "DDPMRecipe":
-        raw = dict(raw)
-        raw["channels"] = tuple(raw.get("channels", (32, 64)))
-        return cls(**{k: v for k, v in raw.items() if k in {f.name for f in dataclasses.fields(cls)}})
 
 
 

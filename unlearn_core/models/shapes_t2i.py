@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .. import shapes as S
-from ..diffusion.training import train_with_ema
+from ..diffusion.training import RecipeDict, train_with_ema
 from ..errors import check_finite
 from .t2i import TextToImage, WordTokenizer
 
@@ -32,7 +32,7 @@ MAX_PROMPT_TOKENS = 16
 
 
 @dataclasses.dataclass
-class T2IRecipe:
+class T2IRecipe(RecipeDict):
     steps: int = 4000
     batch_size: int = 64
     lr: float = 1e-3
@@ -49,17 +49,6 @@ class T2IRecipe:
     dataset_size: int = S.DATASET_SIZE
     data_seed: int = S.DATA_SEED
     checkpoint_every: int = 250
-
-    def to_dict(self) -> dict:
-        out = dataclasses.asdict(self)
-        out["channels"] = list(self.channels)
-        return out
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> "T2IRecipe":
-        raw = dict(raw)
-        raw["channels"] = tuple(raw.get("channels", (32, 64)))
-        return cls(**{k: v for k, v in raw.items() if k in {f.name for f in dataclasses.fields(cls)}})
 
 
 def build_tokenizer() -> WordTokenizer:
