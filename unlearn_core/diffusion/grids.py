@@ -40,35 +40,43 @@ def _panel_image(grid: torch.Tensor) -> Image.Image:
     return canvas
 
 
-def render_grid(panels: list[tuple[str, torch.Tensor]], classes: Sequence[int], seeds: Sequence[int],
-                forget_class: int | None, path: Path, title: str = "") -> Path:
-    """Draw panels side by side (e.g. before | after | Retrain), one row per class, and save a PNG."""
+def _render_rows(panels: list[tuple[str, torch.Tensor]], labels: Sequence[str], marked: Sequence[bool],
+                 columns: int, path: Path, title: str, label_width: int, panel_image, frame_width: int) -> Path:
+    """Panels side by side (before | after | ...), one row per label, marked rows' labels in red and framed;
+    ``panel_image`` turns one panel's (rows, columns, ...) tensor into a PIL image. Saved as a PNG."""
     font = ImageFont.load_default()
-    panel_w = len(seeds) * (CELL + GAP) - GAP
-    panel_h = len(classes) * (CELL + GAP) - GAP
-    width = LABEL_W + len(panels) * (panel_w + 16) + 4
+    panel_w = columns * (CELL + GAP) - GAP
+    panel_h = len(labels) * (CELL + GAP) - GAP
+    width = max(label_width + len(panels) * (panel_w + 16) + 4, 8 + 6 * len(title))
     height = TITLE_H + HEADER_H + panel_h + 8
     image = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(image)
     draw.text((4, 4), title, fill=(0, 0, 0), font=font)
     top = TITLE_H + HEADER_H
-    for r, c in enumerate(classes):
+    for r, label in enumerate(labels):
         y = top + r * (CELL + GAP) + CELL // 2 - 6
-        forget = c == forget_class
-        draw.text((6, y), f"class {c}" + (" forget" if forget else ""), fill=FORGET_COLOUR if forget else (0, 0, 0),
-                  font=font)
+        draw.text((6, y), label, fill=FORGET_COLOUR if marked[r] else (0, 0, 0), font=font)
     for p, (name, grid) in enumerate(panels):
-        left = LABEL_W + p * (panel_w + 16)
+        left = label_width + p * (panel_w + 16)
         draw.text((left, TITLE_H), name, fill=(0, 0, 0), font=font)
-        image.paste(_panel_image(grid).convert("RGB"), (left, top))
-        if forget_class is not None and forget_class in classes:
-            r = list(classes).index(forget_class)
-            y0 = top + r * (CELL + GAP) - 2
-            draw.rectangle([left - 2, y0, left + panel_w + 1, y0 + CELL + 3], outline=FORGET_COLOUR, width=2)
+        image.paste(panel_image(grid).convert("RGB"), (left, top))
+        for r, flag in enumerate(marked):
+            if flag:
+                y0 = top + r * (CELL + GAP) - 2
+                draw.rectangle([left - 2, y0, left + panel_w + 1, y0 + CELL + 3], outline=FORGET_COLOUR,
+                               width=frame_width)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
     return path
+
+
+def render_grid(panels: list[tuple[str, torch.Tensor]], classes: Sequence[int], seeds: Sequence[int],
+                forget_class: int | None, path: Path, title: str = "") -> Path:
+    """Draw panels side by side (e.g. before | after | Retrain), one row per class, and save a PNG."""
+    marked = [c == forget_class for c in classes]
+    labels = [f"class {c}" + (" forget" if flag else "") for c, flag in zip(classes, marked)]
+    return _render_rows(panels, labels, marked, len(seeds), path, title, LABEL_W, _panel_image, frame_width=2)
 
 
 PROMPT_LABEL_W = 250
@@ -89,28 +97,5 @@ def render_prompt_grid(panels: list[tuple[str, torch.Tensor]], prompts: Sequence
                        marked: Sequence[bool], path: Path, title: str = "") -> Path:
     """Text-to-image before/after grid: one row per prompt (rows asking for the erased concept in red and
     framed), one column per seed, panels side by side; saved as a PNG."""
-    font = ImageFont.load_default()
-    panel_w = len(seeds) * (CELL + GAP) - GAP
-    panel_h = len(prompts) * (CELL + GAP) - GAP
-    width = max(PROMPT_LABEL_W + len(panels) * (panel_w + 16) + 4, 8 + 6 * len(title))
-    height = TITLE_H + HEADER_H + panel_h + 8
-    image = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(image)
-    draw.text((4, 4), title, fill=(0, 0, 0), font=font)
-    top = TITLE_H + HEADER_H
-    for r, prompt in enumerate(prompts):
-        y = top + r * (CELL + GAP) + CELL // 2 - 6
-        text = prompt if len(prompt) <= 40 else prompt[:39] + "…"
-        draw.text((6, y), text, fill=FORGET_COLOUR if marked[r] else (0, 0, 0), font=font)
-    for p, (name, grid) in enumerate(panels):
-        left = PROMPT_LABEL_W + p * (panel_w + 16)
-        draw.text((left, TITLE_H), name, fill=(0, 0, 0), font=font)
-        image.paste(_rgb_panel(grid), (left, top))
-        for r, flag in enumerate(marked):
-            if flag:
-                y0 = top + r * (CELL + GAP) - 2
-                draw.rectangle([left - 2, y0, left + panel_w + 1, y0 + CELL + 3], outline=FORGET_COLOUR, width=1)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
-    return path
+    labels = [prompt if len(prompt) <= 40 else prompt[:39] + "…" for prompt in prompts]
+    return _render_rows(panels, labels, marked, len(seeds), path, title, PROMPT_LABEL_W, _rgb_panel, frame_width=1)
