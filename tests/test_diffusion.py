@@ -79,6 +79,9 @@ def test_losses_and_layers(task, base):
     assert per_sample.shape == (8,) and torch.isfinite(per_sample).all()
     relabel = task.relabel_loss(base, batch, torch.Generator().manual_seed(0))
     assert relabel.ndim == 0 and relabel > 0
+    # Per-sample relabel losses (SFR-on's adaptive weights) average to the batch loss for the same draw.
+    relabel_each = task.relabel_loss(base, batch, torch.Generator().manual_seed(0), reduction="none")
+    assert relabel_each.shape == (8,) and torch.allclose(relabel_each.mean(), relabel)
     layers = task.layer_weights(base)
     assert layers and all(p.ndim >= 2 for p in layers.values())
     assert not any(name.startswith("class_embedding") for name in layers)
@@ -126,3 +129,21 @@ def test_before_after_grid(task, base, tmp_path):
     path = task.before_after_grid(outcome, tmp_path / "grid.png", seeds=[0, 1])
     image = Image.open(path)
     assert image.size[0] > image.size[1] / 2 and image.mode == "RGB"
+
+
+def test_benchmark_writes_the_generation_targets_verdict():
+    from unlearn_core.bench import generation_targets
+
+    def report(ua, retain_acc, fid, seconds):
+        return {"metrics": {"original": {"ua": 0.0, "retain_acc": 100.0, "fid": 60.0},
+                            "unlearned": {"ua": ua, "retain_acc": retain_acc, "fid": fid}},
+                "runtime_s": {"unlearn": seconds}}
+
+    salun = [report(98.0, 100.0, 57.0, 35.0), report(97.0, 99.0, 70.0, 40.0)]
+    text = generation_targets({"salun": salun, "sfr_on": [report(99.0, 99.5, 80.0, 40.0)] * 2})
+    assert "- SalUn: ua 97.5, retain_acc 99.5 (original 100.0), FID 63.5 (original 60.0, limit 72.0), 37.5 s: **met**" in text
+    assert "- SFR-on: ua 99.0 (SalUn 97.5), retain_acc 99.5 (SalUn 99.5): **met**" in text
+    text = generation_targets({"salun": [report(94.0, 100.0, 57.0, 35.0)], "sfr_on": [report(99.0, 99.0, 57.0, 9.0)]})
+    assert "**not met**" in text.splitlines()[-2] and text.splitlines()[-1].endswith("**not met**")
+    # Classifier reports (no fid) get no verdict.
+    assert generation_targets({"salun": [{"metrics": {"unlearned": {"ua": 1.0}}}]}) == ""

@@ -136,10 +136,10 @@ def test_every_class_has_a_shipped_retrain_reference(digits_task_factory, forget
     class compares with exact unlearning at once; its recorded training time stands in for the run's."""
     task = digits_task_factory(f"class:{forget_class}", seed=5)
     reference = task.retrain()
-    assert task.retrain_source == "shipped" and task.retrain_seconds > 5
-    metrics = task.evaluate(reference)
+    assert reference.source == "shipped" and reference.seconds > 5
+    metrics = task.evaluate(reference.model)
     assert metrics["ua"] == 100 and metrics["forget_class_ta"] == 0 and metrics["ta"] >= 98
-    assert not any(p.requires_grad for p in reference.parameters())
+    assert not any(p.requires_grad for p in reference.model.parameters())
 
 
 def test_retrain_reference_does_not_depend_on_the_run_seed_for_a_class(digits_task_factory):
@@ -159,3 +159,15 @@ def test_cli_lists_methods(capsys):
     for name in ("retrain", "ft", "ga", "rl", "l1_sparse", "iu", "be", "bs", "scrub", "bad_teacher", "salun",
                  "salun_soft", "sfr_on", "slug"):
         assert name in out
+
+
+def test_sfr_on_adaptive_weights_favour_the_samples_not_yet_forgotten():
+    from unlearn_core.methods.sfron import adaptive_forget_loss
+
+    losses = torch.tensor([0.01, 1.0, 4.0])
+    # Ascent (lambda > 0): the low-loss sample, still remembered, dominates; lambda = 0 is the plain mean.
+    assert adaptive_forget_loss(losses, 2.0) < losses.mean()
+    assert torch.isclose(adaptive_forget_loss(losses, 0.0), losses.sum() / 3)
+    # Relabel descent (lambda < 0): the sample far from its wrong target dominates; pi_i ~ l_i^|lambda|.
+    expected = (losses ** 0.5 / (losses ** 0.5).sum() * losses).sum()
+    assert torch.isclose(adaptive_forget_loss(losses, -0.5), expected)

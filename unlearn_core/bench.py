@@ -92,6 +92,45 @@ def erasure_targets(reports_by_method: dict[str, list[dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+SALUN_UA_MIN = 95.0          # class-conditional generation: SalUn erases the class in >= 95% of samples,
+SALUN_RETAIN_DROP_MAX = 3.0  # ... keeps retained-class accuracy within 3 points of the original's,
+SALUN_FID_GROWTH_MAX = 0.20  # ... FID at most 20% worse than the original's,
+SALUN_SECONDS_MAX = 120.0    # ... in at most 120 s on the 2-core CPU; SFR-on at least as good on ua and retain_acc.
+
+
+def _mean(reports: list[dict], path: str) -> float:
+    return float(np.mean([_get(r, path) for r in reports]))
+
+
+def generation_targets(reports_by_method: dict[str, list[dict]]) -> str:
+    """For class-conditional generation (reports with ``ua``/``retain_acc``/``fid``): the issue-3 targets on the
+    mean over seeds, when SalUn is in the benchmark; empty otherwise."""
+    first = next(iter(reports_by_method.values()))[0]["metrics"]
+    if not {"ua", "retain_acc", "fid"} <= set(first["unlearned"]) or "salun" not in reports_by_method:
+        return ""
+    salun = reports_by_method["salun"]
+    ua, retain, fid = (_mean(salun, f"metrics.unlearned.{k}") for k in ("ua", "retain_acc", "fid"))
+    retain0, fid0 = _mean(salun, "metrics.original.retain_acc"), _mean(salun, "metrics.original.fid")
+    seconds = _mean(salun, "runtime_s.unlearn")
+    ok = (ua >= SALUN_UA_MIN and retain >= retain0 - SALUN_RETAIN_DROP_MAX
+          and fid <= (1 + SALUN_FID_GROWTH_MAX) * fid0 and seconds <= SALUN_SECONDS_MAX)
+    lines = ["\nua = 100 - % of forget-class samples the digits classifier calls the forget class; retain_acc = % of "
+             "retained-class samples called their class; FID = Frechet distance of classifier features (generated vs "
+             "real retained images; not in percent).\n",
+             f"Targets (mean over seeds): SalUn ua >= {SALUN_UA_MIN:g}, retain_acc within {SALUN_RETAIN_DROP_MAX:g} "
+             f"points of the original's, FID at most {SALUN_FID_GROWTH_MAX:.0%} worse, at most {SALUN_SECONDS_MAX:g} s; "
+             "SFR-on at least as good as SalUn on ua and retain_acc:\n",
+             f"- SalUn: ua {ua:.1f}, retain_acc {retain:.1f} (original {retain0:.1f}), FID {fid:.1f} (original "
+             f"{fid0:.1f}, limit {(1 + SALUN_FID_GROWTH_MAX) * fid0:.1f}), {seconds:.1f} s: **{'met' if ok else 'not met'}**"]
+    if "sfr_on" in reports_by_method:
+        sfr = reports_by_method["sfr_on"]
+        sfr_ua, sfr_retain = _mean(sfr, "metrics.unlearned.ua"), _mean(sfr, "metrics.unlearned.retain_acc")
+        ok = sfr_ua >= ua and sfr_retain >= retain
+        lines.append(f"- SFR-on: ua {sfr_ua:.1f} (SalUn {ua:.1f}), retain_acc {sfr_retain:.1f} (SalUn {retain:.1f}): "
+                     f"**{'met' if ok else 'not met'}**")
+    return "\n".join(lines) + "\n"
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -122,7 +161,8 @@ def run_benchmark(model_name: str, forgets: list[str] | None, methods: list[str]
                 done += 1
         raw[forget] = reports
         header, rows = summarise(reports)
-        sections.append(f"## `{forget}`\n\n{markdown_table(header, rows)}\n{erasure_targets(reports)}")
+        sections.append(f"## `{forget}`\n\n{markdown_table(header, rows)}\n{erasure_targets(reports)}"
+                        f"{generation_targets(reports)}")
         _write(out, model_name, seeds, sections, raw)  # after each target, so a long run leaves results
     return out
 

@@ -86,7 +86,7 @@ def before_after_samples(outcome: Any, per_class: int = SAMPLES_PER_CLASS) -> di
     has_retrain = getattr(task, "retrain_available", None)
     if callable(has_retrain) and has_retrain():
         key = (model_name, "retrain", str(getattr(task, "request", "")), *settings)
-        retrain = _remember(_SAMPLES, key, lambda: draw(task.retrain()))
+        retrain = _remember(_SAMPLES, key, lambda: draw(task.retrain().model))
     return {"classes": classes, "per_class": per_class, "seeds": seeds, "before": before,
             "after": draw(outcome.model), "retrain": retrain, "forget_class": getattr(task, "forget_class", None)}
 

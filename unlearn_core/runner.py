@@ -12,6 +12,7 @@ from torch import nn
 from .errors import DivergenceError, UnlearningInputError
 from .methods import get_method
 from .metrics import avg_gap
+from .tasks.base import RetrainReference
 from .zoo import fresh_copy, get_model_spec
 
 ProgressFn = Callable[[float, str], None]
@@ -70,15 +71,6 @@ def _sub_progress(progress: ProgressFn | None, start: float, end: float) -> Prog
     return lambda fraction, message: progress(start + (end - start) * min(max(fraction, 0.0), 1.0), message)
 
 
-@dataclasses.dataclass
-class RetrainReference:
-    """The Retrain model for a target, its training time and whether it was shipped or trained here."""
-
-    model: nn.Module | None
-    seconds: float | None
-    source: str | None
-
-
 def retrain_model(model_name: str, forget: str, seed: int, task=None, progress: ProgressFn | None = None,
                   live: bool = False) -> RetrainReference:
     """Retrain (exact unlearning) for this model, forget target and seed; cached. A shipped reference is
@@ -93,9 +85,10 @@ def retrain_model(model_name: str, forget: str, seed: int, task=None, progress: 
         if not task.retrain_available():
             return RetrainReference(None, None, None)
         start = time.perf_counter()
-        model = task.retrain(progress=progress, live=live)
-        seconds = task.retrain_seconds if task.retrain_seconds is not None else time.perf_counter() - start
-        return RetrainReference(model, seconds, task.retrain_source)
+        reference = task.retrain(progress=progress, live=live)
+        if reference.seconds is None:  # a shipped reference without a recorded training time: the load time
+            reference = dataclasses.replace(reference, seconds=time.perf_counter() - start)
+        return reference
 
     return _RETRAIN.remember((model_name, live, *task.retrain_key()), compute)
 

@@ -3,7 +3,6 @@ rate, gradient clipping, an EMA copy (the shipped weights) and a checkpoint a ki
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import time
 from pathlib import Path
@@ -18,23 +17,6 @@ CHECKPOINT_NAME = "checkpoint.pt"
 ProgressFn = Callable[[float, str], None]
 
 
-class RecipeDict:
-    """``to_dict`` / ``from_dict`` for a recipe dataclass whose tuple fields (channels) are saved as JSON lists;
-    unknown keys in a saved recipe are ignored, missing ones take the defaults."""
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, raw: dict):
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in raw.items() if k in fields}
-        for name, value in values.items():
-            if isinstance(fields[name].default, tuple) and isinstance(value, list):
-                values[name] = tuple(value)
-        return cls(**values)
-
-
 def reduce_per_sample(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
     """``"none"`` (one loss per sample, SFR-on's adaptive weights need them), ``"mean"`` or ``"sum"``."""
     if reduction == "none":
@@ -44,6 +26,11 @@ def reduce_per_sample(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
     if reduction == "sum":
         return per_sample.sum()
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none'; got {reduction!r}")
+
+
+def squared_error(prediction: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Mean squared error over each sample's pixels, reduced over the batch by ``reduction``."""
+    return reduce_per_sample(((prediction - target) ** 2).flatten(1).mean(1), reduction)
 
 
 def warmup_cosine_lr(step: int, lr: float, warmup: int, total: int, min_share: float) -> float:

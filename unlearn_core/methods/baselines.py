@@ -7,7 +7,7 @@ import math
 import torch
 
 from ..hparams import hparam
-from ..tasks.base import TaskAdapter
+from ..tasks.base import RELABEL_TARGETS, TaskAdapter
 from .base import (GRADIENT_TASKS, ProgressFn, UnlearnResult, UnlearningMethod, epochs_to_steps, make_optimizer,
                    run_loop)
 from .registry import register
@@ -41,7 +41,7 @@ class Retrain(UnlearningMethod):
 
     def unlearn(self, model, task: TaskAdapter, progress: ProgressFn | None = None) -> UnlearnResult:
         self.check_task(task)
-        return UnlearnResult(task.retrain(progress=progress, live=True))
+        return UnlearnResult(task.retrain(progress=progress, live=True).model)
 
 
 def _loop(method: UnlearningMethod, model, task: TaskAdapter, which: str, loss_at, progress):
@@ -132,6 +132,9 @@ class RandomLabelConfig(OptimConfig):
                                  "the set sizes, as when the two sets are simply concatenated", low=0.0, high=0.95)
     forget_weight: float = hparam(1.0, "weight of the random-label loss against the retain loss",
                                   low=0.0, high=100.0)
+    relabel_target: str = hparam("random", "wrong target of a forget sample: a random other label each time, or "
+                                 "always the next one ((y + 1) mod K, the official DDPM code's choice)",
+                                 choices=RELABEL_TARGETS)
 
 
 def random_label_loop(method: UnlearningMethod, model, task: TaskAdapter, progress, updater=None, after_step=None):
@@ -148,7 +151,7 @@ def random_label_loop(method: UnlearningMethod, model, task: TaskAdapter, progre
     reference = getattr(task, "frozen_reference", None)
 
     def loss_at(step):
-        relabel = task.relabel_loss(model, next(forget), label_generator, reference)
+        relabel = task.relabel_loss(model, next(forget), label_generator, reference, target=cfg.relabel_target)
         # weight each part by its samples, as one loss over the mixed batch would
         return (cfg.forget_weight * forget_size * relabel + retain_size * task.loss(model, next(retain))) / cfg.batch_size
 

@@ -7,6 +7,7 @@ import torch
 
 from ..hparams import hparam
 from ..saliency import fisher_diagonal, fisher_ratio, threshold_mask
+from ..tasks.base import RELABEL_TARGETS
 from .base import GRADIENT_TASKS, MaskedUpdater, UnlearnResult, UnlearningMethod, cosine_factor, make_optimizer, take_step
 from .registry import register
 from .salun import saliency_artifacts
@@ -19,8 +20,9 @@ class SFROnConfig:
     Every K iterations a masked, clipped step on -alpha_t L_f with alpha_t = alpha_0 (1 + cos(pi t / T)) / 2;
     every iteration a remain step on L(theta; D_r); cosine learning-rate schedule. The alternation keeps
     forgetting on the remain-preserving manifold (an implicit online Hessian approximation).
-    ``forget_loss="relabel"`` replaces -L_f by the random-label loss (for diffusion: MSE between
-    eps(x_t, t, c_f) and the model's own stop-gradient eps(x_t, t, c')), as the authors' DDPM code offers."""
+    ``forget_loss="relabel"`` replaces -L_f by descent on the random-label loss (for diffusion: MSE between
+    eps(x_t, t, c_f) and the model's own stop-gradient eps(x_t, t, c')), as the authors' DDPM code offers; its
+    adaptive weights pi_i = softmax(+lambda log l_i) favour the samples still far from the wrong target."""
 
     # Measured on digits-cnn, class:3, seeds 0-2 (benchmarks/digits-cnn.md): K = 5 / T = 90 (the paper's K with
     # a CIFAR-sized T scaled down) cost ~2 points of TA; a forget step every 10 iterations and 200 remain steps
@@ -43,13 +45,18 @@ class SFROnConfig:
     weight_decay: float = hparam(5e-4, "weight decay", low=0.0, high=1.0)
     optimizer: str = hparam("sgd", "optimizer of both steps (the paper: SGD for classifiers, Adam for diffusion)",
                             choices=("sgd", "adam"))
+    decay_alpha: bool = hparam(True, "cosine-decay alpha_t to 0 over T (off: alpha_t = alpha_0 throughout, the official "
+                               "code's decay_forget_alpha=False)")
     forget_loss: str = hparam("adaptive_ascent", "forget step: ascent on the adaptive loss L_f, or descent on the "
                               "random-label loss (the official DDPM code's 'rl' option)",
                               choices=("adaptive_ascent", "relabel"))
+    relabel_target: str = hparam("random", "wrong target of the relabel forget step: a random other label, or always "
+                                 "the next one (the official DDPM code's (c_f + 1) mod 10)", choices=RELABEL_TARGETS)
 
 
 def adaptive_forget_loss(per_sample: torch.Tensor, temperature: float) -> torch.Tensor:
-    """sum_i pi_i l_i with pi = softmax(-lambda log l), detached: low-loss (still remembered) samples weigh more."""
+    """sum_i pi_i l_i with pi = softmax(-lambda log l), detached: low-loss (still remembered) samples weigh more.
+    A negative ``temperature`` weighs high-loss samples more (pi_i proportional to l_i^|lambda|)."""
     weights = torch.softmax(-temperature * per_sample.detach().clamp_min(1e-8).log(), dim=0)
     return (weights * per_sample).sum()
 
@@ -84,9 +91,13 @@ class SFROn(UnlearningMethod):
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * cosine_factor(t, cfg.iterations)
             if t % cfg.forget_every == 0:
-                alpha = cfg.alpha0 * cosine_factor(t, cfg.iterations)
+                alpha = cfg.alpha0 * (cosine_factor(t, cfg.iterations) if cfg.decay_alpha else 1.0)
                 if cfg.forget_loss == "relabel":
-                    forget_objective = task.relabel_loss(model, next(forget), generator)
+                    # Descent on the wrong target: a sample is still remembered while its loss is high, so
+                    # the adaptive weights turn round (pi_i proportional to l_i^lambda).
+                    per_sample = task.relabel_loss(model, next(forget), generator, reduction="none",
+                                                   target=cfg.relabel_target)
+                    forget_objective = adaptive_forget_loss(per_sample, -cfg.temperature)
                 else:
                     per_sample = task.loss(model, next(forget), reduction="none")
                     forget_objective = -adaptive_forget_loss(per_sample, cfg.temperature)

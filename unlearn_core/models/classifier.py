@@ -2,19 +2,17 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+from .pretrained import CONFIG_NAME, WEIGHTS_NAME, PretrainedModule, RecipeDict
+
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "DigitsCNN", "DigitsCNNConfig"]
 
 
 @dataclasses.dataclass
-class DigitsCNNConfig:
+class DigitsCNNConfig(RecipeDict):
     image_size: int = 16
     in_channels: int = 1
     num_classes: int = 10
@@ -22,8 +20,10 @@ class DigitsCNNConfig:
     hidden: int = 128
 
 
-class DigitsCNN(nn.Module):
+class DigitsCNN(PretrainedModule):
     """conv-conv-pool, conv-conv-pool, fc-fc. Six weight layers, so SLUG has layers to choose among."""
+
+    config_class = DigitsCNNConfig
 
     def __init__(self, config: DigitsCNNConfig | None = None):
         super().__init__()
@@ -51,24 +51,3 @@ class DigitsCNN(nn.Module):
     @property
     def head(self) -> nn.Linear:
         return self.fc2
-
-    def save_pretrained(self, folder: str | Path, card: str | None = None) -> None:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        config = dataclasses.asdict(self.config)
-        config["_class_name"] = type(self).__name__
-        (folder / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-        save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()},
-                  str(folder / WEIGHTS_NAME))
-        if card is not None:
-            (folder / "README.md").write_text(card)
-
-    @classmethod
-    def from_pretrained(cls, folder: str | Path) -> "DigitsCNN":
-        folder = Path(folder)
-        raw = json.loads((folder / CONFIG_NAME).read_text())
-        raw.pop("_class_name", None)
-        raw["channels"] = tuple(raw["channels"])
-        model = cls(DigitsCNNConfig(**raw))
-        model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)))
-        return model.eval()

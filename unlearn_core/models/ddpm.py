@@ -15,7 +15,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..diffusion.training import RecipeDict, reduce_per_sample, train_with_ema
+from ..diffusion.training import squared_error, train_with_ema
+from .pretrained import RecipeDict
 from ..errors import UnlearningInputError
 
 ProgressFn = Callable[[float, str], None]
@@ -79,7 +80,7 @@ def noise_loss(model: nn.Module, alphas_cumprod: torch.Tensor, x0: torch.Tensor,
     a = alphas_cumprod[t].view(n, 1, 1, 1).to(x0.dtype)
     x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
     pred = model(x_t, t, class_labels=labels).sample
-    return reduce_per_sample(((pred - noise) ** 2).flatten(1).mean(1), reduction)
+    return squared_error(pred, noise, reduction)
 
 
 @dataclasses.dataclass

@@ -18,12 +18,12 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .. import shapes as S
-from ..diffusion.training import RecipeDict, train_with_ema
+from ..diffusion.training import train_with_ema
 from ..errors import check_finite
+from .pretrained import PretrainedModule, RecipeDict
 from .t2i import TextToImage, WordTokenizer
 
 ProgressFn = Callable[[float, str], None]
@@ -126,12 +126,8 @@ def save_recipe(folder: Path, recipe: T2IRecipe, extra: dict) -> None:
 
 # --- the concept classifier -----------------------------------------------------------------------------
 
-CLASSIFIER_CONFIG = "config.json"
-CLASSIFIER_WEIGHTS = "model.safetensors"
-
-
 @dataclasses.dataclass
-class ConceptClassifierConfig:
+class ConceptClassifierConfig(RecipeDict):
     image_size: int = S.IMAGE_SIZE
     channels: tuple = (32, 64)
     hidden: int = 128
@@ -140,8 +136,10 @@ class ConceptClassifierConfig:
     num_backgrounds: int = len(S.BACKGROUNDS)
 
 
-class ConceptClassifier(nn.Module):
+class ConceptClassifier(PretrainedModule):
     """conv-conv-pool, conv-conv-pool, fc, then three heads: shape (+ none), colour, background."""
+
+    config_class = ConceptClassifierConfig
 
     def __init__(self, config: ConceptClassifierConfig | None = None):
         super().__init__()
@@ -172,27 +170,13 @@ class ConceptClassifier(nn.Module):
         return {k: torch.cat(v) if v else torch.empty(0, dtype=torch.long) for k, v in out.items()}
 
     def save_pretrained(self, folder: str | Path, card: str | None = None, extra: dict | None = None) -> None:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        config = {**dataclasses.asdict(self.config), "_class_name": type(self).__name__,
-                  "shapes": list(S.SHAPES) + ["none"], "colours": list(S.COLOURS),
-                  "backgrounds": list(S.BACKGROUNDS), **(extra or {})}
-        config["channels"] = list(self.config.channels)
-        (folder / CLASSIFIER_CONFIG).write_text(json.dumps(config, indent=2, default=float) + "\n")
-        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(folder / CLASSIFIER_WEIGHTS))
-        if card is not None:
-            (folder / "README.md").write_text(card)
+        """The label names go into the config beside the architecture, so a reader can decode the heads."""
+        names = {"shapes": list(S.SHAPES) + ["none"], "colours": list(S.COLOURS), "backgrounds": list(S.BACKGROUNDS)}
+        super().save_pretrained(folder, card, {**names, **(extra or {})})
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> "ConceptClassifier":
-        folder = Path(folder)
-        raw = json.loads((folder / CLASSIFIER_CONFIG).read_text())
-        fields = {f.name for f in dataclasses.fields(ConceptClassifierConfig)}
-        kwargs = {k: v for k, v in raw.items() if k in fields}
-        kwargs["channels"] = tuple(kwargs["channels"])
-        model = cls(ConceptClassifierConfig(**kwargs))
-        model.load_state_dict(load_file(str(folder / CLASSIFIER_WEIGHTS)))
-        return model.eval().requires_grad_(False)
+        return super().from_pretrained(folder).requires_grad_(False)  # a judge, never trained by a run
 
 
 def _classifier_batch(n: int, generator: torch.Generator, none_share: float = 0.08):

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from ..diffusion.training import reduce_per_sample
+from ..diffusion.training import squared_error
 from ..errors import UnlearningInputError
 
 TOKENIZER_CONFIG = "tokenizer_config.json"
@@ -230,7 +230,7 @@ class TextToImage(nn.Module):
                    generator: torch.Generator | None = None) -> torch.Tensor:
         """The DDPM objective ||eps - eps_theta(x_t, t, c)||^2 at a uniform t (per-sample means with "none")."""
         x_t, t, noise = self.noisy(x0, generator)
-        return reduce_per_sample(((self.predict_noise(x_t, t, cond) - noise) ** 2).flatten(1).mean(1), reduction)
+        return squared_error(self.predict_noise(x_t, t, cond), noise, reduction)
 
     # --- sampling -----------------------------------------------------------------------------------------
     @torch.no_grad()

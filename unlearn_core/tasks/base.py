@@ -2,12 +2,34 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 from typing import Any, Iterator
 
 import torch
 from torch import nn
 
 Batch = Any  # a task-specific minibatch (a tuple of tensors)
+
+# The wrong targets a random-label loss can teach: a fresh random other label for every sample and step, or
+# always the next label ((y + 1) mod K, the official SalUn / SFR-on DDPM code's c' = (c_f + 1) mod 10).
+RELABEL_TARGETS = ("random", "next")
+
+
+def check_relabel_target(target: str) -> None:
+    if target not in RELABEL_TARGETS:
+        from ..errors import UnlearningInputError
+
+        raise UnlearningInputError(f"relabel target must be one of {', '.join(RELABEL_TARGETS)}; got {target!r}")
+
+
+@dataclasses.dataclass
+class RetrainReference:
+    """The Retrain model for a target, its training time and whether it was ``"shipped"`` or ``"trained"`` here
+    (all None when a family has no reference for the target)."""
+
+    model: nn.Module | None
+    seconds: float | None
+    source: str | None
 
 
 class TaskAdapter(abc.ABC):
@@ -48,9 +70,11 @@ class TaskAdapter(abc.ABC):
 
     @abc.abstractmethod
     def relabel_loss(self, model: nn.Module, batch: Batch, generator: torch.Generator,
-                     reference: nn.Module | None = None) -> torch.Tensor:
-        """Random-label loss on a forget batch: the forget samples are taught a wrong target (a random
-        other label; for diffusion the frozen ``reference``'s prediction for another condition)."""
+                     reference: nn.Module | None = None, reduction: str = "mean",
+                     target: str = "random") -> torch.Tensor:
+        """Random-label loss on a forget batch: the forget samples are taught a wrong target (another label;
+        for diffusion the frozen ``reference``'s prediction for another condition), a random one or the next
+        one (``target``, see :data:`RELABEL_TARGETS`). ``reduction="none"`` gives one loss per sample."""
 
     # --- evaluation ---------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -75,15 +99,11 @@ class TaskAdapter(abc.ABC):
         """Whether :meth:`retrain` can give a reference for this forget target."""
         return False
 
-    def retrain(self, progress=None, live: bool = False) -> nn.Module:
-        """The Retrain reference: the model trained from scratch without the forget set. A shipped
-        reference is loaded when one exists (``live=True`` trains anyway, as the benchmark does to time it).
-        After the call, :attr:`retrain_seconds` is its training time (recorded with a shipped reference) and
-        :attr:`retrain_source` says ``"shipped"`` or ``"trained"``."""
+    def retrain(self, progress=None, live: bool = False) -> RetrainReference:
+        """The Retrain reference: the model trained from scratch without the forget set, with its training
+        time (recorded beside a shipped reference) and source. A shipped reference is loaded when one exists
+        (``live=True`` trains anyway, as the benchmark does to time it)."""
         raise NotImplementedError(f"{self.kind} models have no Retrain reference")
-
-    retrain_seconds: float | None = None
-    retrain_source: str | None = None
 
     def retrain_key(self) -> tuple:
         """What the Retrain reference depends on (the runner caches references by it)."""

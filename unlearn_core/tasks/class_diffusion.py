@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..data import ForgetRequest, load_digits_split, resize
 from ..errors import UnlearningInputError
+from ..diffusion.training import squared_error
 from ..metrics import frechet_distance
 from ..models.ddpm import IMAGE_SIZE, NULL_CLASS, build_scheduler, noise_loss, to_model_space
-from .base import TensorSetsTask
+from .base import RetrainReference, TensorSetsTask, check_relabel_target
 
 
 class ClassDiffusionTask(TensorSetsTask):
@@ -88,8 +88,12 @@ class ClassDiffusionTask(TensorSetsTask):
         a = self.alphas_cumprod[t].view(n, 1, 1, 1)
         return a.sqrt() * x0 + (1 - a).sqrt() * noise, t, noise
 
-    def other_classes(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """A random retained class per sample (the c' != c_f of SalUn's relabelled target)."""
+    def other_classes(self, n: int, generator: torch.Generator, target: str = "random") -> torch.Tensor:
+        """The c' != c_f of SalUn's relabelled target: a random retained class per sample, or always the next
+        class (c_f + 1) mod K (``target="next"``, the official DDPM code's choice)."""
+        check_relabel_target(target)
+        if target == "next":
+            return torch.full((n,), (self.forget_class + 1) % self.num_classes, dtype=torch.long)
         pick = torch.randint(0, len(self.retained_classes), (n,), generator=generator)
         return torch.tensor(self.retained_classes)[pick]
 
@@ -97,15 +101,17 @@ class ClassDiffusionTask(TensorSetsTask):
         return model(x_t, t, class_labels=cond).sample
 
     def relabel_loss(self, model: nn.Module, batch, generator: torch.Generator,
-                     reference: nn.Module | None = None) -> torch.Tensor:
-        """SalUn for diffusion: MSE(eps_theta(x_t, t, c_f), stopgrad eps(x_t, t, c')) with c' a random other
-        class; the target comes from ``reference`` when given, else from the model itself (no gradient)."""
+                     reference: nn.Module | None = None, reduction: str = "mean",
+                     target: str = "random") -> torch.Tensor:
+        """SalUn for diffusion: MSE(eps_theta(x_t, t, c_f), stopgrad eps(x_t, t, c')) with c' another class
+        (see :meth:`other_classes`); the target comes from ``reference`` when given, else from the model itself
+        (no gradient)."""
         x, y = batch
         x_t, t, _ = self.noisy(x, generator)
-        other = self.other_classes(len(x), generator)
+        other = self.other_classes(len(x), generator, target)
         with torch.no_grad():
-            target = self.predict_noise(reference if reference is not None else model, x_t, t, other)
-        return F.mse_loss(self.predict_noise(model, x_t, t, y), target.detach())
+            wrong = self.predict_noise(reference if reference is not None else model, x_t, t, other)
+        return squared_error(self.predict_noise(model, x_t, t, y), wrong, reduction)
 
     # --- ESD hooks (shared with the text-to-image adapter) ---------------------------------------------
     def frozen_copy(self, model: nn.Module) -> nn.Module:
@@ -190,7 +196,7 @@ class ClassDiffusionTask(TensorSetsTask):
     def retrain_key(self) -> tuple:
         return (str(self.request),)
 
-    def retrain(self, progress=None, live: bool = False) -> nn.Module:
+    def retrain(self, progress=None, live: bool = False) -> RetrainReference:
         """The shipped Retrain reference (a model trained without the forget class with the same recipe).
         Training one takes tens of minutes on a CPU, so it is never done inside a run (``live`` is ignored)."""
         import json
@@ -205,9 +211,8 @@ class ClassDiffusionTask(TensorSetsTask):
         if progress:
             progress(1.0, f"loaded the shipped Retrain reference {self.retrain_dir.name}")
         record = self.retrain_dir / "recipe.json"
-        self.retrain_seconds = json.loads(record.read_text()).get("train_s") if record.exists() else None
-        self.retrain_source = "shipped"
-        return load_unet(self.retrain_dir).requires_grad_(False)
+        seconds = json.loads(record.read_text()).get("train_s") if record.exists() else None
+        return RetrainReference(load_unet(self.retrain_dir).requires_grad_(False), seconds, "shipped")
 
     # --- parameters ---------------------------------------------------------------------------------
     def layer_weights(self, model: nn.Module) -> dict[str, nn.Parameter]:
@@ -226,7 +231,7 @@ class ClassDiffusionTask(TensorSetsTask):
         panels = [("before: original", sample_grid(self, base_model(self.model_name), classes, seeds)),
                   (f"after: {outcome.report.get('method', 'unlearned')}", sample_grid(self, outcome.model, classes, seeds))]
         if self.retrain_available():
-            panels.append(("Retrain (exact)", sample_grid(self, self.retrain(), classes, seeds)))
+            panels.append(("Retrain (exact)", sample_grid(self, self.retrain().model, classes, seeds)))
         title = (f"{self.model_name}: forget class {self.forget_class}, guidance {self.guidance:g}, "
                  f"{self.steps} DDIM steps")
         return render_grid(panels, classes, seeds, self.forget_class, Path(path), title=title)

@@ -13,7 +13,7 @@ from ..data import DigitsSplit, ForgetRequest, forget_indices
 from ..metrics import mia_efficacy
 from ..models.classifier import WEIGHTS_NAME, DigitsCNN
 from ..training import ClassifierRecipe, ProgressFn, accuracy, train_classifier
-from .base import TensorSetsTask
+from .base import RetrainReference, TensorSetsTask, check_relabel_target
 
 
 class ClassificationTask(TensorSetsTask):
@@ -50,14 +50,18 @@ class ClassificationTask(TensorSetsTask):
         x, y = batch
         return F.cross_entropy(model(x), y, reduction=reduction)
 
-    def random_wrong_labels(self, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        offset = torch.randint(1, self.num_classes, y.shape, generator=generator)
+    def random_wrong_labels(self, y: torch.Tensor, generator: torch.Generator, target: str = "random") -> torch.Tensor:
+        """A wrong label per sample: a random other class, or the next class (``target="next"``)."""
+        check_relabel_target(target)
+        offset = (torch.randint(1, self.num_classes, y.shape, generator=generator) if target == "random"
+                  else torch.ones_like(y))
         return (y + offset) % self.num_classes
 
     def relabel_loss(self, model: nn.Module, batch, generator: torch.Generator,
-                     reference: nn.Module | None = None) -> torch.Tensor:
+                     reference: nn.Module | None = None, reduction: str = "mean",
+                     target: str = "random") -> torch.Tensor:
         x, y = batch
-        return F.cross_entropy(model(x), self.random_wrong_labels(y, generator))
+        return F.cross_entropy(model(x), self.random_wrong_labels(y, generator, target), reduction=reduction)
 
     def logits(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return model(x)
@@ -116,21 +120,19 @@ class ClassificationTask(TensorSetsTask):
         folder = self.reference_dir
         return folder if folder is not None and (folder / WEIGHTS_NAME).exists() else None
 
-    def retrain(self, progress: ProgressFn | None = None, live: bool = False) -> nn.Module:
+    def retrain(self, progress: ProgressFn | None = None, live: bool = False) -> RetrainReference:
         """Exact unlearning: the shipped recipe and seed, from scratch, on the retain set only (loaded from
         ``reference_dir`` when shipped and ``live`` is false)."""
         folder = None if live else self._shipped_reference()
         if folder is not None:
             record = folder / "retrain.json"
-            self.retrain_seconds = json.loads(record.read_text()).get("train_s") if record.exists() else None
-            self.retrain_source = "shipped"
+            seconds = json.loads(record.read_text()).get("train_s") if record.exists() else None
             if progress:
                 progress(1.0, f"loaded the shipped Retrain reference {folder.parent.name}/{folder.name}")
-            return DigitsCNN.from_pretrained(folder).requires_grad_(False)
+            return RetrainReference(DigitsCNN.from_pretrained(folder).requires_grad_(False), seconds, "shipped")
         start = time.perf_counter()
         model = train_classifier(self.x_retain, self.y_retain, self.training_seed, self.recipe, progress=progress)
-        self.retrain_seconds, self.retrain_source = time.perf_counter() - start, "trained"
-        return model
+        return RetrainReference(model, time.perf_counter() - start, "trained")
 
     def kl_to(self, reference: nn.Module, model: nn.Module) -> float:
         """KL(reference || model) on the forget set, averaged over samples."""

@@ -29,13 +29,13 @@ from typing import Protocol, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..data import ForgetRequest
+from ..diffusion.training import squared_error
 from ..errors import UnlearningInputError
 from ..metrics import frechet_distance
-from .base import TensorSetsTask
+from .base import TensorSetsTask, check_relabel_target
 
 
 class ConceptEvaluator(Protocol):
@@ -112,21 +112,27 @@ class TextDiffusionTask(TensorSetsTask):
     def predict_noise(self, model: nn.Module, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         return model.predict_noise(x_t, t, cond)
 
-    def remap(self, idx: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Token ids of a random neighbouring caption for each forget index (the concept replaced)."""
+    def remap(self, idx: torch.Tensor, generator: torch.Generator, target: str = "random") -> torch.Tensor:
+        """Token ids of a neighbouring caption for each forget index (the concept replaced): a random one, or
+        always the first neighbour (``target="next"``)."""
+        check_relabel_target(target)
+        if target == "next":
+            return self.remapped_ids[idx, 0]
         pick = torch.randint(0, self.remapped_ids.shape[1], (len(idx),), generator=generator)
         return self.remapped_ids[idx, pick]
 
     def relabel_loss(self, model: nn.Module, batch, generator: torch.Generator,
-                     reference: nn.Module | None = None) -> torch.Tensor:
+                     reference: nn.Module | None = None, reduction: str = "mean",
+                     target: str = "random") -> torch.Tensor:
         """SalUn for text-to-image: MSE(eps_theta(x_t, t, c_f), stopgrad eps(x_t, t, c')) with c' the forget
         caption with the concept replaced by a neighbouring concept; the target comes from ``reference`` when
         given, else from the model itself (no gradient)."""
         x, idx = batch
         x_t, t, _ = model.noisy(x, generator)
         with torch.no_grad():
-            target = self.predict_noise(reference if reference is not None else model, x_t, t, self.remap(idx, generator))
-        return F.mse_loss(self.predict_noise(model, x_t, t, self.ids[idx]), target.detach())
+            wrong = self.predict_noise(reference if reference is not None else model, x_t, t,
+                                       self.remap(idx, generator, target))
+        return squared_error(self.predict_noise(model, x_t, t, self.ids[idx]), wrong, reduction)
 
     # --- ESD hooks ------------------------------------------------------------------------------------
     def frozen_copy(self, model: nn.Module) -> nn.Module:

@@ -16,7 +16,7 @@ from ..data import ForgetRequest
 from ..errors import UnlearningInputError
 from ..models.hub import ClipBundle, autocast, only_these_train, train_in_float32
 from ..user_data import normalise_name
-from .base import TensorSetsTask
+from .base import TensorSetsTask, check_relabel_target
 
 TOWERS = ("vision", "text", "both")
 DEFAULT_TEMPLATE = "a photo of {}."
@@ -115,11 +115,15 @@ class ZeroShotTask(TensorSetsTask):
         return F.cross_entropy(self.logits(model, x), self._to_device(y), reduction=reduction)
 
     def relabel_loss(self, model: nn.Module, batch, generator: torch.Generator,
-                     reference: nn.Module | None = None) -> torch.Tensor:
-        """Cross-entropy towards a random other name (SalUn's random labels over the names list)."""
+                     reference: nn.Module | None = None, reduction: str = "mean",
+                     target: str = "random") -> torch.Tensor:
+        """Cross-entropy towards a random other name (SalUn's random labels over the names list), or the next
+        name in the list (``target="next"``)."""
         x, y = batch
-        wrong = (y + torch.randint(1, len(self.names), y.shape, generator=generator)) % len(self.names)
-        return F.cross_entropy(self.logits(model, x), self._to_device(wrong))
+        check_relabel_target(target)
+        offset = torch.randint(1, len(self.names), y.shape, generator=generator) if target == "random" else 1
+        wrong = (y + offset) % len(self.names)
+        return F.cross_entropy(self.logits(model, x), self._to_device(wrong), reduction=reduction)
 
     # --- evaluation ---------------------------------------------------------------------------------
     @torch.no_grad()
