@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from ..diffusion.training import squared_error, train_with_ema
-from .pretrained import RecipeDict
 from ..errors import UnlearningInputError
+from .pretrained import RecipeDict
 
 ProgressFn = Callable[[float, str], None]
 NUM_CLASSES = 10

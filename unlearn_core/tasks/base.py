@@ -8,6 +8,8 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from ..errors import UnlearningInputError
+
 Batch = Any  # a task-specific minibatch (a tuple of tensors)
 
 # The wrong targets a random-label loss can teach: a fresh random other label for every sample and step, or
@@ -17,9 +19,14 @@ RELABEL_TARGETS = ("random", "next")
 
 def check_relabel_target(target: str) -> None:
     if target not in RELABEL_TARGETS:
-        from ..errors import UnlearningInputError
-
         raise UnlearningInputError(f"relabel target must be one of {', '.join(RELABEL_TARGETS)}; got {target!r}")
+
+
+def wrong_labels(y: torch.Tensor, num_labels: int, generator: torch.Generator, target: str = "random") -> torch.Tensor:
+    """A wrong label per sample among ``num_labels``: a random other one, or the next one (``target="next"``)."""
+    check_relabel_target(target)
+    offset = torch.randint(1, num_labels, y.shape, generator=generator) if target == "random" else 1
+    return (y + offset) % num_labels
 
 
 @dataclasses.dataclass

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from ..data import ForgetRequest, load_digits_split, resize
-from ..errors import UnlearningInputError
 from ..diffusion.training import squared_error
+from ..errors import UnlearningInputError
 from ..metrics import frechet_distance
 from ..models.ddpm import IMAGE_SIZE, NULL_CLASS, build_scheduler, noise_loss, to_model_space
 from .base import RetrainReference, TensorSetsTask, check_relabel_target

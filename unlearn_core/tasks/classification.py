@@ -13,7 +13,7 @@ from ..data import DigitsSplit, ForgetRequest, forget_indices
 from ..metrics import mia_efficacy
 from ..models.classifier import WEIGHTS_NAME, DigitsCNN
 from ..training import ClassifierRecipe, ProgressFn, accuracy, train_classifier
-from .base import RetrainReference, TensorSetsTask, check_relabel_target
+from .base import RetrainReference, TensorSetsTask, wrong_labels
 
 
 class ClassificationTask(TensorSetsTask):
@@ -50,18 +50,11 @@ class ClassificationTask(TensorSetsTask):
         x, y = batch
         return F.cross_entropy(model(x), y, reduction=reduction)
 
-    def random_wrong_labels(self, y: torch.Tensor, generator: torch.Generator, target: str = "random") -> torch.Tensor:
-        """A wrong label per sample: a random other class, or the next class (``target="next"``)."""
-        check_relabel_target(target)
-        offset = (torch.randint(1, self.num_classes, y.shape, generator=generator) if target == "random"
-                  else torch.ones_like(y))
-        return (y + offset) % self.num_classes
-
     def relabel_loss(self, model: nn.Module, batch, generator: torch.Generator,
                      reference: nn.Module | None = None, reduction: str = "mean",
                      target: str = "random") -> torch.Tensor:
         x, y = batch
-        return F.cross_entropy(model(x), self.random_wrong_labels(y, generator, target), reduction=reduction)
+        return F.cross_entropy(model(x), wrong_labels(y, self.num_classes, generator, target), reduction=reduction)
 
     def logits(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return model(x)

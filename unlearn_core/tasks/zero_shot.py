@@ -16,7 +16,7 @@ from ..data import ForgetRequest
 from ..errors import UnlearningInputError
 from ..models.hub import ClipBundle, autocast, only_these_train, train_in_float32
 from ..user_data import normalise_name
-from .base import TensorSetsTask, check_relabel_target
+from .base import TensorSetsTask, wrong_labels
 
 TOWERS = ("vision", "text", "both")
 DEFAULT_TEMPLATE = "a photo of {}."
@@ -120,9 +120,7 @@ class ZeroShotTask(TensorSetsTask):
         """Cross-entropy towards a random other name (SalUn's random labels over the names list), or the next
         name in the list (``target="next"``)."""
         x, y = batch
-        check_relabel_target(target)
-        offset = torch.randint(1, len(self.names), y.shape, generator=generator) if target == "random" else 1
-        wrong = (y + offset) % len(self.names)
+        wrong = wrong_labels(y, len(self.names), generator, target)
         return F.cross_entropy(self.logits(model, x), self._to_device(wrong), reduction=reduction)
 
     # --- evaluation ---------------------------------------------------------------------------------
