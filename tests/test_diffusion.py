@@ -9,18 +9,17 @@ import torch
 from unlearn_core.data import ForgetRequest
 from unlearn_core.errors import DivergenceError, UnlearningInputError
 from unlearn_core.methods import get_method
-from unlearn_core.zoo import MODELS, _load_builtin_specs
+from unlearn_core.zoo import MODELS
 
-_load_builtin_specs()
 pytestmark = pytest.mark.skipif("digits-ddpm" not in MODELS or not MODELS["digits-ddpm"].available(),
                                 reason="assets/digits-ddpm is not shipped")
 
 
 @pytest.fixture(scope="module")
 def task():
-    from unlearn_core.tasks.class_diffusion import ClassDiffusionTask
+    from unlearn_core.zoo.digits_ddpm import digits_ddpm_task
 
-    return ClassDiffusionTask.for_digits(ForgetRequest("class", 3), 0)
+    return digits_ddpm_task(ForgetRequest("class", 3), 0)
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +62,9 @@ def test_bad_forget_requests():
 
 
 def test_retrain_reference_missing_is_explained():
-    from unlearn_core.tasks.class_diffusion import ClassDiffusionTask
+    from unlearn_core.zoo.digits_ddpm import digits_ddpm_task
 
-    task = ClassDiffusionTask.for_digits(ForgetRequest("class", 8), 0)
+    task = digits_ddpm_task(ForgetRequest("class", 8), 0)
     if task.retrain_available():
         pytest.skip("a Retrain reference for class 8 is shipped")
     with pytest.raises(UnlearningInputError, match="train digits-ddpm --forget class:8"):

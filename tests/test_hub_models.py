@@ -20,12 +20,12 @@ LETTERS = "abcdefghijklmnopqrstuvwxyz"
 def _unregister_hub_models():
     """The CLI registers clip / stable-diffusion for these temporary folders; later test files must not see them."""
     yield
-    from unlearn_core import runner
+    from unlearn_core import cache
     from unlearn_core.zoo import MODELS, base_model
 
     for name in ("clip", "stable-diffusion"):
         MODELS.pop(name, None)
-        runner.forget_cached(name)
+        cache.forget_model(name)
     base_model.cache_clear()
 
 
@@ -147,7 +147,7 @@ def test_clip_slug_edits_one_front_layer_and_forgets_the_name(clip_setup, tmp_pa
 def test_clip_methods_in_mixed_precision(clip_setup):
     """bfloat16 frozen weights (autocast on the CPU stands in for float16 on a GPU): the trained tower is
     upcast to float32 and is the only part with gradients; every method still forgets the name."""
-    from unlearn_core.models_hub import HubOptions, configure
+    from unlearn_core.zoo.hub import HubOptions, configure
     from unlearn_core.runner import run_unlearning
 
     model_dir, data_dir = clip_setup
@@ -167,7 +167,7 @@ def test_clip_methods_in_mixed_precision(clip_setup):
 
 
 def test_clip_slug_artifacts_and_tower_choice(clip_setup):
-    from unlearn_core.models_hub import HubOptions, configure
+    from unlearn_core.zoo.hub import HubOptions, configure
     from unlearn_core.runner import run_unlearning
 
     model_dir, data_dir = clip_setup
@@ -375,7 +375,7 @@ def test_lean_global_topk_matches_the_sort():
 
 
 def test_environment_registers_hub_models_only_when_they_load(clip_setup, sd_dir, monkeypatch, tmp_path, capsys):
-    from unlearn_core import models_hub
+    from unlearn_core.zoo import hub
     from unlearn_core.zoo import MODELS, available_models
 
     model_dir, data_dir = clip_setup
@@ -384,7 +384,7 @@ def test_environment_registers_hub_models_only_when_they_load(clip_setup, sd_dir
     monkeypatch.setenv("UNLEARN_CLIP_PATH", str(model_dir))
     monkeypatch.setenv("UNLEARN_CLIP_DATA", str(data_dir))
     monkeypatch.setenv("UNLEARN_SD_PATH", str(tmp_path / "no-such-pipeline"))
-    models_hub.register_from_environment()
+    hub.register_from_environment()
     assert "clip" in available_models() and "stable-diffusion" not in available_models()
     assert MODELS["clip"].default_forget == "concept:alice"
     assert cli.main(["methods", "--model", "clip"]) == 0
@@ -392,7 +392,7 @@ def test_environment_registers_hub_models_only_when_they_load(clip_setup, sd_dir
     assert "slug" in listing and "salun" in listing and "esd" not in listing and "retrain" not in listing
     monkeypatch.setenv("UNLEARN_SD_PATH", str(sd_dir))
     monkeypatch.delitem(MODELS, "stable-diffusion")
-    models_hub.register_from_environment()
+    hub.register_from_environment()
     assert "stable-diffusion" in available_models()
 
 
@@ -415,7 +415,7 @@ def test_clip_forget_and_retain_folders(clip_setup, tmp_path):
 def test_sd_half_precision_trains_the_unet_in_float32(sd_dir, tmp_path):
     """float16 weights (as on a GPU; slow CPU kernels here, so few prompts): SLUG's gradient flows through the
     float16 UNet into the float32 text encoder; ESD upcasts the UNet it trains and still erases."""
-    from unlearn_core.models_hub import HubOptions, configure
+    from unlearn_core.zoo.hub import HubOptions, configure
     from unlearn_core.runner import run_unlearning
 
     prompts = tmp_path / "prompts.txt"
@@ -438,7 +438,7 @@ def test_app_panels_for_hub_models(clip_setup, sd_dir, tmp_path):
     prompt-row before/after grids for Stable Diffusion."""
     from unlearn_core import plots
     from unlearn_core.inspection import inspect_run
-    from unlearn_core.models_hub import HubOptions, configure
+    from unlearn_core.zoo.hub import HubOptions, configure
     from unlearn_core.runner import run_unlearning
 
     model_dir, data_dir = clip_setup

@@ -9,7 +9,8 @@ from unlearn_core import cli
 from unlearn_core.errors import DivergenceError
 from unlearn_core.methods import METHODS, get_method
 from unlearn_core.runner import run_unlearning
-from unlearn_core.zoo import ASSETS, base_model, fresh_copy
+from unlearn_core.assets import ASSETS
+from unlearn_core.zoo import base_model, fresh_copy
 
 FORGETTERS = ["salun", "sfr_on", "rl", "ga"]
 

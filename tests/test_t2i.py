@@ -9,9 +9,8 @@ from unlearn_core import shapes as S
 from unlearn_core.errors import UnlearningInputError
 from unlearn_core.methods import get_method
 from unlearn_core.models.t2i import TextToImage, WordTokenizer
-from unlearn_core.zoo import MODELS, _load_builtin_specs
+from unlearn_core.zoo import MODELS
 
-_load_builtin_specs()
 shipped = pytest.mark.skipif("shapes-t2i" not in MODELS or not MODELS["shapes-t2i"].available(),
                              reason="assets/shapes-t2i is not shipped")
 
@@ -101,7 +100,8 @@ def test_save_load_round_trip(base, tmp_path):
 @pytest.fixture(scope="module")
 def small_task():
     from unlearn_core.data import ForgetRequest
-    from unlearn_core.tasks.text_diffusion import EvalPrompts, shapes_task
+    from unlearn_core.tasks.text_diffusion import EvalPrompts
+    from unlearn_core.zoo.shapes_t2i import shapes_task
 
     task = shapes_task(ForgetRequest("concept", "triangle"), 0, forget_limit=256, retain_limit=512)
     task.prompts = EvalPrompts(forget=task.prompts.forget, retain=task.prompts.retain[::4], seeds_forget=4,

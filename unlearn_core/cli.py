@@ -10,7 +10,7 @@ from .errors import DivergenceError, UnlearningInputError
 
 
 def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the models a user brings (CLIP, Stable Diffusion); see unlearn_core/models_hub.py."""
+    """Options of the models a user brings (CLIP, Stable Diffusion); see unlearn_core/zoo/hub.py."""
     hub = parser.add_argument_group("user-given models (--model clip or stable-diffusion)")
     hub.add_argument("--model-path", help="a save_pretrained folder or a hub id already in the local cache")
     hub.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
@@ -39,11 +39,11 @@ def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
 
 def configure_hub(args) -> None:
     """Register the user-given model named by --model for --model-path (no-op for shipped models)."""
-    from .models_hub import HUB_FAMILIES, HubOptions, configure, hub_path
-    from .zoo import MODELS, _load_builtin_specs
+    from .zoo import MODELS
+    from .zoo.hub import HUB_FAMILIES, configure, hub_path
+    from .zoo.hub_options import HubOptions
 
     if not getattr(args, "model_path", None):
-        _load_builtin_specs()
         if args.model in HUB_FAMILIES and args.model not in MODELS:
             raise UnlearningInputError(f"--model {args.model} needs --model-path (a folder or a cached hub id)")
         return
@@ -128,7 +128,7 @@ def cmd_run(args) -> int:
         save_weights(outcome.model, args.weights, outcome.report)
         print(f"weights written to {args.weights}", file=sys.stderr)
     if args.save_pretrained:
-        from .models_hub import save_pretrained
+        from .zoo.hub import save_pretrained
 
         save_pretrained(outcome, args.save_pretrained)
         print(f"model folder written to {args.save_pretrained}", file=sys.stderr)
@@ -167,9 +167,8 @@ def cmd_models(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .zoo import MODELS, _load_builtin_specs
+    from .zoo import MODELS
 
-    _load_builtin_specs()
     if args.name not in MODELS:
         raise UnlearningInputError(f"unknown model {args.name!r}; valid: {', '.join(MODELS)}")
     kwargs = {k: v for k, v in (("seed", args.seed), ("out_dir", args.out), ("forget", args.forget)) if v is not None}

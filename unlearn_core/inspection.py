@@ -14,29 +14,15 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .cache import ModelCache
 from .export import save_weights
 from .zoo import fresh_copy
 
 ProgressFn = Callable[[float, str], None]
 SAMPLES_PER_CLASS = 4
-_LAYER_ANALYSIS: dict[tuple, dict] = {}
-_SAMPLES: dict[tuple, np.ndarray] = {}
-_CACHE_SIZE = 16
-
-
-def forget_cached(model_name: str) -> None:
-    """Drop the cached layer analyses and samples of ``model_name`` (its weights were configured anew)."""
-    for cache in (_LAYER_ANALYSIS, _SAMPLES):
-        for key in [k for k in cache if k and k[0] == model_name]:
-            del cache[key]
-
-
-def _remember(cache: dict, key: tuple, compute: Callable[[], Any]) -> Any:
-    if key not in cache:
-        if len(cache) >= _CACHE_SIZE:
-            cache.pop(next(iter(cache)))
-        cache[key] = compute()
-    return cache[key]
+# Keyed by (model name, ...): the analyses and samples of the original model depend only on the key.
+_LAYER_ANALYSIS = ModelCache(16)
+_SAMPLES = ModelCache(16)
 
 
 def layer_analysis(model_name: str, task: Any, retain_samples: int = 256, batch_size: int = 128) -> dict[str, Any]:
@@ -56,7 +42,7 @@ def layer_analysis(model_name: str, task: Any, retain_samples: int = 256, batch_
         return {"layers": scores, "front": front, "chosen": None, "trace": [], "searches": {}}
 
     key = (model_name, str(getattr(task, "request", "")), int(getattr(task, "seed", 0)), retain_samples)
-    return _remember(_LAYER_ANALYSIS, key, compute)
+    return _LAYER_ANALYSIS.remember(key, compute)
 
 
 def before_after_samples(outcome: Any, per_class: int = SAMPLES_PER_CLASS) -> dict[str, Any] | None:
@@ -81,12 +67,12 @@ def before_after_samples(outcome: Any, per_class: int = SAMPLES_PER_CLASS) -> di
 
     model_name = outcome.report["model"]
     settings = (tuple(all_seeds), getattr(task, "guidance", None), getattr(task, "steps", None))
-    before = _remember(_SAMPLES, (model_name, "original", *settings), lambda: draw(fresh_copy(model_name)))
+    before = _SAMPLES.remember((model_name, "original", *settings), lambda: draw(fresh_copy(model_name)))
     retrain = None
     has_retrain = getattr(task, "retrain_available", None)
     if callable(has_retrain) and has_retrain():
         key = (model_name, "retrain", str(getattr(task, "request", "")), *settings)
-        retrain = _remember(_SAMPLES, key, lambda: draw(task.retrain().model))
+        retrain = _SAMPLES.remember(key, lambda: draw(task.retrain().model))
     return {"classes": classes, "per_class": per_class, "seeds": seeds, "before": before,
             "after": draw(outcome.model), "retrain": retrain, "forget_class": getattr(task, "forget_class", None)}
 
@@ -107,7 +93,7 @@ def prompt_samples(outcome: Any, per_prompt: int = SAMPLES_PER_CLASS) -> dict[st
     model_name = outcome.report["model"]
     key = (model_name, "original", tuple(prompts), tuple(seeds), task.guidance, task.steps)
     return {"prompts": prompts, "marked": marked, "per_class": per_prompt, "seeds": seeds,
-            "before": _remember(_SAMPLES, key, lambda: draw(fresh_copy(model_name))), "after": draw(outcome.model),
+            "before": _SAMPLES.remember(key, lambda: draw(fresh_copy(model_name))), "after": draw(outcome.model),
             "retrain": None, "concept": getattr(task, "concept", None)}
 
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import OrderedDict
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from .cache import ModelCache
 from .errors import DivergenceError, UnlearningInputError
 from .methods import get_method
 from .metrics import avg_gap
@@ -18,33 +18,9 @@ from .zoo import fresh_copy, get_model_spec
 ProgressFn = Callable[[float, str], None]
 
 
-class _LRU(OrderedDict):
-    """A tiny bounded cache for Retrain models and original-model metrics (they depend only on the key)."""
-
-    def __init__(self, size: int):
-        super().__init__()
-        self.size = size
-
-    def remember(self, key, compute):
-        if key in self:
-            self.move_to_end(key)
-            return self[key]
-        value = compute()
-        self[key] = value
-        while len(self) > self.size:
-            self.popitem(last=False)
-        return value
-
-
-_RETRAIN = _LRU(16)
-_ORIGINAL = _LRU(64)
-
-
-def forget_cached(model_name: str) -> None:
-    """Drop the cached Retrain models and metrics of ``model_name`` (its weights were configured anew)."""
-    for cache in (_RETRAIN, _ORIGINAL):
-        for key in [k for k in cache if model_name in k]:
-            del cache[key]
+# Retrain models and original-model metrics depend only on their key (model name first; see cache.py).
+_RETRAIN = ModelCache(16)
+_ORIGINAL = ModelCache(64)
 
 
 @dataclasses.dataclass
@@ -142,7 +118,7 @@ def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
         "hyperparameters": dataclasses.asdict(method_obj.config), "metrics": metrics,
     }
     if retrain is not None:
-        metrics["retrain"] = _ORIGINAL.remember(("retrain", model_name, str(request), seed, live_retrain),
+        metrics["retrain"] = _ORIGINAL.remember((model_name, "retrain", str(request), seed, live_retrain),
                                                 lambda: task.evaluate(retrain))
         report["retrain_source"] = reference.source
         if all(k in metrics["retrain"] for k in ("ua", "ra", "ta", "mia")):

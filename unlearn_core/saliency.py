@@ -6,16 +6,27 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
 from .errors import UnlearningInputError, check_finite
-from .tasks.base import TaskAdapter
 
 Scores = dict[str, torch.Tensor]
 Mask = dict[str, torch.Tensor]
+
+
+class LossSource(Protocol):
+    """What saliency needs of a task adapter (:class:`~unlearn_core.tasks.base.TaskAdapter` provides it):
+    saliency sits below the tasks, so it names the three calls instead of importing the class."""
+
+    def parameters_for_unlearning(self, model: nn.Module) -> dict[str, nn.Parameter]: ...
+
+    def batches(self, which: str, batch_size: int, *, limit: int | None = None) -> Iterator[Any]: ...
+
+    def loss(self, model: nn.Module, batch: Any) -> torch.Tensor: ...
 
 
 @contextlib.contextmanager
@@ -33,7 +44,7 @@ def gradients_only_for(model: nn.Module, params: dict[str, nn.Parameter]):
             p.requires_grad_(flag)
 
 
-def batch_gradients(model: nn.Module, task: TaskAdapter, which: str, batch_size: int, limit: int | None,
+def batch_gradients(model: nn.Module, task: LossSource, which: str, batch_size: int, limit: int | None,
                     squared: bool, average: bool = False, params: dict[str, nn.Parameter] | None = None) -> Scores:
     """Gradients of the batch-mean loss over the ``which`` set, in eval mode: summed over batches, averaged
     (``average``), or as a mean of squares (``squared``, the empirical Fisher diagonal). ``params`` (default:
@@ -60,12 +71,12 @@ def batch_gradients(model: nn.Module, task: TaskAdapter, which: str, batch_size:
     return {name: total / batches for name, total in totals.items()} if squared or average else totals
 
 
-def gradient_saliency(model: nn.Module, task: TaskAdapter, batch_size: int = 64) -> Scores:
+def gradient_saliency(model: nn.Module, task: LossSource, batch_size: int = 64) -> Scores:
     """SalUn, Eq. (3): g = |sum over forget batches of grad_theta L_f(theta_0)|."""
     return {name: g.abs() for name, g in batch_gradients(model, task, "forget", batch_size, None, False).items()}
 
 
-def fisher_diagonal(model: nn.Module, task: TaskAdapter, which: str, batch_size: int = 64,
+def fisher_diagonal(model: nn.Module, task: LossSource, which: str, batch_size: int = 64,
                     limit: int | None = None) -> Scores:
     """Empirical Fisher diagonal: mean over batches of (grad of the batch-mean loss)^2."""
     return batch_gradients(model, task, which, batch_size, limit, True)

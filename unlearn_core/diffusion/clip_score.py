@@ -10,7 +10,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from ..models.hub import ClipBundle, autocast
+from ..models.hub import ClipBundle, autocast, features
 
 
 class ClipScorer:
@@ -23,8 +23,6 @@ class ClipScorer:
 
     @torch.no_grad()
     def image_embeddings(self, images: torch.Tensor) -> torch.Tensor:
-        from ..tasks.zero_shot import features
-
         out = []
         for start in range(0, len(images), self.batch_size):
             chunk = [img.float().clamp(0, 1).cpu() for img in images[start:start + self.batch_size]]
@@ -37,8 +35,6 @@ class ClipScorer:
 
     @torch.no_grad()
     def text_embeddings(self, prompts: Sequence[str]) -> torch.Tensor:
-        from ..tasks.zero_shot import features
-
         tokens = self.bundle.tokenizer(list(prompts), padding=True, truncation=True, return_tensors="pt")
         with autocast(self.bundle.device, self.bundle.dtype):
             emb = features(self.bundle.model.get_text_features(

@@ -8,16 +8,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..assets import ASSETS
 from ..data import resize
+from ..models.classifier import DigitsCNN
 from ..models.ddpm import to_pixels
 
 
 @functools.lru_cache(maxsize=1)
 def digits_classifier() -> nn.Module:
     """The shipped digits CNN (16x16 input in [0, 1]), read-only."""
-    from ..models.classifier import DigitsCNN
-    from ..zoo import ASSETS
-
     return DigitsCNN.from_pretrained(ASSETS / "digits-cnn").requires_grad_(False).eval()
 
 

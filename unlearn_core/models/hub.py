@@ -54,6 +54,11 @@ def autocast(device: torch.device, dtype: torch.dtype):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def features(output) -> torch.Tensor:
+    """transformers 5 returns a model output whose pooler_output holds the projected features; 4.x a tensor."""
+    return output.pooler_output if hasattr(output, "pooler_output") else output
+
+
 def _is_local(path: str) -> bool:
     return Path(path).expanduser().exists()
 

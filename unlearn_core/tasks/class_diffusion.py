@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import ForgetRequest, load_digits_split, resize
+from ..data import ForgetRequest, resize
 from ..diffusion.training import squared_error
 from ..errors import UnlearningInputError
 from ..metrics import frechet_distance
-from ..models.ddpm import IMAGE_SIZE, NULL_CLASS, build_scheduler, noise_loss, to_model_space
+from ..models.ddpm import NULL_CLASS, build_scheduler, noise_loss, to_model_space
 from .base import RetrainReference, TensorSetsTask, check_relabel_target
 
 
@@ -41,7 +41,7 @@ class ClassDiffusionTask(TensorSetsTask):
 
     def __init__(self, x01: torch.Tensor, y: torch.Tensor, request: ForgetRequest, seed: int,
                  num_classes: int = 10, guidance: float | None = None, steps: int | None = None,
-                 retrain_dir: Path | None = None, model_name: str = "digits-ddpm"):
+                 retrain_dir: Path | None = None, model_name: str = "digits-ddpm", original: nn.Module | None = None):
         from ..diffusion.sampling import DEFAULT_GUIDANCE, DEFAULT_STEPS, validate_sampling
 
         super().__init__(seed)
@@ -57,6 +57,7 @@ class ClassDiffusionTask(TensorSetsTask):
         self.guidance, self.steps = validate_sampling(
             DEFAULT_GUIDANCE if guidance is None else guidance, DEFAULT_STEPS if steps is None else steps)
         self.model_name, self.retrain_dir = model_name, retrain_dir
+        self.original = original  # the read-only base model: the "before" panel of before/after grids
         self.alphas_cumprod = build_scheduler().alphas_cumprod.float()
         x = to_model_space(x01)
         forget = y == self.forget_class
@@ -64,14 +65,6 @@ class ClassDiffusionTask(TensorSetsTask):
         self.x_retain, self.y_retain = x[~forget], y[~forget]
         self._real_features = None
         self._x01_retain = x01[~forget]
-
-    @classmethod
-    def for_digits(cls, request: ForgetRequest, seed: int) -> "ClassDiffusionTask":
-        from ..models_diffusion import retrain_dir
-
-        split = load_digits_split(IMAGE_SIZE)
-        value = int(request.value) if request.kind == "class" else 0
-        return cls(split.x_train, split.y_train, request, seed, retrain_dir=retrain_dir(value))
 
     # --- data ---------------------------------------------------------------------------------------
     # --- losses -------------------------------------------------------------------------------------
@@ -224,11 +217,10 @@ class ClassDiffusionTask(TensorSetsTask):
     def before_after_grid(self, outcome, path: Path, seeds: list[int] | None = None) -> Path:
         """Rows = classes, columns = seeds: the original, the unlearned and (when shipped) Retrain."""
         from ..diffusion.grids import render_grid, sample_grid
-        from ..zoo import base_model
 
         seeds = seeds or [1000 * int(outcome.report.get("seed", 0)) + i for i in range(8)]
         classes = list(range(self.num_classes))
-        panels = [("before: original", sample_grid(self, base_model(self.model_name), classes, seeds)),
+        panels = [("before: original", sample_grid(self, self.original, classes, seeds)),
                   (f"after: {outcome.report.get('method', 'unlearned')}", sample_grid(self, outcome.model, classes, seeds))]
         if self.retrain_available():
             panels.append(("Retrain (exact)", sample_grid(self, self.retrain().model, classes, seeds)))

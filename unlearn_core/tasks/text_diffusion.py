@@ -80,13 +80,14 @@ class TextDiffusionTask(TensorSetsTask):
     def __init__(self, model_name: str, concept: str, tokenizer, x_forget: torch.Tensor, forget_captions: list[str],
                  x_retain: torch.Tensor, retain_captions: list[str], remapped: list[list[str]],
                  evaluator: ConceptEvaluator, prompts: EvalPrompts, seed: int, guidance: float, steps: int,
-                 real_retain01: torch.Tensor | None = None):
+                 real_retain01: torch.Tensor | None = None, original: nn.Module | None = None):
         super().__init__(seed)
         if len(x_forget) == 0:
             raise UnlearningInputError(f"no training caption names the concept {concept!r}")
         if len(remapped) != len(forget_captions) or any(len(r) == 0 for r in remapped):
             raise ValueError("every forget caption needs at least one remapped caption")
         self.model_name, self.concept, self.tokenizer = model_name, concept, tokenizer
+        self.original = original  # the read-only base model: the "before" panel of before/after grids
         self.request = ForgetRequest("concept", concept)
         self.evaluator, self.prompts = evaluator, prompts
         self.guidance, self.steps = guidance, int(steps)
@@ -236,11 +237,10 @@ class TextDiffusionTask(TensorSetsTask):
     def before_after_grid(self, outcome, path: Path, seeds: list[int] | None = None) -> Path:
         """Rows = the fixed prompt list, columns = seeds: the original model and the unlearned one."""
         from ..diffusion.grids import render_prompt_grid
-        from ..zoo import base_model
 
         seeds = seeds or [1000 * int(outcome.report.get("seed", 0)) + i for i in range(6)]
         prompts, marked = self.grid_prompts()
-        panels = [("before: original", self.prompt_grid(base_model(self.model_name), prompts, seeds)),
+        panels = [("before: original", self.prompt_grid(self.original, prompts, seeds)),
                   (f"after: {outcome.report.get('method', 'unlearned')}", self.prompt_grid(outcome.model, prompts, seeds))]
         title = (f"{self.model_name}: erase '{self.concept}', guidance {self.guidance:g}, {self.steps} DDIM steps; "
                  "red rows ask for the concept")
@@ -300,54 +300,3 @@ def resolve_concept(words: str, tokenizer) -> str:
             f"({', '.join(S.COLOURS)}) or background ({', '.join(S.BACKGROUNDS)}), or a synonym "
             f"({', '.join(k for k in table if k not in S.SHAPES + S.COLOURS + S.BACKGROUNDS)})")
     return text
-
-
-def shapes_task(request: ForgetRequest, seed: int, model_name: str = "shapes-t2i", forget_limit: int = 512,
-                retain_limit: int = 2048, folder: Path | None = None) -> TextDiffusionTask:
-    """The adapter for shapes-t2i. Forget items: images of the concept whose caption names it with the user's
-    words; retain items: images without the concept whose caption names none of its words (random subsets of
-    ``forget_limit`` and ``retain_limit`` items, fixed by the data seed, so saliency and Fisher passes stay
-    short). The remapped captions swap the concept's words for each other concept of the same kind."""
-    from .. import shapes as S
-    from ..models_t2i import DEFAULT_GUIDANCE, DEFAULT_STEPS, SHAPES_T2I_DIR, load_classifier
-    from ..zoo import base_model
-
-    if request.kind != "concept":
-        raise UnlearningInputError(f"{model_name} forgets a concept named in prompts: use concept:WORDS, e.g. "
-                                   f"concept:triangle; got '{request}'")
-    model = base_model(model_name)
-    folder = SHAPES_T2I_DIR if folder is None else Path(folder)
-    tokenizer = model.tokenizer
-    concept = resolve_concept(str(request.value), tokenizer)
-    c = S.concept_table()[concept]
-    names = {"shape": S.SHAPES, "colour": S.COLOURS, "background": S.BACKGROUNDS}[c.kind]
-    data = S.make_dataset()
-    label = {"shape": data.shape, "colour": data.colour, "background": data.background}[c.kind]
-    phrases = sorted((k for k, v in S.concept_table().items() if v.kind == c.kind and v.index == c.index),
-                     key=len, reverse=True)
-    padded = [f" {' '.join(tokenizer.split(t))} " for t in data.captions]
-    names_it = torch.tensor([any(f" {p} " in t for p in phrases) for t in padded])
-    says_words = torch.tensor([f" {concept} " in t for t in padded])
-    depicts = label == c.index
-    # Forget: the concept's images captioned with the user's own words (as ESD/SalUn erase "nudity" by that
-    # word); its synonyms are left to the paraphrase metric. Retain: neither the concept nor any of its words.
-    forget = depicts & says_words
-    retain = ~depicts & ~names_it
-    subset = torch.Generator().manual_seed(S.DATA_SEED)
-    retain_idx = torch.nonzero(retain).flatten()
-    retain_idx = retain_idx[torch.randperm(len(retain_idx), generator=subset)][:retain_limit].sort().values
-    forget_idx = torch.nonzero(forget).flatten()
-    forget_idx = forget_idx[torch.randperm(len(forget_idx), generator=subset)][:forget_limit].sort().values
-    others = [n for i, n in enumerate(names) if i != c.index]
-    remapped = []
-    for i in forget_idx.tolist():
-        remapped.append([padded[i].replace(f" {concept} ", f" {o} ", 1).strip() for o in others])
-    images = data.images
-    prompts = EvalPrompts(forget=S.eval_prompts(c.kind, c.index, True), retain=S.eval_prompts(c.kind, c.index, False),
-                          paraphrase=S.paraphrase_prompts(c.kind, c.index) if c.kind != "background" else [])
-    real = images[retain_idx[:1000]]
-    return TextDiffusionTask(
-        model_name, concept, tokenizer, model.to_latents(images[forget_idx]), [data.captions[i] for i in forget_idx],
-        model.to_latents(images[retain_idx]), [data.captions[i] for i in retain_idx], remapped,
-        ShapesEvaluator(load_classifier(folder)), prompts, seed, DEFAULT_GUIDANCE, DEFAULT_STEPS,
-        real_retain01=real)

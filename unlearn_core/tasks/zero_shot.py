@@ -14,17 +14,12 @@ from torch import nn
 
 from ..data import ForgetRequest
 from ..errors import UnlearningInputError
-from ..models.hub import ClipBundle, autocast, only_these_train, train_in_float32
+from ..models.hub import ClipBundle, autocast, features, only_these_train, train_in_float32
 from ..user_data import normalise_name
 from .base import TensorSetsTask, wrong_labels
 
 TOWERS = ("vision", "text", "both")
 DEFAULT_TEMPLATE = "a photo of {}."
-
-
-def features(output) -> torch.Tensor:
-    """transformers 5 returns a model output whose pooler_output holds the projected features; 4.x a tensor."""
-    return output.pooler_output if hasattr(output, "pooler_output") else output
 
 
 class ZeroShotTask(TensorSetsTask):

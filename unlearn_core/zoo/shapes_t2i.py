@@ -1,17 +1,24 @@
-"""Registration of ``shapes-t2i``, the small text-to-image model this project ships, and the defaults of the
-shared methods for text-to-image diffusion ("text-diffusion")."""
+"""shapes-t2i: the small text-to-image model this project ships, its concept classifier, task factory,
+training entry, model card and the defaults of the shared methods for text-to-image diffusion
+("text-diffusion")."""
 from __future__ import annotations
 
 import functools
+import json
 import time
 from pathlib import Path
 
 import torch
 
-from . import shapes as S
-from .data import ForgetRequest
-from .errors import UnlearningInputError
-from .zoo import ASSETS, ModelSpec, register_model
+from .. import shapes as S
+from ..assets import ASSETS
+from ..data import ForgetRequest
+from ..errors import UnlearningInputError
+from ..methods.registry import register_task_defaults
+from ..models.shapes_t2i import ConceptClassifier, T2IRecipe, save_recipe, train_classifier, train_t2i
+from ..models.t2i import TextToImage
+from ..tasks.text_diffusion import EvalPrompts, ShapesEvaluator, TextDiffusionTask, resolve_concept
+from .registry import ModelSpec, base_model, register_model
 
 SHAPES_T2I_DIR = ASSETS / "shapes-t2i"
 SHAPES_T2I_SEED = 0
@@ -25,9 +32,7 @@ def classifier_dir(folder: Path = SHAPES_T2I_DIR) -> Path:
 
 
 @functools.lru_cache(maxsize=2)
-def load_classifier(folder: Path = SHAPES_T2I_DIR):
-    from .models.shapes_t2i import ConceptClassifier
-
+def load_classifier(folder: Path = SHAPES_T2I_DIR) -> ConceptClassifier:
     return ConceptClassifier.from_pretrained(classifier_dir(folder))
 
 
@@ -106,8 +111,6 @@ channels {list(recipe.channels)}, self- and cross-attention at 8x8, cross-attent
 def train_shapes_t2i(out_dir: Path | None = None, seed: int = SHAPES_T2I_SEED, progress=None,
                      forget: str | None = None, recipe=None) -> dict:
     """Train the concept classifier, then the text-to-image model, measure it, and write the folder."""
-    from .models.shapes_t2i import T2IRecipe, save_recipe, train_classifier, train_t2i
-
     if forget is not None:
         raise UnlearningInputError("shapes-t2i ships no Retrain references; train it without --forget")
     recipe = recipe or T2IRecipe()
@@ -115,9 +118,6 @@ def train_shapes_t2i(out_dir: Path | None = None, seed: int = SHAPES_T2I_SEED, p
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     if (classifier_dir(out_dir) / "model.safetensors").exists():
-        from .models.shapes_t2i import ConceptClassifier
-        import json
-
         classifier = ConceptClassifier.from_pretrained(classifier_dir(out_dir))
         raw = json.loads((classifier_dir(out_dir) / "config.json").read_text())
         classifier_acc, classifier_s = raw["accuracy"], raw["train_s"]
@@ -148,23 +148,62 @@ def train_shapes_t2i(out_dir: Path | None = None, seed: int = SHAPES_T2I_SEED, p
     return {"out_dir": str(out_dir), "quality": quality, "classifier_accuracy": classifier_acc, "train_s": train_s}
 
 
-def _load_shapes_t2i():
-    from .models.t2i import TextToImage
-
+def _load_shapes_t2i() -> TextToImage:
     return TextToImage.from_pretrained(SHAPES_T2I_DIR)
 
 
-def _shapes_t2i_task(request: ForgetRequest, seed: int):
-    from .tasks.text_diffusion import shapes_task
-
-    return shapes_task(request, seed)
+def shapes_task(request: ForgetRequest, seed: int, model_name: str = "shapes-t2i", forget_limit: int = 512,
+                retain_limit: int = 2048, folder: Path | None = None) -> TextDiffusionTask:
+    """The adapter for shapes-t2i. Forget items: images of the concept whose caption names it with the user's
+    words; retain items: images without the concept whose caption names none of its words (random subsets of
+    ``forget_limit`` and ``retain_limit`` items, fixed by the data seed, so saliency and Fisher passes stay
+    short). The remapped captions swap the concept's words for each other concept of the same kind."""
+    if request.kind != "concept":
+        raise UnlearningInputError(f"{model_name} forgets a concept named in prompts: use concept:WORDS, e.g. "
+                                   f"concept:triangle; got '{request}'")
+    model = base_model(model_name)
+    folder = SHAPES_T2I_DIR if folder is None else Path(folder)
+    tokenizer = model.tokenizer
+    concept = resolve_concept(str(request.value), tokenizer)
+    c = S.concept_table()[concept]
+    names = {"shape": S.SHAPES, "colour": S.COLOURS, "background": S.BACKGROUNDS}[c.kind]
+    data = S.make_dataset()
+    label = {"shape": data.shape, "colour": data.colour, "background": data.background}[c.kind]
+    phrases = sorted((k for k, v in S.concept_table().items() if v.kind == c.kind and v.index == c.index),
+                     key=len, reverse=True)
+    padded = [f" {' '.join(tokenizer.split(t))} " for t in data.captions]
+    names_it = torch.tensor([any(f" {p} " in t for p in phrases) for t in padded])
+    says_words = torch.tensor([f" {concept} " in t for t in padded])
+    depicts = label == c.index
+    # Forget: the concept's images captioned with the user's own words (as ESD/SalUn erase "nudity" by that
+    # word); its synonyms are left to the paraphrase metric. Retain: neither the concept nor any of its words.
+    forget = depicts & says_words
+    retain = ~depicts & ~names_it
+    subset = torch.Generator().manual_seed(S.DATA_SEED)
+    retain_idx = torch.nonzero(retain).flatten()
+    retain_idx = retain_idx[torch.randperm(len(retain_idx), generator=subset)][:retain_limit].sort().values
+    forget_idx = torch.nonzero(forget).flatten()
+    forget_idx = forget_idx[torch.randperm(len(forget_idx), generator=subset)][:forget_limit].sort().values
+    others = [n for i, n in enumerate(names) if i != c.index]
+    remapped = []
+    for i in forget_idx.tolist():
+        remapped.append([padded[i].replace(f" {concept} ", f" {o} ", 1).strip() for o in others])
+    images = data.images
+    prompts = EvalPrompts(forget=S.eval_prompts(c.kind, c.index, True), retain=S.eval_prompts(c.kind, c.index, False),
+                          paraphrase=S.paraphrase_prompts(c.kind, c.index) if c.kind != "background" else [])
+    real = images[retain_idx[:1000]]
+    return TextDiffusionTask(
+        model_name, concept, tokenizer, model.to_latents(images[forget_idx]), [data.captions[i] for i in forget_idx],
+        model.to_latents(images[retain_idx]), [data.captions[i] for i in retain_idx], remapped,
+        ShapesEvaluator(load_classifier(folder)), prompts, seed, DEFAULT_GUIDANCE, DEFAULT_STEPS,
+        real_retain01=real, original=model)
 
 
 register_model(ModelSpec(
     name="shapes-t2i", family="text-diffusion",
     description="Tiny text-to-image model (16x16 coloured shapes, CLIP-style text encoder + cross-attention UNet)",
     forget_kinds=("concept",), num_classes=None,
-    load=_load_shapes_t2i, make_task=_shapes_t2i_task, train=train_shapes_t2i,
+    load=_load_shapes_t2i, make_task=shapes_task, train=train_shapes_t2i,
     available=lambda: (SHAPES_T2I_DIR / "unet" / "diffusion_pytorch_model.safetensors").exists(),
     default_forget="concept:triangle", bench_methods=("salun", "esd", "sfr_on", "slug"),
 ))
@@ -176,8 +215,6 @@ def _register_method_defaults() -> None:
     forget, half retain items (lr 1e-3 erases too but halves preservation; 3e-4 keeps 90%, 2e-4 all of it).
     ESD-x (cross-attention only) with eta 3: at the paper's eta 1-2 and 80 steps half of the triangle prompts
     still draw triangles; more steps at eta 2 cost preservation instead."""
-    from .methods.registry import register_task_defaults
-
     kind = "text-diffusion"
     mixed = dict(optimizer="adam", lr=2e-4, weight_decay=0.0, batch_size=32, forget_share=0.5, epochs=1.0,
                  forget_weight=1.0)

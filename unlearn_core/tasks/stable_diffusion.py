@@ -1,6 +1,6 @@
 """Stable Diffusion as a user-given model: its data (folders, or drawn by the model itself as SLUG does), its
-evaluation (CLIP when a CLIP model is given; a guidance-direction score and the image change always) and its
-registration (``configure("stable-diffusion", HubOptions(...))`` in models_hub).
+evaluation (CLIP when a CLIP model is given; a guidance-direction score and the image change always) and its task
+adapter; the model's registration is :mod:`unlearn_core.zoo.stable_diffusion`.
 
 The task is the shared text-to-image adapter (:class:`~unlearn_core.tasks.text_diffusion.TextDiffusionTask`)
 with three Stable Diffusion specifics: methods train the UNet (all of it, or its cross-attention with
@@ -10,17 +10,18 @@ model itself (see :class:`StableDiffusionTask`).
 """
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
-from .data import ForgetRequest
-from .errors import UnlearningInputError
-from .tasks.text_diffusion import EvalPrompts, TextDiffusionTask
-from .zoo import ModelSpec
+from ..errors import UnlearningInputError
+from ..models.hub import only_these_train
+from ..models.sd import upcast_part
+from ..user_data import image_files, load_images, read_lines
+from .text_diffusion import TextDiffusionTask
 
 # Prompts a model is judged on when the user gives none (everyday scenes far from most erased concepts).
 DEFAULT_RETAIN_PROMPTS = (
@@ -50,10 +51,6 @@ def folder_set(folder: str | Path, size: int, default_prompt: str, limit: int) -
     """Images (N, 3, size, size) in [0, 1] from a folder (centre-cropped, resized) with their prompts:
     ``prompts.txt`` beside them holds one prompt per image (file-name order) or one line for all; without
     it every image gets ``default_prompt``. A folder with only ``prompts.txt`` gives prompts and no images."""
-    from PIL import Image
-
-    from .user_data import image_files, load_images, read_lines
-
     folder = Path(folder)
     files = image_files(folder, limit)
     prompt_file = folder / "prompts.txt"
@@ -126,7 +123,7 @@ class StableDiffusionTask(TextDiffusionTask):
     score_latents = 4
 
     def __init__(self, *args, original=None, unet_part: str = "full", scorer=None, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, original=original, **kwargs)
         if unet_part not in UNET_PARTS:
             raise UnlearningInputError(f"--unet-part must be one of {', '.join(UNET_PARTS)}; got {unet_part!r}")
         self.unet_part, self.scorer = unet_part, scorer
@@ -192,9 +189,6 @@ class StableDiffusionTask(TextDiffusionTask):
     def parameters_for_unlearning(self, model) -> dict:
         """The UNet's weights (or its cross-attention ones): the text encoder stays as it is, as in ESD and
         SalUn on Stable Diffusion. The UNet is upcast to float32, and only these weights get gradients."""
-        from .models.hub import only_these_train
-        from .models.sd import upcast_part
-
         upcast_part(model.unet)
         params = {n: p for n, p in model.named_parameters() if n.startswith("unet.")}
         if self.unet_part == "cross-attention":
@@ -206,93 +200,3 @@ class StableDiffusionTask(TextDiffusionTask):
         text-encoder layer are the candidates."""
         return {n: p for n, p in model.named_parameters()
                 if n.startswith("text_encoder.") and p.ndim >= 2 and ".layers." in n}
-
-
-# --- registration -------------------------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=2)
-def _pipeline(path: str, device: str | None, dtype: str | None):
-    from .models.sd import load_stable_diffusion
-
-    return load_stable_diffusion(path, device, dtype)
-
-
-@functools.lru_cache(maxsize=2)
-def _scorer(path: str, device: str | None, dtype: str | None):
-    from .diffusion.clip_score import ClipScorer
-    from .models.hub import load_clip
-
-    return ClipScorer(load_clip(path, device, dtype))
-
-
-def _sets(options, model, concept: str, retain_prompts: list[str]):
-    """Forget and retain images in [0, 1] with captions: from --forget-dir/--retain-dir (or DATA/forget,
-    DATA/retain) when they hold images, else drawn by the model from the concept / retain prompts."""
-    size = pixel_size(model)
-    limit = options.max_images
-    data = Path(options.data) if options.data else None
-    forget_dir = options.forget_dir or (data / "forget" if data and (data / "forget").is_dir() else None)
-    retain_dir = options.retain_dir or (data / "retain" if data and (data / "retain").is_dir() else None)
-    forget_x, forget_captions = folder_set(forget_dir, size, concept, limit) if forget_dir else (None, [])
-    retain_x, retain_captions = (folder_set(retain_dir, size, retain_prompts[0], limit) if retain_dir
-                                 else (None, []))
-    if forget_x is None or len(forget_x) == 0:
-        prompts = forget_captions or concept_prompts(concept)
-        forget_x, forget_captions = drawn_set(model, prompts, options.generate, 70_000, options.guidance,
-                                              options.steps)
-    if retain_x is None or len(retain_x) == 0:
-        prompts = retain_captions or retain_prompts
-        retain_x, retain_captions = drawn_set(model, prompts, options.generate, 80_000, options.guidance,
-                                              options.steps)
-    return forget_x, forget_captions, retain_x, retain_captions
-
-
-def make_sd_task(name: str, options, request: ForgetRequest, seed: int) -> StableDiffusionTask:
-    from .user_data import read_lines
-    from .zoo import base_model
-
-    if request.kind != "concept":
-        raise UnlearningInputError(f"Stable Diffusion forgets a concept named in prompts: use concept:WORDS, e.g. "
-                                   f"concept:\"mickey mouse\"; got '{request}'")
-    concept = " ".join(str(request.value).split())
-    model = base_model(name)
-    model.tokenizer.encode([concept])  # an over-long concept fails here, with the tokenizer's message
-    retain_prompts = read_lines(options.prompts, "prompts") if options.prompts else list(DEFAULT_RETAIN_PROMPTS)
-    retain_prompts = [p for p in retain_prompts if concept.lower() not in p.lower()]
-    if not retain_prompts:
-        raise UnlearningInputError("every retain prompt names the concept; give prompts without it (--prompts)")
-    forget_x, forget_captions, retain_x, retain_captions = _sets(options, model, concept, retain_prompts)
-    generator = torch.Generator().manual_seed(seed)
-    if options.anchor:
-        remapped = [[c.replace(concept, options.anchor) if concept in c else options.anchor] for c in forget_captions]
-    else:  # SalUn's random other label: a random retain caption per forget caption
-        pick = torch.randint(0, len(retain_captions), (len(forget_captions), 4), generator=generator)
-        remapped = [[retain_captions[int(i)] for i in row] for row in pick]
-    scorer = _scorer(options.clip_path, options.device, options.dtype) if options.clip_path else None
-    evaluator = ClipConceptEvaluator(scorer, concept, retain_prompts) if scorer is not None else None
-    eval_retain = retain_prompts[:8]
-    prompts = EvalPrompts(forget=concept_prompts(concept), retain=eval_retain, paraphrase=[],
-                          seeds_forget=options.eval_seeds, seeds_retain=options.eval_seeds,
-                          score_seeds_forget=max(1, options.eval_seeds // 2), score_seeds_retain=1)
-    with torch.no_grad():
-        x_forget, x_retain = model.to_latents(forget_x).cpu(), model.to_latents(retain_x).cpu()
-    return StableDiffusionTask(name, concept, model.tokenizer, x_forget, forget_captions, x_retain, retain_captions,
-                               remapped, evaluator, prompts, seed, options.guidance, options.steps,
-                               real_retain01=retain_x if scorer is not None else None, original=model,
-                               unet_part=options.unet_part, scorer=scorer)
-
-
-def sd_spec(name: str, options) -> ModelSpec:
-    from .models.hub import SD_FILES, loadable
-
-    def no_training(**_):
-        raise UnlearningInputError("Stable Diffusion is pretrained elsewhere; there is nothing to train here")
-
-    return ModelSpec(
-        name=name, family="text-diffusion",
-        description=f"Stable Diffusion from {options.path} (UNet: {options.unet_part}; "
-                    f"{'CLIP evaluation' if options.clip_path else 'no CLIP model: self-scored'})",
-        forget_kinds=("concept",), num_classes=None,
-        load=lambda: _pipeline(options.path, options.device, options.dtype),
-        make_task=lambda request, seed: make_sd_task(name, options, request, seed), train=no_training,
-        available=lambda: loadable(options.path, SD_FILES), default_forget="concept:mickey mouse")

@@ -1,20 +1,19 @@
-"""The models the lab knows: where their weights live, how to load and train them, which task adapter
-and which forget targets they take. Base models are loaded once and never handed out for mutation."""
+"""The zoo's registry: what the lab knows of a model (:class:`ModelSpec`: how to load and train it, which task
+adapter and forget targets it takes), the base models, loaded once and never handed out for mutation, and
+fresh copies for runs. Each model registers itself from its own module in this package."""
 from __future__ import annotations
 
 import copy
 import dataclasses
 import functools
-from pathlib import Path
 from typing import Callable
 
 from torch import nn
 
-from .data import ForgetRequest
-from .errors import UnlearningInputError
-from .tasks.base import TaskAdapter
-
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+from .. import cache
+from ..data import ForgetRequest
+from ..errors import UnlearningInputError
+from ..tasks.base import TaskAdapter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,12 +44,17 @@ MODELS: dict[str, ModelSpec] = {}
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
+    """Register ``spec``; registering a name again (a hub model given another path) drops what was loaded or
+    computed from the previous weights."""
+    previous = MODELS.get(spec.name)
     MODELS[spec.name] = spec
+    if previous is not None:
+        base_model.cache_clear()
+        cache.forget_model(spec.name)
     return spec
 
 
 def get_model_spec(name: str) -> ModelSpec:
-    _load_builtin_specs()
     if name not in MODELS:
         raise UnlearningInputError(f"unknown model {name!r}; valid: {', '.join(available_models())}")
     spec = MODELS[name]
@@ -60,7 +64,6 @@ def get_model_spec(name: str) -> ModelSpec:
 
 
 def available_models() -> list[str]:
-    _load_builtin_specs()
     return [name for name, spec in MODELS.items() if spec.available()]
 
 
@@ -77,10 +80,3 @@ def fresh_copy(name: str) -> nn.Module:
     model = copy.deepcopy(base_model(name))
     return model.requires_grad_(True)
 
-
-@functools.lru_cache(maxsize=None)
-def _load_builtin_specs() -> None:
-    from . import models_builtin  # noqa: F401  (registers the shipped models)
-    from . import models_diffusion  # noqa: F401  (registers the shipped diffusion models)
-    from . import models_t2i  # noqa: F401  (registers the shipped text-to-image model)
-    from . import models_hub  # noqa: F401  (registers user-given CLIP / Stable Diffusion from the environment)

@@ -1,15 +1,18 @@
-"""Registration of the digits classifier this project ships (see assets/), and its Retrain references."""
+"""digits-cnn: the digits classifier this project ships (see assets/), its Retrain references, task factory,
+training entry and model card."""
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
 
-from .data import ForgetRequest, forget_indices, load_digits_split
-from .errors import UnlearningInputError
-from .models.classifier import WEIGHTS_NAME, DigitsCNN
-from .training import ClassifierRecipe, accuracy, train_classifier
-from .zoo import ASSETS, ModelSpec, base_model, register_model
+from ..assets import ASSETS
+from ..data import ForgetRequest, forget_indices, load_digits_split
+from ..errors import UnlearningInputError
+from ..models.classifier import WEIGHTS_NAME, DigitsCNN
+from ..tasks.classification import ClassificationTask
+from ..training import ClassifierRecipe, accuracy, train_classifier
+from .registry import ModelSpec, base_model, register_model
 
 DIGITS_CNN_DIR = ASSETS / "digits-cnn"
 DIGITS_CNN_SEED = 0
@@ -21,9 +24,7 @@ def retrain_dir(forget_class: int) -> Path:
     return ASSETS / "digits-cnn-retrain" / f"class{int(forget_class)}"
 
 
-def _digits_task(request: ForgetRequest, seed: int):
-    from .tasks.classification import ClassificationTask
-
+def _digits_task(request: ForgetRequest, seed: int) -> ClassificationTask:
     image_size = base_model("digits-cnn").config.image_size
     shipped = retrain_dir(int(request.value)) if request.kind == "class" else None
     return ClassificationTask(load_digits_split(image_size), request, seed, ClassifierRecipe(),

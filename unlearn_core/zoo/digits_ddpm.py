@@ -1,4 +1,5 @@
-"""Registration of the class-conditional digits DDPM (and its Retrain references) that this project ships."""
+"""digits-ddpm: the class-conditional digits DDPM this project ships, its Retrain references, task factory,
+training entry, model card and the class-diffusion defaults of the shared methods."""
 from __future__ import annotations
 
 import time
@@ -6,10 +7,15 @@ from pathlib import Path
 
 import torch
 
-from .data import ForgetRequest, load_digits_split
-from .errors import UnlearningInputError
-from .models.ddpm import IMAGE_SIZE, DDPMRecipe, build_scheduler, load_unet, save_ddpm, train_ddpm
-from .zoo import ASSETS, ModelSpec, register_model
+from ..assets import ASSETS
+from ..data import ForgetRequest, load_digits_split
+from ..diffusion.evaluation import accuracy_by_class, classify
+from ..diffusion.sampling import DEFAULT_GUIDANCE, DEFAULT_STEPS, ddim_sample
+from ..errors import UnlearningInputError
+from ..methods.registry import register_task_defaults
+from ..models.ddpm import IMAGE_SIZE, NULL_CLASS, DDPMRecipe, build_scheduler, load_unet, save_ddpm, train_ddpm
+from ..tasks.class_diffusion import ClassDiffusionTask
+from .registry import ModelSpec, base_model, register_model
 
 DIGITS_DDPM_DIR = ASSETS / "digits-ddpm"
 DIGITS_DDPM_SEED = 0
@@ -24,10 +30,6 @@ def retrain_dir(forget_class: int) -> Path:
 def measure_quality(model, samples_per_class: int = QUALITY_SAMPLES_PER_CLASS, classes=range(10),
                     guidance: float | None = None, steps: int | None = None) -> dict:
     """Share of generated samples the shipped classifier recognises as their conditioned class."""
-    from .diffusion.evaluation import accuracy_by_class, classify
-    from .diffusion.sampling import DEFAULT_GUIDANCE, DEFAULT_STEPS, ddim_sample
-    from .models.ddpm import NULL_CLASS
-
     guidance = DEFAULT_GUIDANCE if guidance is None else guidance
     steps = DEFAULT_STEPS if steps is None else steps
     classes = list(classes)
@@ -114,17 +116,19 @@ def _load_digits_ddpm():
     return load_unet(DIGITS_DDPM_DIR)
 
 
-def _digits_ddpm_task(request: ForgetRequest, seed: int):
-    from .tasks.class_diffusion import ClassDiffusionTask
-
-    return ClassDiffusionTask.for_digits(request, seed)
+def digits_ddpm_task(request: ForgetRequest, seed: int) -> ClassDiffusionTask:
+    """The class-diffusion adapter on the DDPM's training data, with the shipped Retrain reference's folder."""
+    split = load_digits_split(IMAGE_SIZE)
+    value = int(request.value) if request.kind == "class" else 0
+    return ClassDiffusionTask(split.x_train, split.y_train, request, seed, retrain_dir=retrain_dir(value),
+                              model_name="digits-ddpm", original=base_model("digits-ddpm"))
 
 
 register_model(ModelSpec(
     name="digits-ddpm", family="class-diffusion",
     description="Class-conditional DDPM (8x8 digits, classifier-free guidance) trained by this project",
     forget_kinds=("class",), num_classes=10,
-    load=_load_digits_ddpm, make_task=_digits_ddpm_task, train=train_digits_ddpm,
+    load=_load_digits_ddpm, make_task=digits_ddpm_task, train=train_digits_ddpm,
     available=lambda: (DIGITS_DDPM_DIR / "unet" / "diffusion_pytorch_model.safetensors").exists(),
     default_forget="class:3", bench_methods=("ga", "rl", "esd", "salun", "sfr_on", "slug"),
 ))
@@ -135,8 +139,6 @@ def _register_method_defaults() -> None:
     the SalUn / SFR-on diffusion code), measured on digits-ddpm forgetting class 3 (benchmarks/digits-ddpm.md).
     RL/SalUn batches are half forget, half retain samples (forget_share 0.5): with the proportional 10% share
     a batch holds 3 forget images and forgetting takes far longer."""
-    from .methods.registry import register_task_defaults
-
     kind = "class-diffusion"
     mixed = dict(optimizer="adam", lr=1e-4, weight_decay=0.0, batch_size=64, forget_share=0.5, epochs=6.0,
                  forget_weight=2.0)
