@@ -1,0 +1,14 @@
+"""The Unlearning Lab's Gradio UI; ``app.py`` parses the command line and launches ``layout.build_app``.
+
+Modules, each importing only those listed after it (no cycles):
+
+- ``layout``: the page (``build_app``): lays out the tabs and wires their events to the handlers.
+- ``tabs``: the components of each tab (labels, ``elem_id`` values).
+- ``handlers``: the event handlers that are API endpoints (``/run``, ``/compare``, ...) and ``user_errors``.
+- ``panels``: turns an inspection view into the values of the result panels (figures from ``unlearn_core.plots``).
+- ``warmup``: computes the examples in the background at start-up.
+- ``compute``: validates requests and runs them through ``unlearn_core.runner`` / ``unlearn_core.inspection``.
+- ``catalogue``: the models and methods offered, and their descriptions, read from the core's registries.
+- ``state``: per-process shared state: result caches, cancel flags, the compute lock.
+- ``config``: defaults and the examples.
+"""

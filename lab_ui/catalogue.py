@@ -1,0 +1,51 @@
+"""The models and methods the page offers, and their descriptions, all read from the core's registries.
+
+Nothing here is hard-coded per model or method, so a new one in ``unlearn_core`` needs no UI change.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from unlearn_core.methods import METHODS, get_method
+from unlearn_core.zoo import available_models, get_model_spec
+
+
+def model_choices() -> list[tuple[str, str]]:
+    return [(f"{name} ({get_model_spec(name).family})", name) for name in available_models()]
+
+
+def methods_for(family: str) -> list[tuple[str, str]]:
+    return [(cls.label, name) for name, cls in METHODS.items() if family in cls.tasks]
+
+
+def family_of(model: str) -> str:
+    return get_model_spec(model).family
+
+
+def describe_method(method: str, family: str) -> dict[str, Any]:
+    return get_method(method).describe(family)
+
+
+def method_markdown(method: str, family: str) -> str:
+    info = describe_method(method, family)
+    text = f"**{info['label']}**: {info['summary']}"
+    if info["reference"]:
+        text += f"  \n*{info['reference']}*"
+    if info["equation"]:
+        text += f"\n\n<details><summary>What it computes</summary>\n\n{info['equation']}\n\n</details>"
+    return text
+
+
+def model_markdown(model: str) -> str:
+    spec = get_model_spec(model)
+    kinds = ", ".join(spec.forget_kinds)
+    return f"{spec.description}. Family: `{spec.family}`; forget targets: {kinds}."
+
+
+def methods_table() -> str:
+    """The Learn tab's table of every registered method."""
+    lines = ["### The methods in this lab", "", "| method | what it does | applies to | reference |",
+             "| --- | --- | --- | --- |"]
+    for cls in METHODS.values():
+        lines.append(f"| {cls.label} | {cls.summary} | {', '.join(cls.tasks)} | {cls.reference} |")
+    return "\n".join(lines)

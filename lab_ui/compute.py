@@ -1,0 +1,154 @@
+"""The bridge to the compute core: validate a request, wait for the one compute slot, run it through
+``unlearn_core.runner`` and inspect it with ``unlearn_core.inspection``, caching the results in ``state``."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from unlearn_core.attribution import attribution_method_key
+from unlearn_core.errors import UnlearningInputError
+from unlearn_core.inspection import inspect_run
+from unlearn_core.methods import get_method
+from unlearn_core.runner import run_unlearning
+from unlearn_core.zoo import available_models, get_model_spec
+
+from lab_ui.state import COMPUTE_LOCK, REPORTS, VIEWS, WAITING, RunCancelled
+
+Progress = Callable[[float, str], None]
+RUNS_DIR = Path(tempfile.gettempdir()) / "unlearning-lab-runs"
+
+
+def runs_dir() -> Path:
+    """Where each run's downloads (weights, report) are written; gradio is allowed to serve files from here."""
+    RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    return RUNS_DIR
+
+
+def parse_overrides(text: str | dict | None) -> dict[str, Any]:
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return {}
+    if isinstance(text, dict):
+        return text
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UnlearningInputError(f"hyperparameters must be a JSON object like {{\"epochs\": 2}}; {error}") from None
+    if not isinstance(value, dict):
+        raise UnlearningInputError(f"hyperparameters must be a JSON object like {{\"epochs\": 2}}; got {text!r}")
+    return value
+
+
+def attribution_key(value: str | None) -> str:
+    """The attribution method's canonical name, or "none" when no attribution is wanted."""
+    if value in (None, "", "none", "None"):
+        return "none"
+    return attribution_method_key(value)
+
+
+def normalise_request(model: str, forget: str, method: str, overrides: dict[str, Any], seed: Any) -> tuple:
+    """Validate a request up front (clear errors before any work) and return its cache key."""
+    if not model:
+        raise UnlearningInputError(f"choose a model; available: {', '.join(available_models())}")
+    spec = get_model_spec(str(model))
+    request = spec.parse_forget(str(forget or ""))
+    if not method:
+        raise UnlearningInputError("choose a method")
+    method_obj = get_method(method).for_task(spec.family, overrides)
+    if seed is None or isinstance(seed, bool):
+        raise UnlearningInputError(f"seed must be a non-negative integer; got {seed!r}")
+    try:
+        seed_value = float(seed)
+    except (TypeError, ValueError):
+        raise UnlearningInputError(f"seed must be a non-negative integer; got {seed!r}") from None
+    if seed_value < 0 or not seed_value.is_integer():
+        raise UnlearningInputError(f"seed must be a non-negative integer; got {seed!r}")
+    config = json.dumps(dataclasses.asdict(method_obj.config), sort_keys=True, default=str)
+    return (spec.name, str(request), method_obj.name, int(seed_value), config)
+
+
+def report_key(model: str, forget: str, method: str, overrides: dict[str, Any], seed: Any,
+               with_retrain: bool) -> tuple:
+    """The cache key of a run's report (``state.REPORTS``): Compare finds the Lab's runs under it."""
+    return (*normalise_request(model, forget, method, overrides, seed), bool(with_retrain))
+
+
+def view_key(model: str, forget: str, method: str, overrides: dict[str, Any], seed: Any, with_retrain: bool,
+             attribution: str) -> tuple:
+    """The cache key of an inspected run (``state.VIEWS``): its report's key plus the attribution method."""
+    return (*report_key(model, forget, method, overrides, seed, with_retrain), attribution)
+
+
+def acquire_compute(flag: threading.Event | None, progress: Progress, background: bool = False) -> None:
+    """Wait for the one computation slot, honouring Cancel. A ``background`` caller (the warm-up) waits until
+    no visitor is waiting, so a visitor never queues behind more than the example being computed."""
+    if background:
+        while True:
+            while WAITING.any():
+                time.sleep(0.2)
+            if COMPUTE_LOCK.acquire(timeout=0.5):
+                if not WAITING.any():
+                    return
+                COMPUTE_LOCK.release()  # a visitor arrived meanwhile: let them go first
+    with WAITING:
+        while not COMPUTE_LOCK.acquire(timeout=0.5):
+            if flag is not None and flag.is_set():
+                raise RunCancelled()
+            progress(0.0, "waiting for the example being computed at start-up to finish")
+
+
+@contextlib.contextmanager
+def compute_slot(flag: threading.Event | None, progress: Progress, background: bool = False) -> Iterator[None]:
+    """Hold the one computation slot for the body of a ``with`` block (see ``acquire_compute``)."""
+    acquire_compute(flag, progress, background)
+    try:
+        yield
+    finally:
+        COMPUTE_LOCK.release()
+
+
+def compute_view(model: str, forget: str, method: str, overrides: dict[str, Any], seed: int, with_retrain: bool,
+                 attribution: str, progress: Progress, flag: threading.Event | None = None,
+                 background: bool = False):
+    """Run (or fetch) one request and inspect it; returns (view, from_cache)."""
+    key = view_key(model, forget, method, overrides, seed, with_retrain, attribution)
+    cached = VIEWS.get(key)
+    if cached is not None:
+        return cached, True
+
+    def report(fraction: float, message: str) -> None:
+        if flag is not None and flag.is_set():
+            raise RunCancelled()
+        progress(fraction, message)
+
+    with compute_slot(flag, report, background):
+        cached = VIEWS.get(key)  # someone may have computed it while we waited
+        if cached is not None:
+            return cached, True
+        outcome = run_unlearning(model, forget, method, int(float(seed)), overrides, bool(with_retrain),
+                                 lambda f, m: report(0.85 * f, m))
+        out_dir = Path(tempfile.mkdtemp(prefix=f"{outcome.report['method']}-", dir=runs_dir()))
+        view = inspect_run(outcome, out_dir, None if attribution == "none" else attribution,
+                           lambda f, m: report(0.85 + 0.15 * f, m))
+    VIEWS.put(key, view)
+    REPORTS.put(key[:-1], view["report"])
+    return view, False
+
+
+def compute_report(key: tuple, model: str, forget: str, method: str, overrides: dict[str, Any], seed: Any,
+                   flag: threading.Event, progress: Progress, run_progress: Progress) -> dict[str, Any]:
+    """Run (or fetch) one request with Retrain but without inspection (what Compare needs); returns its report.
+    ``key`` is the request's ``report_key`` (validated up front by the caller).
+    ``progress`` reports the wait for the compute slot, ``run_progress`` the run itself."""
+    result = REPORTS.get(key)
+    if result is None:
+        with compute_slot(flag, progress):
+            outcome = run_unlearning(model, forget, method, int(float(seed)), overrides, True, run_progress)
+        result = outcome.report
+        REPORTS.put(key, result)
+    return result

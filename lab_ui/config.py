@@ -1,0 +1,18 @@
+"""Defaults of the page and the examples computed at start-up (plain constants, no imports)."""
+from __future__ import annotations
+
+DEFAULT_MODEL = "digits-cnn"
+DEFAULT_FORGET = "class:3"
+DEFAULT_METHOD = "salun"
+DEFAULT_SEED = 0
+# Examples shown under the controls; the first is the page's default and is computed at start-up.
+EXAMPLES = [
+    [DEFAULT_MODEL, DEFAULT_FORGET, DEFAULT_METHOD, DEFAULT_SEED],
+    [DEFAULT_MODEL, DEFAULT_FORGET, "slug", DEFAULT_SEED],
+    [DEFAULT_MODEL, DEFAULT_FORGET, "sfr_on", DEFAULT_SEED],
+    [DEFAULT_MODEL, "random:10", DEFAULT_METHOD, DEFAULT_SEED],
+]
+# The example's attribution choice: the warm-up computes it and the page's default view looks it up.
+DEFAULT_ATTRIBUTION = "integrated_gradients"
+ATTRIBUTION_CHOICES = [("Integrated Gradients", "integrated_gradients"), ("Saliency", "saliency"), ("None", "none")]
+COMPUTE = "compute"  # concurrency id shared by every event that trains or evaluates

@@ -1,0 +1,127 @@
+"""The event handlers that do work; each is also an API endpoint (``/run``, ``/cancel``, ``/saliency_layer``,
+``/compare``, ``/describe``). ``user_errors`` turns the core's errors into readable messages in the page.
+
+Their names, parameters, defaults and docstrings are what ``gradio_client`` sees: change them only on purpose.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from typing import Any, Callable
+
+import gradio as gr
+
+from unlearn_core import plots
+from unlearn_core.errors import DivergenceError, UnlearningInputError
+from unlearn_core.methods import get_method
+
+from lab_ui.catalogue import describe_method, family_of, methods_for
+from lab_ui.compute import attribution_key, compute_report, compute_view, parse_overrides, report_key
+from lab_ui.config import DEFAULT_ATTRIBUTION
+from lab_ui.panels import done_status, layer_heatmap, panel_values
+from lab_ui.state import CANCEL, RunCancelled, session_id
+
+LOG = logging.getLogger("unlearning-lab")
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Turn the core's deliberate errors into readable messages in the page (gr.Error); an unexpected error
+    is logged with its traceback and shown as one line, and the server carries on."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except UnlearningInputError as error:
+            raise gr.Error(str(error), title="Invalid input", print_exception=False) from None
+        except DivergenceError as error:
+            raise gr.Error(str(error), title="The run diverged", print_exception=False) from None
+        except RunCancelled:
+            raise gr.Error("The run was cancelled.", title="Cancelled", print_exception=False) from None
+        except Exception as error:  # noqa: BLE001  (the UI boundary: log it, tell the user, keep serving)
+            LOG.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Unexpected error: {type(error).__name__}: {error}. The server is still running; "
+                           "the details are in its log.", title="Error", print_exception=False) from None
+
+    return wrapper
+
+
+@user_errors
+def run(model: str, forget: str, method: str, hyperparameters: str, seed: float, with_retrain: bool = True,
+        attribution: str = DEFAULT_ATTRIBUTION, progress=gr.Progress(), request: gr.Request = None):
+    """Unlearn `forget` from `model` with `method` (hyperparameters as a JSON object of overrides) and return
+    every result panel: status, metrics, summary, saliency layer choice, heatmap, share bars, Pareto plot,
+    search trace, before/after slider and gallery, attributions, weights file, report file."""
+    start = time.perf_counter()
+    attribution_method = attribution_key(attribution)
+    flag = CANCEL.start(session_id(request))
+    overrides = parse_overrides(hyperparameters)
+    view, cached = compute_view(model, forget, method, overrides, seed, with_retrain, attribution_method,
+                                lambda f, m: progress(f, desc=m), flag)
+    return panel_values(view, done_status(view, cached, time.perf_counter() - start))
+
+
+@user_errors
+def cancel(request: gr.Request = None) -> str:
+    """Stop this session's running computation (Lab run or Compare)."""
+    stopped = CANCEL.cancel(session_id(request))
+    return "**Cancelled.**" if stopped else "Nothing is running."
+
+
+@user_errors
+def saliency_layer(view: dict[str, Any] | None, layer: str):
+    """The heatmap of another layer of this session's last run."""
+    if not view or not (view.get("saliency") or {}).get("layers"):
+        raise UnlearningInputError("run a method with weight saliency (SalUn, SalUn-soft, SFR-on) first")
+    names = [item.name for item in view["saliency"]["layers"]]
+    if layer not in names:
+        raise UnlearningInputError(f"layer must be one of {', '.join(names)}; got {layer!r}")
+    return layer_heatmap(view, layer)
+
+
+@user_errors
+def compare(model: str, forget: str, methods: list[str], seed: float, hyperparameters: str = "",
+            progress=gr.Progress(), request: gr.Request = None):
+    """Run several methods on one forget target (each with its defaults, or the overrides given as a JSON
+    object {method: {name: value}}) and return a status line, the table and the gap/run-time chart."""
+    if not methods:
+        raise UnlearningInputError("pick at least one method to compare")
+    per_method = parse_overrides(hyperparameters)
+    unknown = [name for name in per_method if name not in methods]
+    if unknown:
+        raise UnlearningInputError(f"overrides given for methods not selected: {', '.join(unknown)}")
+    keys = []
+    for name in methods:
+        overrides = per_method.get(name) or {}
+        if not isinstance(overrides, dict):
+            raise UnlearningInputError(f"overrides for {name} must be a JSON object; got {overrides!r}")
+        keys.append(report_key(model, forget, name, overrides, seed, True))
+    flag = CANCEL.start(session_id(request))
+    start = time.perf_counter()
+    rows = []
+
+    def report(fraction: float, message: str) -> None:
+        if flag.is_set():
+            raise RunCancelled()
+        progress(fraction, desc=message)
+
+    for i, (name, key) in enumerate(zip(methods, keys)):
+        result = compute_report(key, model, forget, name, per_method.get(name) or {}, seed, flag, report,
+                                lambda f, m, i=i, name=name: report((i + f) / len(methods), f"{name}: {m}"))
+        rows.append({"label": get_method(name).label, "report": result})
+    status = (f"**Compared** {len(rows)} methods on {model}, forget `{rows[0]['report']['forget']}`, seed "
+              f"{rows[0]['report']['seed']} in {time.perf_counter() - start:.1f} s.")
+    return status, plots.compare_frame(rows), plots.compare_chart(rows)
+
+
+@user_errors
+def describe(model: str, method: str) -> dict[str, Any]:
+    """The method's description and hyperparameters (defaults for this model's family) as JSON."""
+    family = family_of(model)
+    if method not in dict((v, k) for k, v in methods_for(family)):
+        raise UnlearningInputError(f"method {method!r} does not apply to {model}; valid: "
+                                   f"{', '.join(v for _, v in methods_for(family))}")
+    return describe_method(method, family)

@@ -1,0 +1,79 @@
+"""Turning an inspection view into the values of the Lab's result panels; every figure comes from
+``unlearn_core.plots``. The order of ``panel_values`` is the order of ``layout.ResultPanels.outputs``."""
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from unlearn_core import plots
+
+
+def layer_heatmap(view: dict[str, Any], layer: str):
+    """The weight-saliency heatmap of one layer of a view (SFR-on's Fisher-ratio threshold gamma drawn in)."""
+    layers = view["saliency"]["layers"]
+    names = [item.name for item in layers]
+    kind = view["saliency"]["kind"]
+    threshold = view["report"]["hyperparameters"].get("gamma") if kind == "fisher_ratio" else None
+    return plots.saliency_heatmap(layers[names.index(layer)], kind, threshold)
+
+
+def panel_values(view: dict[str, Any], status: str) -> list[Any]:
+    """Values for the result panels, in the order of ``layout.ResultPanels.outputs``; the last one is the view
+    itself, which goes into the session's ``gr.State``."""
+    report = view["report"]
+    saliency = view.get("saliency")
+    if saliency and saliency.get("layers"):
+        layers = saliency["layers"]
+        names = [layer.name for layer in layers]
+        first = _default_layer(layers)
+        heatmap = layer_heatmap(view, first)
+        bars = plots.salient_share_bars(layers, saliency.get("salient_share"), saliency["kind"])
+        layer_update = gr.Dropdown(choices=names, value=first, interactive=True)
+    else:
+        note = (f"{report['method']} computes no weight saliency.<br>"
+                "SalUn, SalUn-soft and SFR-on do: pick one of them to see the heatmap.")
+        heatmap, bars = plots.message_figure(note), plots.message_figure("No saliency mask in this run.")
+        layer_update = gr.Dropdown(choices=[], value=None, interactive=False)
+    slug = view.get("slug")
+    hyper = report.get("hyperparameters", {})
+    if slug:
+        pareto = plots.slug_pareto(slug)
+        trace = plots.slug_search_trace(slug, hyper.get("retain_tolerance"), hyper.get("target_slack"))
+    else:
+        pareto = plots.message_figure("No layer analysis for this model.")
+        trace = plots.slug_search_trace({})
+    generated = view.get("generated")
+    if generated:
+        before = plots.generated_grid_image(generated, "before")
+        after = plots.generated_grid_image(generated, "after")
+        slider = (before, after)
+        gallery = [(before, "before: the original model"), (after, f"after: {report['method']}")]
+        if generated.get("retrain") is not None:
+            gallery.append((plots.generated_grid_image(generated, "retrain"), "Retrain (never saw the class)"))
+        generative_group = gr.Column(visible=True)
+    else:
+        slider, gallery, generative_group = None, [], gr.Column(visible=False)
+    attribution = view.get("attribution")
+    attribution_fig = (plots.attribution_figure(attribution) if attribution else plots.message_figure(
+        "Input attributions are shown for classifiers (choose Integrated Gradients or Saliency)."))
+    attribution_group = gr.Column(visible=view.get("family", "classification") == "classification")
+    files = view.get("files", {})
+    return [status, plots.styled_metrics(report), plots.summary_markdown(report), layer_update, heatmap, bars,
+            pareto, trace, generative_group, slider, gallery, attribution_group, attribution_fig, files.get("weights"),
+            files.get("report"), view]
+
+
+def _default_layer(layers: list[Any]) -> str:
+    """Show the largest weight tensor first (the most informative heatmap)."""
+    weights = [layer for layer in layers if not layer.name.endswith("bias")] or layers
+    return max(weights, key=lambda layer: layer.scores.size).name
+
+
+def done_status(view: dict[str, Any], cached: bool, elapsed: float) -> str:
+    """The status line of a finished run."""
+    report = view["report"]
+    where = "answered from the cache of identical runs" if cached else f"computed in {elapsed:.1f} s"
+    return (f"**Done**: {report['method']} on {report['model']}, forget `{report['forget']}`, seed {report['seed']} "
+            f"({where}).")
+

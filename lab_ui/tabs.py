@@ -1,0 +1,235 @@
+"""The components of the Lab, Compare and Learn tabs: one function builds each part of the page and returns
+its components (in the dataclasses below) for ``layout`` to wire. Labels and ``elem_id`` values are what the
+browser tests and users see: keep them."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from unlearn_core.methods import METHODS
+from unlearn_core.zoo import get_model_spec
+
+from lab_ui.catalogue import method_markdown, methods_table, model_markdown
+from lab_ui.config import (ATTRIBUTION_CHOICES, DEFAULT_ATTRIBUTION, DEFAULT_FORGET, DEFAULT_METHOD, DEFAULT_SEED,
+                           EXAMPLES)
+
+LEARN_PAGE = Path(__file__).resolve().parent.parent / "unlearn_core" / "learn.md"
+Component = gr.components.Component
+
+
+@dataclasses.dataclass
+class HyperparameterControls:
+    """A control per (method, field), generated from the method dataclasses; each method's controls sit in a
+    group that is visible only while that method is selected."""
+    pool: list[tuple[str, str, Component]]  # (method, field, control)
+    groups: dict[str, gr.Group]
+    reset_button: gr.Button
+
+    @property
+    def controls(self) -> list[Component]:
+        return [control for _, _, control in self.pool]
+
+
+@dataclasses.dataclass
+class LabControls:
+    """The Lab tab's left column: what to run."""
+    model: gr.Dropdown
+    model_info: gr.Markdown
+    forget_kind: gr.Radio
+    forget_class: gr.Dropdown
+    forget_share: gr.Slider
+    forget_concept: gr.Textbox
+    forget_target: gr.Textbox
+    method: gr.Dropdown
+    method_info: gr.Markdown
+    seed: gr.Number
+    with_retrain: gr.Checkbox
+    attribution: gr.Radio
+    run_button: gr.Button
+    cancel_button: gr.Button
+    hyperparameters: HyperparameterControls
+    hp_json: gr.Code
+
+
+@dataclasses.dataclass
+class ResultPanels:
+    """The Lab tab's right column: what a run shows."""
+    status: gr.Markdown
+    metrics: gr.Dataframe
+    summary: gr.Markdown
+    layer: gr.Dropdown
+    heatmap: gr.Plot
+    share_bars: gr.Plot
+    pareto: gr.Plot
+    trace: gr.Plot
+    generative_group: gr.Column
+    slider: gr.ImageSlider
+    gallery: gr.Gallery
+    attribution_group: gr.Column
+    attribution_plot: gr.Plot
+    weights_file: gr.File
+    report_file: gr.File
+
+    def outputs(self, session: gr.State) -> list[Component]:
+        """The outputs of a run, in the order of ``panels.panel_values`` (the view goes into ``session``)."""
+        return [self.status, self.metrics, self.summary, self.layer, self.heatmap, self.share_bars, self.pareto,
+                self.trace, self.generative_group, self.slider, self.gallery, self.attribution_group,
+                self.attribution_plot, self.weights_file, self.report_file, session]
+
+
+@dataclasses.dataclass
+class CompareTab:
+    """The Compare tab: several methods on one forget target."""
+    model: gr.Dropdown
+    forget: gr.Textbox
+    seed: gr.Number
+    methods: gr.CheckboxGroup
+    overrides: gr.Code
+    compare_button: gr.Button
+    cancel_button: gr.Button
+    status: gr.Markdown
+    table: gr.Dataframe
+    chart: gr.Plot
+
+
+def hyperparameter_control(method: str, field: dict[str, Any]) -> Component:
+    """A control for one dataclass field: dropdown for choices, checkbox for booleans, number, or text."""
+    common = {"label": field["name"], "info": f"{field['help']} ({field['valid']})",
+              "elem_id": f"hp-{method}-{field['name']}"}
+    if field["choices"]:
+        return gr.Dropdown(choices=list(field["choices"]), value=field["default"], **common)
+    if field["type"] == "boolean":
+        return gr.Checkbox(value=field["default"], **common)
+    if field["type"] == "integer":
+        return gr.Number(value=field["default"], precision=0, **common)
+    if field["type"] == "number":
+        return gr.Number(value=field["default"], **common)
+    return gr.Textbox(value=str(field["default"]), max_lines=1, **common)
+
+
+def hyperparameter_controls(family: str) -> HyperparameterControls:
+    """Every method's controls with their defaults for ``family``; the default method's group is shown."""
+    pool: list[tuple[str, str, Component]] = []
+    groups: dict[str, gr.Group] = {}
+    for name, cls in METHODS.items():
+        fields = cls.describe(family)["hyperparameters"]
+        with gr.Group(visible=name == DEFAULT_METHOD) as group:
+            if not fields:
+                gr.Markdown(f"{cls.label} has no hyperparameters.")
+            for field in fields:
+                pool.append((name, field["name"], hyperparameter_control(name, field)))
+        groups[name] = group
+    reset_button = gr.Button("Reset to defaults", size="sm")
+    return HyperparameterControls(pool, groups, reset_button)
+
+
+def lab_controls(models: list[tuple[str, str]], first_model: str | None, family: str,
+                 method_options: list[tuple[str, str]]) -> LabControls:
+    spec = get_model_spec(first_model) if first_model else None
+    model_dd = gr.Dropdown(models, value=first_model, label="Model", elem_id="model")
+    model_info = gr.Markdown(model_markdown(first_model) if first_model else "No model.", elem_id="model-info")
+    kinds = list(spec.forget_kinds) if spec else ["class"]
+    forget_kind = gr.Radio(kinds, value=kinds[0], label="Forget", elem_id="forget-kind")
+    classes = [str(c) for c in range(spec.num_classes or 0)] if spec else []
+    default_class = DEFAULT_FORGET.split(":")[1]
+    forget_class = gr.Dropdown(classes, value=default_class if default_class in classes else None,
+                               label="Class to forget", elem_id="forget-class")
+    forget_share = gr.Slider(1, 50, value=10, step=1, label="Random share of the training set (%)",
+                             visible=False, elem_id="forget-share")
+    forget_concept = gr.Textbox(label="Concept to forget (prompt models)", visible=False,
+                                placeholder="e.g. triangle")
+    forget_target = gr.Textbox(DEFAULT_FORGET, label="Forget target",
+                               info="class:K, random:P or concept:WORDS (set by the pickers above)",
+                               max_lines=1, elem_id="forget-target")
+    method_dd = gr.Dropdown(method_options, value=DEFAULT_METHOD, label="Method", elem_id="method")
+    method_info = gr.Markdown(method_markdown(DEFAULT_METHOD, family))
+    seed = gr.Number(DEFAULT_SEED, label="Seed", precision=0, elem_id="seed",
+                     info="decides random forget sets and the method's randomness")
+    with_retrain = gr.Checkbox(True, label="Compare with Retrain (shipped for every class; trained and cached for "
+                                           "random shares)", elem_id="with-retrain")
+    attribution = gr.Radio(ATTRIBUTION_CHOICES, value=DEFAULT_ATTRIBUTION, label="Input attributions (captum)")
+    with gr.Row():
+        run_button = gr.Button("Run", variant="primary", elem_id="run-button")
+        cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel-button")
+    with gr.Accordion("Hyperparameters (defaults from the method's paper, scaled to this data)", open=True):
+        hyperparameters = hyperparameter_controls(family)
+    with gr.Accordion("Run request as the API receives it", open=False):
+        hp_json = gr.Code("{}", language="json", label="hyperparameters (JSON overrides)", interactive=True,
+                          elem_id="hp-json")
+    return LabControls(model_dd, model_info, forget_kind, forget_class, forget_share, forget_concept, forget_target,
+                       method_dd, method_info, seed, with_retrain, attribution, run_button, cancel_button,
+                       hyperparameters, hp_json)
+
+
+def result_panels(warmup_examples: list[list[Any]] | None) -> ResultPanels:
+    status = gr.Markdown(
+        "Press **Run**." + (" The example is being computed in the background and appears here "
+                            "when it is ready." if warmup_examples else ""),
+        elem_id="status", label="status")
+    metrics = gr.Dataframe(headers=["Metric", "Original", "Unlearned", "Retrain", "Gap to Retrain"],
+                           label="Metrics: original, unlearned and Retrain (gap to Retrain "
+                                 "highlighted)", elem_id="metrics-table", interactive=False)
+    summary = gr.Markdown(elem_id="summary", label="summary")
+    with gr.Row():
+        with gr.Column(scale=3):
+            layer_dd = gr.Dropdown([], label="Layer", elem_id="layer", interactive=False, allow_custom_value=True)
+            heatmap = gr.Plot(label="Weight saliency", elem_id="saliency-heatmap")
+        with gr.Column(scale=2):
+            share_bars = gr.Plot(label="Salient share per layer", elem_id="saliency-bars")
+    with gr.Row():
+        pareto = gr.Plot(label="SLUG Pareto plot", elem_id="slug-pareto")
+        trace = gr.Plot(label="SLUG step-size search", elem_id="slug-trace")
+    with gr.Column(visible=False) as generative_group:
+        gr.Markdown("### Before / after (same seeds; the forget class's row is framed in red)")
+        with gr.Row():
+            slider = gr.ImageSlider(label="original | unlearned", elem_id="before-after-slider", type="numpy")
+            gallery = gr.Gallery(label="Sample grids", elem_id="before-after-gallery", columns=3)
+    with gr.Column() as attribution_group:
+        attribution_plot = gr.Plot(label="Input attributions on forget samples", elem_id="attributions")
+    with gr.Row():
+        weights_file = gr.File(label="Unlearned weights (safetensors)", elem_id="weights-file", height=100)
+        report_file = gr.File(label="Report (JSON)", elem_id="report-file", height=100)
+    return ResultPanels(status, metrics, summary, layer_dd, heatmap, share_bars, pareto, trace, generative_group,
+                        slider, gallery, attribution_group, attribution_plot, weights_file, report_file)
+
+
+def lab_tab(models: list[tuple[str, str]], first_model: str | None, family: str,
+            method_options: list[tuple[str, str]],
+            warmup_examples: list[list[Any]] | None) -> tuple[LabControls, ResultPanels]:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=330):
+            controls = lab_controls(models, first_model, family, method_options)
+        with gr.Column(scale=3):
+            gr.Examples(EXAMPLES, inputs=[controls.model, controls.forget_target, controls.method, controls.seed],
+                        label="Examples (computed at start-up; Run answers them at once)")
+            panels = result_panels(warmup_examples)
+    return controls, panels
+
+
+def compare_tab(models: list[tuple[str, str]], first_model: str | None,
+                method_options: list[tuple[str, str]]) -> CompareTab:
+    gr.Markdown("Run several methods on one forget target. Retrain is computed once and shared; "
+                "each method uses its defaults unless overridden below.")
+    with gr.Row():
+        model = gr.Dropdown(models, value=first_model, label="Model", elem_id="compare-model")
+        forget = gr.Textbox(DEFAULT_FORGET, label="Forget target", max_lines=1, elem_id="compare-forget")
+        seed = gr.Number(DEFAULT_SEED, label="Seed", precision=0)
+    methods = gr.CheckboxGroup([c for c in method_options if c[1] != "retrain"], value=["salun", "sfr_on", "slug"],
+                               label="Methods", elem_id="compare-methods")
+    overrides = gr.Code("", language="json", label='Per-method overrides (optional), e.g. '
+                        '{"salun": {"epochs": 2}}', interactive=True)
+    with gr.Row():
+        compare_button = gr.Button("Compare", variant="primary", elem_id="compare-button")
+        cancel_button = gr.Button("Cancel", variant="stop")
+    status = gr.Markdown(label="status")
+    table = gr.Dataframe(label="Methods against Retrain", interactive=False, elem_id="compare-table")
+    chart = gr.Plot(label="Gap to Retrain and run time", elem_id="compare-chart")
+    return CompareTab(model, forget, seed, methods, overrides, compare_button, cancel_button, status, table, chart)
+
+
+def learn_tab() -> None:
+    gr.Markdown(LEARN_PAGE.read_text(encoding="utf-8"), latex_delimiters=[])
+    gr.Markdown(methods_table())
