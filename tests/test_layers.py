@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("zoo", ("unlearn_core.zoo",)),
     ("runner", ("unlearn_core.runner", "unlearn_core.inspection", "unlearn_core.export")),
     ("plots", ("unlearn_core.plots",)),
-    ("cli", ("unlearn_core.cli", "unlearn_core.__main__", "unlearn_core.bench")),
+    ("cli", ("unlearn_core.cli", "unlearn_core.__main__", "unlearn_core.bench", "unlearn_core.tuning")),
     ("ui", ("lab_ui", "app")),
 ]
 

@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--methods", default=None, help="comma-separated methods (default: all that apply)")
     bench.add_argument("--seeds", default="0,1,2")
     bench.add_argument("--out", type=Path, default=None, help="markdown file (default: benchmarks/MODEL.md)")
+
+    tune = sub.add_parser("tune", help="search each method's declared grid on the model's tuning targets and "
+                                       "write the search table and the chosen defaults")
+    tune.add_argument("--model", default="digits-cnn")
+    tune.add_argument("--methods", default=None, help="comma-separated methods (default: every one with a grid)")
+    tune.add_argument("--grid", action="append", default=[], metavar="METHOD.KNOB=V1,V2",
+                      help="replace one knob's declared values (repeatable)")
     return parser
 
 
@@ -187,10 +194,32 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from .tuning import parse_grid_override, run_tuning
+
+    extra: dict[str, dict[str, list]] = {}
+    for text in args.grid:
+        method, knob, values = parse_grid_override(text)
+        extra.setdefault(method, {})[knob] = values
+    methods = _method_list(args.methods)
+    path = run_tuning(args.model, methods, extra, progress=_progress)
+    print(f"tuning table written to {path}")
+    return 0
+
+
+def _method_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    if not methods:
+        raise UnlearningInputError(f"--methods takes comma-separated method names; got {text!r}")
+    return methods
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "methods": cmd_methods, "models": cmd_models, "train": cmd_train,
-               "bench": cmd_bench}[args.command]
+               "bench": cmd_bench, "tune": cmd_tune}[args.command]
     try:
         return handler(args)
     except UnlearningInputError as error:

@@ -82,8 +82,8 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
 
 
-@functools.lru_cache(maxsize=4)
-def _load_digits_split(image_size: int) -> DigitsSplit:
+@functools.lru_cache(maxsize=8)
+def _load_digits_split(image_size: int, train_share: float) -> DigitsSplit:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -92,16 +92,22 @@ def _load_digits_split(image_size: int) -> DigitsSplit:
     labels = digits.target.astype(np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(
         images, labels, test_size=TEST_SHARE, random_state=DATA_SEED, stratify=labels)
+    if train_share < 1.0:  # a stratified, seeded part of the training part; the test part is unchanged
+        x_tr, _, y_tr, _ = train_test_split(x_tr, y_tr, train_size=train_share, random_state=DATA_SEED, stratify=y_tr)
     to_tensor = lambda a: resize(torch.from_numpy(a).unsqueeze(1), image_size).contiguous()  # noqa: E731
     return DigitsSplit(to_tensor(x_tr), torch.from_numpy(y_tr), to_tensor(x_te), torch.from_numpy(y_te))
 
 
-def load_digits_split(image_size: int = 16) -> DigitsSplit:
-    """The seeded, stratified 80/20 split of the 1,797 digits, resized to ``image_size``.
+def load_digits_split(image_size: int = 16, train_share: float = 1.0) -> DigitsSplit:
+    """The seeded, stratified 80/20 split of the 1,797 digits, resized to ``image_size``; with
+    ``train_share`` < 1 the training part is a seeded, stratified share of the 80% (a model trained on less
+    data generalises less, which the memorising classifier needs) and the test part stays the same 20%.
 
     The returned tensors are shared; callers must not modify them in place.
     """
-    return _load_digits_split(int(image_size))
+    if not 0.0 < float(train_share) <= 1.0:
+        raise ValueError(f"train_share must be in (0, 1]; got {train_share}")
+    return _load_digits_split(int(image_size), float(train_share))
 
 
 def forget_indices(request: ForgetRequest, labels: torch.Tensor, seed: int, num_classes: int) -> torch.Tensor:

@@ -86,7 +86,8 @@ def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
     spec = get_model_spec(model_name)
     request = spec.parse_forget(forget)
     seed = _seed(seed)
-    method_obj = get_method(method).for_task(spec.family, overrides)  # validates every value
+    # validates every value; defaults: the family's, then those tuned for this model and kind of target
+    method_obj = get_method(method).for_task(spec.family, overrides, model=model_name, forget_kind=request.kind)
     task = spec.make_task(request, seed)
 
     reference = RetrainReference(None, None, None)

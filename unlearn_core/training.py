@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from .errors import check_finite
-from .models.classifier import DigitsCNN, DigitsCNNConfig
+from .models.classifier import DigitsCNNConfig, DigitsMLPConfig, build_classifier
+from .models.pretrained import PretrainedModule
 
 ProgressFn = Callable[[float, str], None]
 
@@ -36,7 +37,8 @@ def random_affine(images: torch.Tensor, generator: torch.Generator, shift: float
 
 @dataclasses.dataclass
 class ClassifierRecipe:
-    """How the shipped digits CNN is trained; Retrain uses the same recipe on the retain set."""
+    """How a shipped digits classifier is trained (the defaults: the CNN's); Retrain uses the same recipe on
+    the retain set. Zero shift, rotation and scale turn augmentation off."""
 
     epochs: int = 30
     batch_size: int = 64
@@ -49,13 +51,19 @@ class ClassifierRecipe:
     rotate_deg: float = 3.0
     scale: float = 0.02
 
+    @property
+    def augments(self) -> bool:
+        return bool(self.shift_px or self.rotate_deg or self.scale)
+
 
 def train_classifier(x: torch.Tensor, y: torch.Tensor, seed: int, recipe: ClassifierRecipe | None = None,
-                     config: DigitsCNNConfig | None = None, progress: ProgressFn | None = None) -> DigitsCNN:
-    """Train a DigitsCNN from scratch (AdamW, cosine schedule, light augmentation)."""
+                     config: DigitsCNNConfig | DigitsMLPConfig | None = None,
+                     progress: ProgressFn | None = None, label: str = "training") -> PretrainedModule:
+    """Train the classifier ``config`` describes (default: a DigitsCNN) from scratch: AdamW, one-cycle
+    schedule, the recipe's augmentation. ``label`` names the run in progress messages (e.g. Retrain)."""
     recipe = recipe or ClassifierRecipe()
     generator = seed_everything(seed)
-    model = DigitsCNN(config or DigitsCNNConfig(image_size=x.shape[-1]))
+    model = build_classifier(config or DigitsCNNConfig(image_size=x.shape[-1]))
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = math.ceil(len(x) / recipe.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -65,7 +73,8 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, seed: int, recipe: Classi
         order = torch.randperm(len(x), generator=generator)
         for start in range(0, len(x), recipe.batch_size):
             idx = order[start:start + recipe.batch_size]
-            batch = random_affine(x[idx], generator, recipe.shift_px, recipe.rotate_deg, recipe.scale)
+            batch = (random_affine(x[idx], generator, recipe.shift_px, recipe.rotate_deg, recipe.scale)
+                     if recipe.augments else x[idx])
             loss = F.cross_entropy(model(batch), y[idx])
             check_finite(loss, "training")
             optimizer.zero_grad(set_to_none=True)
@@ -73,7 +82,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, seed: int, recipe: Classi
             optimizer.step()
             scheduler.step()
         if progress:
-            progress((epoch + 1) / recipe.epochs, f"training epoch {epoch + 1}/{recipe.epochs}")
+            progress((epoch + 1) / recipe.epochs, f"{label}: epoch {epoch + 1}/{recipe.epochs}")
     return model.eval()
 
 

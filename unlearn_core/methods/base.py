@@ -10,9 +10,10 @@ import torch
 from torch import nn
 
 from ..errors import UnlearningInputError, check_finite
-from ..hparams import build_config, validate
+from ..hparams import build_config, describe, validate
 from ..saliency import Mask
 from ..tasks.base import TaskAdapter
+from .registry import method_defaults
 
 ProgressFn = Callable[[float, str], None]
 ALL_TASKS = ("classification", "class-diffusion", "text-diffusion")
@@ -51,24 +52,25 @@ class UnlearningMethod(abc.ABC):
         self.config = config
 
     @classmethod
-    def for_task(cls, kind: str, overrides: dict[str, Any] | None = None) -> "UnlearningMethod":
-        """Build the method with the defaults for a model family, then the user's overrides (validated)."""
-        from .registry import task_defaults
-
+    def for_task(cls, kind: str, overrides: dict[str, Any] | None = None, model: str | None = None,
+                 forget_kind: str | None = None) -> "UnlearningMethod":
+        """Build the method with the defaults for a model family (and, given ``model`` and ``forget_kind``,
+        the defaults tuned for that model and kind of target), then the user's overrides (validated)."""
         if kind not in cls.tasks:
             raise UnlearningInputError(
                 f"method '{cls.name}' does not apply to {kind} models; it supports: {', '.join(cls.tasks)}")
-        return cls(build_config(cls.Config, {**task_defaults(cls.name, kind), **(overrides or {})}))
+        defaults = method_defaults(cls.name, kind, model, forget_kind)
+        return cls(build_config(cls.Config, {**defaults, **(overrides or {})}))
 
     @classmethod
-    def describe(cls, kind: str = "classification") -> dict[str, Any]:
-        """Plain description for the CLI listing and the app's controls (defaults for ``kind``)."""
-        from ..hparams import describe
-        from .registry import task_defaults
-
+    def describe(cls, kind: str = "classification", model: str | None = None,
+                 forget_kind: str | None = None) -> dict[str, Any]:
+        """Plain description for the CLI listing and the app's controls (defaults for ``kind``, tuned for
+        ``model`` and ``forget_kind`` where ``tune`` chose them)."""
         fields = describe(cls.Config)
+        defaults = method_defaults(cls.name, kind, model, forget_kind)
         for f in fields:
-            f["default"] = task_defaults(cls.name, kind).get(f["name"], f["default"])
+            f["default"] = defaults.get(f["name"], f["default"])
         return {"name": cls.name, "label": cls.label, "summary": cls.summary, "reference": cls.reference,
                 "equation": (cls.Config.__doc__ or "").strip(), "tasks": list(cls.tasks), "hyperparameters": fields}
 

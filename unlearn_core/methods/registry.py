@@ -1,7 +1,15 @@
-"""Method registry: name -> class, filled by the ``@register`` decorator."""
+"""Method registry: name -> class, filled by the ``@register`` decorator; the defaults per model family
+(registered by the zoo) and the tuned defaults per model and forget kind (written by ``python -m
+unlearn_core tune`` to ``methods/tuned/<model>.json``)."""
 from __future__ import annotations
 
+import functools
+import json
+from pathlib import Path
+
 from ..errors import UnlearningInputError
+
+TUNED_DIR = Path(__file__).resolve().parent / "tuned"
 
 METHODS: dict[str, type] = {}
 
@@ -29,3 +37,24 @@ def register_task_defaults(method: str, kind: str, **values) -> None:
 
 def task_defaults(method: str, kind: str) -> dict:
     return dict(TASK_DEFAULTS.get((method, kind), {}))
+
+
+@functools.lru_cache(maxsize=None)
+def _tuned_file(model: str, stamp: float) -> dict:
+    path = TUNED_DIR / f"{model}.json"
+    return json.loads(path.read_text()) if stamp else {}
+
+
+def tuned_defaults(method: str, model: str | None, forget_kind: str | None) -> dict:
+    """The knobs ``tune`` chose for ``method`` on ``model`` and this kind of forget target ({} if none)."""
+    if not model or not forget_kind:
+        return {}
+    path = TUNED_DIR / f"{model}.json"
+    stamp = path.stat().st_mtime if path.exists() else 0.0  # a re-tuned file is read again
+    chosen = _tuned_file(model, stamp).get("defaults", {}).get(forget_kind, {}).get(method, {})
+    return dict(chosen)
+
+
+def method_defaults(method: str, kind: str, model: str | None = None, forget_kind: str | None = None) -> dict:
+    """Defaults before the user's overrides: the family's, then the model's tuned ones for the forget kind."""
+    return {**task_defaults(method, kind), **tuned_defaults(method, model, forget_kind)}

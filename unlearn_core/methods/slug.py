@@ -20,7 +20,11 @@ class SLUGConfig:
     layers no other layer beats on both (lower A and higher I). One step on one front layer,
     theta_l <- theta_l + lambda g_f,l, with lambda searched from 0.1 ||theta_l|| / ||g_f,l|| (doubling until
     forgetting reaches the target, then bisecting): the smallest step that reaches the target forget score
-    while the retain score drops by at most ``retain_tolerance``."""
+    while the retain score drops by at most ``retain_tolerance``.
+    Departure from the official code: its search stops at forget accuracy 0; here the target is Retrain's
+    forget score when Retrain is at hand (for random forgetting ~ the test accuracy: forgetting more is
+    over-forgetting), a step is accepted only within ``retain_tolerance``, and when none reaches the target
+    within it, the step that forgets most within it is taken."""
 
     layer: str = hparam("auto", "layer to edit: 'auto' searches every front layer and keeps the best, or a "
                         "layer name from the Pareto plot")

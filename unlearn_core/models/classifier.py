@@ -1,14 +1,18 @@
-"""The digits classifier: a small CNN with an explicit config saved beside its weights."""
+"""The digits classifiers, each with an explicit config saved beside its weights: a small CNN that
+generalises (``digits-cnn``) and an MLP that memorises (``digits-mlp``)."""
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from .pretrained import CONFIG_NAME, WEIGHTS_NAME, PretrainedModule, RecipeDict
 
-__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "DigitsCNN", "DigitsCNNConfig"]
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "DigitsCNN", "DigitsCNNConfig", "DigitsMLP", "DigitsMLPConfig",
+           "build_classifier", "load_classifier"]
 
 
 @dataclasses.dataclass
@@ -51,3 +55,56 @@ class DigitsCNN(PretrainedModule):
     @property
     def head(self) -> nn.Linear:
         return self.fc2
+
+
+@dataclasses.dataclass
+class DigitsMLPConfig(RecipeDict):
+    image_size: int = 8
+    in_channels: int = 1
+    num_classes: int = 10
+    hidden: tuple = (256, 256)
+
+
+class DigitsMLP(PretrainedModule):
+    """Flattened pixels through ReLU hidden layers: no convolution, no pooling, so nothing ties neighbouring
+    pixels together and, trained without augmentation, it memorises its training images (like the papers'
+    CIFAR-10 ResNets: train 100%, test a few points lower)."""
+
+    config_class = DigitsMLPConfig
+
+    def __init__(self, config: DigitsMLPConfig | None = None):
+        super().__init__()
+        self.config = config or DigitsMLPConfig()
+        widths = [self.config.in_channels * self.config.image_size ** 2, *self.config.hidden]
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.out = nn.Linear(widths[-1], self.config.num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        for layer in self.hidden:
+            x = torch.relu(layer(x))
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.features(x))
+
+    @property
+    def head(self) -> nn.Linear:
+        return self.out
+
+
+CLASSIFIERS: dict[type, type] = {DigitsCNNConfig: DigitsCNN, DigitsMLPConfig: DigitsMLP}
+
+
+def build_classifier(config: DigitsCNNConfig | DigitsMLPConfig) -> PretrainedModule:
+    """A freshly initialised classifier of the architecture ``config`` describes."""
+    return CLASSIFIERS[type(config)](config)
+
+
+def load_classifier(folder: str | Path) -> PretrainedModule:
+    """A saved classifier of whichever architecture its ``config.json`` names (``_class_name``)."""
+    name = json.loads((Path(folder) / CONFIG_NAME).read_text()).get("_class_name", "DigitsCNN")
+    by_name = {cls.__name__: cls for cls in CLASSIFIERS.values()}
+    if name not in by_name:
+        raise ValueError(f"{folder}: unknown classifier class {name!r}; known: {', '.join(by_name)}")
+    return by_name[name].from_pretrained(folder)

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..data import DigitsSplit, ForgetRequest, forget_indices
 from ..metrics import mia_efficacy
-from ..models.classifier import WEIGHTS_NAME, DigitsCNN
+from ..models.classifier import WEIGHTS_NAME, DigitsCNNConfig, DigitsMLPConfig, load_classifier
 from ..training import ClassifierRecipe, ProgressFn, accuracy, train_classifier
 from .base import RetrainReference, TensorSetsTask, wrong_labels
 
@@ -25,9 +25,11 @@ class ClassificationTask(TensorSetsTask):
     score_retain_samples = 128
 
     def __init__(self, split: DigitsSplit, request: ForgetRequest, seed: int,
-                 recipe: ClassifierRecipe | None = None, training_seed: int = 0, reference_dir: Path | None = None):
+                 recipe: ClassifierRecipe | None = None, training_seed: int = 0, reference_dir: Path | None = None,
+                 model_config: DigitsCNNConfig | DigitsMLPConfig | None = None):
         super().__init__(seed)
         self.split, self.request, self.recipe = split, request, recipe or ClassifierRecipe()
+        self.model_config = model_config  # the architecture Retrain trains (None: a DigitsCNN for the data)
         # Retrain repeats the shipped model's training (its recipe and seed) without the forget set, so for
         # class:K it is one model whatever the run's seed, and ``reference_dir`` may hold it ready-made.
         self.training_seed, self.reference_dir = int(training_seed), reference_dir
@@ -122,9 +124,10 @@ class ClassificationTask(TensorSetsTask):
             seconds = json.loads(record.read_text()).get("train_s") if record.exists() else None
             if progress:
                 progress(1.0, f"loaded the shipped Retrain reference {folder.parent.name}/{folder.name}")
-            return RetrainReference(DigitsCNN.from_pretrained(folder).requires_grad_(False), seconds, "shipped")
+            return RetrainReference(load_classifier(folder).requires_grad_(False), seconds, "shipped")
         start = time.perf_counter()
-        model = train_classifier(self.x_retain, self.y_retain, self.training_seed, self.recipe, progress=progress)
+        model = train_classifier(self.x_retain, self.y_retain, self.training_seed, self.recipe, self.model_config,
+                                 progress=progress, label="Retrain (training without the forget set)")
         return RetrainReference(model, time.perf_counter() - start, "trained")
 
     def kl_to(self, reference: nn.Module, model: nn.Module) -> float:

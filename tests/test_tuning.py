@@ -1,0 +1,129 @@
+"""Fair tuning (``python -m unlearn_core tune``), tuned defaults in the method registry, and the memorising
+classifier that makes random forgetting measurable."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+
+from unlearn_core import cli
+from unlearn_core.errors import UnlearningInputError
+from unlearn_core.methods import get_method
+from unlearn_core.methods import registry
+from unlearn_core.methods.sfron import adaptive_forget_loss
+from unlearn_core.training import accuracy
+from unlearn_core.tuning import PLANS, Targets, TuningPlan, parse_grid_override, run_tuning, validate_request
+from unlearn_core.zoo import base_model, get_model_spec
+from unlearn_core.zoo.digits_mlp import DIGITS_MLP
+
+
+def test_tuning_and_report_targets_are_disjoint_and_declared():
+    for model, plan in PLANS.items():
+        tuned = set(TuningPlan.forget_sets(plan.tune))
+        reported = set(TuningPlan.forget_sets(plan.report))
+        assert tuned and reported and not tuned & reported, model
+    with pytest.raises(ValueError, match="share forget sets"):
+        TuningPlan(tune=Targets(("class:3",), (0,)), report=Targets(("class:3",), (1,)))
+    # A random share drawn by the same seed is the same forget set; another seed is another one.
+    TuningPlan(tune=Targets(("random:10",), (100,)), report=Targets(("random:10",), (0,)))
+    with pytest.raises(ValueError):
+        TuningPlan(tune=Targets(("random:10",), (0,)), report=Targets(("random:10",), (0, 1)))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["tune", "--model", "digits-cnn", "--methods", "nope"], "unknown method 'nope' for tune; valid: ft, ga"),
+    (["tune", "--model", "digits-cnn", "--methods", "ga", "--grid", "ga.lr=abc"],
+     r"grid of ga: hyperparameter 'lr' must be a number in \(0.0, 10.0\]; got 'abc'"),
+    (["tune", "--model", "digits-cnn", "--methods", "ga", "--grid", "ga.lr=-1"], "must be a number in"),
+    (["tune", "--model", "digits-cnn", "--methods", "ga", "--grid", "ga.epochs=0"], "epochs"),
+    (["tune", "--model", "digits-cnn", "--methods", "ga", "--grid", "salun.lr=0.1"], "not being tuned"),
+    (["tune", "--model", "digits-cnn", "--methods", "ga", "--grid", "lr=0.1"], "METHOD.KNOB=V1,V2"),
+    (["tune", "--model", "digits-cnn", "--methods", "ga", "--grid", "ga.lr=0.1,,0.2"], "empty value"),
+    (["tune", "--model", "digits-cnn", "--methods", "esd"], "does not apply to classification"),
+    (["tune", "--model", "shapes-t2i"], "no tuning plan .* valid: digits-cnn, digits-mlp, digits-ddpm"),
+    (["tune", "--model", "digits-cnn", "--methods", ","], "comma-separated method names"),
+])
+def test_bad_tune_requests_get_one_clear_message(argv, message, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    assert re.search(message, err), err
+
+
+def test_grid_values_are_parsed_as_json_then_text():
+    assert parse_grid_override("salun.ratio=0.3,0.5") == ("salun", "ratio", [0.3, 0.5])
+    assert parse_grid_override("sfr_on.optimizer=adam,sgd") == ("sfr_on", "optimizer", ["adam", "sgd"])
+    assert parse_grid_override("sfr_on.decay_alpha=true") == ("sfr_on", "decay_alpha", [True])
+    family, methods = validate_request("digits-mlp", ["ga"], {"ga": {"lr": [1e-3]}})
+    assert family == "classification" and methods == ["ga"]
+
+
+def test_tuning_picks_the_lowest_gap_and_the_registry_uses_it(tmp_path, monkeypatch):
+    """A two-setting search on digits-mlp: the table lists both settings on both kinds of target, the
+    defaults file holds the one with the lowest mean Avg. Gap, and runs on that model and kind use it."""
+    monkeypatch.setattr(registry, "TUNED_DIR", tmp_path / "tuned")
+    grid = {"ga": {"lr": [1e-5, 1e-3]}}
+    table = run_tuning("digits-mlp", ["ga"], grid, out_dir=tmp_path / "tables", tuned_dir=tmp_path / "tuned")
+    rows = [json.loads(line) for line in (tmp_path / "tables" / "digits-mlp.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * len(PLANS["digits-mlp"].tune.runs())
+    chosen = json.loads((tmp_path / "tuned" / "digits-mlp.json").read_text())
+    assert chosen["tuning_targets"]["forgets"] == ["class:1", "random:10"]
+    assert chosen["report_targets"]["seeds"] == [0, 1, 2, 3, 4]
+    for kind in ("class", "random"):
+        gaps = {}
+        for row in rows:
+            if row["forget"].startswith(kind):
+                gaps.setdefault(row["setting"]["lr"], []).append(row["objective"])
+        best = min(gaps, key=lambda lr: sum(gaps[lr]) / len(gaps[lr]))
+        assert chosen["defaults"][kind]["ga"] == {"lr": best}
+        method = get_method("ga").for_task("classification", {}, model="digits-mlp", forget_kind=kind)
+        assert method.config.lr == best
+    # 1e-5 barely moves a class; 1e-3 forgets it, so class targets must choose 1e-3.
+    assert chosen["defaults"]["class"]["ga"] == {"lr": 1e-3}
+    text = table.read_text()
+    assert "**(chosen)**" in text and "tuning targets" in text and "held-out targets" in text
+    # The user's own value still wins, and another model keeps its family default.
+    assert get_method("ga").for_task("classification", {"lr": 0.02}, model="digits-mlp",
+                                     forget_kind="class").config.lr == 0.02
+    assert get_method("ga").for_task("classification", {}, model="other", forget_kind="class").config.lr == \
+        get_method("ga").for_task("classification", {}).config.lr
+    # A second call resumes: nothing is run again and the results are the same.
+    run_tuning("digits-mlp", ["ga"], grid, out_dir=tmp_path / "tables", tuned_dir=tmp_path / "tuned")
+    assert len((tmp_path / "tables" / "digits-mlp.jsonl").read_text().splitlines()) == len(rows)
+
+
+def test_memorising_classifier_has_a_generalisation_gap():
+    spec = get_model_spec("digits-mlp")
+    assert spec.family == "classification" and spec.forget_kinds == ("class", "random")
+    model = base_model("digits-mlp")
+    split = DIGITS_MLP.split()
+    assert len(split.x_train) == 718 and len(split.x_test) == 360  # half the training part, the same test part
+    assert accuracy(model, split.x_train, split.y_train) == 100.0
+    assert 93.0 <= accuracy(model, split.x_test, split.y_test) <= 97.0
+    assert accuracy(base_model("digits-cnn"), *_cnn_test()) > accuracy(model, split.x_test, split.y_test)
+    for k in range(10):  # shipped Retrain references for every class, each never trained on its class
+        assert (DIGITS_MLP.retrain_dir(k) / "model.safetensors").exists()
+    card = (DIGITS_MLP.folder / "README.md").read_text()
+    assert "50%" in card and "no augmentation" in card and "test 96" in card
+
+
+def _cnn_test():
+    from unlearn_core.data import load_digits_split
+
+    split = load_digits_split(16)
+    return split.x_test, split.y_test
+
+
+def test_sfr_on_loss_floor_decides_where_the_weight_goes():
+    """At a fitted model many forget losses are exactly 0: with the official 1e-15 they take almost all the
+    adaptive weight (and give no gradient); with our 1e-8 floor the others keep a share."""
+    losses = torch.tensor([0.0, 0.0, 1e-6, 1e-5], requires_grad=True)
+    gradients = {}
+    for floor in (1e-8, 1e-15):
+        losses.grad = None
+        adaptive_forget_loss(losses, 0.5, floor).backward()
+        gradients[floor] = losses.grad[2:].sum().item()  # only non-zero losses carry a forget gradient
+    assert gradients[1e-8] > 30 * gradients[1e-15] > 0
+    assert get_method("sfr_on").Config().loss_floor == 1e-8
