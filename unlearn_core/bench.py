@@ -13,6 +13,7 @@ import torch
 
 from .methods import METHODS
 from .runner import run_unlearning
+from .tuning import PLANS
 from .zoo import get_model_spec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -131,16 +132,79 @@ def generation_targets(reports_by_method: dict[str, list[dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+CLASS_UA_MIN = 90.0         # class-wise forgetting: every baseline but FT forgets >= 90% of the class ...
+CLASS_TA_GAP_MAX = 3.0      # ... with TA within 3 points of Retrain's
+RANDOM_ORIGINAL_GAP_MIN = 3.0  # random forgetting on a memorising model: doing nothing costs >= 3 points
+RANDOM_SHARE_OF_ORIGINAL = 1 / 3  # SalUn and SFR-on at most a third of doing nothing's gap, ...
+RANDOM_SALUN_GAP_MAX = 1.0  # ... SalUn at most 1.0
+BS_RA_MIN = 95.0            # BS on random forgetting keeps RA >= 95
+GENERATION_UA_MIN = 90.0    # digits-ddpm: GA and SLUG erase >= 90% ...
+GENERATION_FID_GROWTH_MAX = 0.5  # ... with FID at most 50% worse than the original's
+
+
+def verdict_targets(model_name: str, forget: str, reports_by_method: dict[str, list[dict]]) -> str:
+    """The verdict targets (fair baselines, a memorising model, doing nothing as a reference) that apply to
+    these reports, each with met / not met on the mean over seeds; empty when none applies."""
+    lines: list[str] = []
+
+    def verdict(ok: bool) -> str:
+        return "**met**" if ok else "**not met**"
+
+    first = next(iter(reports_by_method.values()))
+    unlearned0 = first[0]["metrics"]["unlearned"]
+    if forget.startswith("class:") and "ta" in unlearned0 and "retrain" in first[0]["metrics"]:
+        lines.append(f"Targets: every baseline except FT reaches UA >= {CLASS_UA_MIN:g} with TA within "
+                     f"{CLASS_TA_GAP_MAX:g} points of Retrain's (mean over seeds):\n")
+        for name, reports in reports_by_method.items():
+            if name in ("ft", "salun", "salun_soft", "sfr_on", "slug"):
+                continue
+            ua, ta = _mean(reports, "metrics.unlearned.ua"), _mean(reports, "metrics.unlearned.ta")
+            ta_rt = _mean(reports, "metrics.retrain.ta")
+            ok = ua >= CLASS_UA_MIN and abs(ta - ta_rt) <= CLASS_TA_GAP_MAX
+            lines.append(f"- {METHODS[name].label}: UA {ua:.1f}, TA {ta:.2f} (Retrain {ta_rt:.2f}): {verdict(ok)}")
+    if forget.startswith("random:") and "avg_gap_original" in first[0]:
+        original = _mean(first, "avg_gap_original")
+        lines.append(f"Doing nothing (the original model) has Avg. Gap {original:.2f} to Retrain.\n")
+        if forget == "random:10" and model_name == "digits-mlp":
+            lines.append(f"- Original's Avg. Gap >= {RANDOM_ORIGINAL_GAP_MIN:g}: {original:.2f}: "
+                         f"{verdict(original >= RANDOM_ORIGINAL_GAP_MIN)}")
+            for name in ("salun", "sfr_on"):
+                if name in reports_by_method:
+                    gap = _mean(reports_by_method[name], "avg_gap")
+                    limit = RANDOM_SHARE_OF_ORIGINAL * original
+                    if name == "salun":
+                        limit = min(limit, RANDOM_SALUN_GAP_MAX)
+                    lines.append(f"- {METHODS[name].label}: Avg. Gap {gap:.2f} (limit {limit:.2f}): {verdict(gap <= limit)}")
+        if "bs" in reports_by_method:
+            ra = _mean(reports_by_method["bs"], "metrics.unlearned.ra")
+            lines.append(f"- BS keeps RA >= {BS_RA_MIN:g}: {ra:.2f}: {verdict(ra >= BS_RA_MIN)}")
+    if {"ua", "fid"} <= set(unlearned0) and {"ga", "slug"} & set(reports_by_method):
+        lines.append(f"Targets: GA and SLUG reach ua >= {GENERATION_UA_MIN:g} with FID at most "
+                     f"{GENERATION_FID_GROWTH_MAX:.0%} worse than the original's (mean over seeds):\n")
+        for name in ("ga", "slug"):
+            if name in reports_by_method:
+                reports = reports_by_method[name]
+                ua, fid = _mean(reports, "metrics.unlearned.ua"), _mean(reports, "metrics.unlearned.fid")
+                fid0 = _mean(reports, "metrics.original.fid")
+                ok = ua >= GENERATION_UA_MIN and fid <= (1 + GENERATION_FID_GROWTH_MAX) * fid0
+                lines.append(f"- {METHODS[name].label}: ua {ua:.1f}, FID {fid:.1f} (original {fid0:.1f}, limit "
+                             f"{(1 + GENERATION_FID_GROWTH_MAX) * fid0:.1f}): {verdict(ok)}")
+    return ("\n" + "\n".join(lines) + "\n") if lines else ""
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def run_benchmark(model_name: str, forgets: list[str] | None, methods: list[str] | None, seeds: list[int],
+def run_benchmark(model_name: str, forgets: list[str] | None, methods: list[str] | None, seeds: list[int] | None,
                   out: Path | None = None, progress: Callable[[float, str], None] | None = None) -> Path:
     spec = get_model_spec(model_name)
-    forgets = forgets or BENCH_FORGETS.get(spec.family, [spec.default_forget])
+    plan = PLANS.get(model_name)
+    # Report on the held-out targets of the model's tuning plan: the defaults were never fitted to them.
+    forgets = forgets or (list(plan.report.forgets) if plan else BENCH_FORGETS.get(spec.family, [spec.default_forget]))
+    seeds = seeds or (list(plan.report.seeds) if plan else [0, 1, 2])
     if methods is None:
         methods = [m for m in METHOD_ORDER if m in METHODS and spec.family in METHODS[m].tasks and m != "retrain"
                    and (spec.bench_methods is None or m in spec.bench_methods)]
@@ -162,17 +226,24 @@ def run_benchmark(model_name: str, forgets: list[str] | None, methods: list[str]
         raw[forget] = reports
         header, rows = summarise(reports)
         sections.append(f"## `{forget}`\n\n{markdown_table(header, rows)}\n{erasure_targets(reports)}"
-                        f"{generation_targets(reports)}")
-        _write(out, model_name, seeds, sections, raw)  # after each target, so a long run leaves results
+                        f"{generation_targets(reports)}{verdict_targets(model_name, forget, reports)}")
+        _write(out, model_name, seeds, sections, raw, plan)  # after each target, so a long run leaves results
     return out
 
 
-def _write(out: Path, model_name: str, seeds: list[int], sections: list[str], raw: dict) -> None:
+def _write(out: Path, model_name: str, seeds: list[int], sections: list[str], raw: dict, plan=None) -> None:
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = (f"# Benchmark: {model_name}\n\n"
             f"Written by `python -m unlearn_core bench --model {model_name}` on {stamp}; "
             f"seeds {', '.join(map(str, seeds))}; mean ± std over seeds; {platform.machine()} CPU, "
             f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''}. Metrics in percent; RTE = unlearning run time in seconds "
-            f"(Retrain's row: its training time).\n\n" + "\n".join(sections))
+            f"(Retrain's row: its training time).\n\n" + _tuning_note(model_name, plan) + "\n".join(sections))
     out.write_text(text)
     out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=float))
+
+
+def _tuning_note(model_name: str, plan) -> str:
+    if plan is None:
+        return ""
+    return (f"Defaults: tuned by `python -m unlearn_core tune --model {model_name}` on {plan.tune.describe()} "
+            f"([search table](tuning/{model_name}.md)); reported here on held-out targets only.\n\n")

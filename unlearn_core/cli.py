@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--model", default="digits-cnn")
     bench.add_argument("--forget", action="append", help="forget targets (default: the model's benchmark set)")
     bench.add_argument("--methods", default=None, help="comma-separated methods (default: all that apply)")
-    bench.add_argument("--seeds", default="0,1,2")
+    bench.add_argument("--seeds", default=None, help="comma-separated seeds (default: the model's report seeds)")
     bench.add_argument("--out", type=Path, default=None, help="markdown file (default: benchmarks/MODEL.md)")
 
     tune = sub.add_parser("tune", help="search each method's declared grid on the model's tuning targets and "
@@ -187,8 +187,8 @@ def cmd_train(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import run_benchmark
 
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    methods = [m.strip() for m in args.methods.split(",")] if args.methods else None
+    seeds = _seed_list(args.seeds)
+    methods = _method_list(args.methods)
     path = run_benchmark(args.model, args.forget, methods, seeds, args.out, progress=_progress)
     print(f"benchmark written to {path}")
     return 0
@@ -205,6 +205,15 @@ def cmd_tune(args) -> int:
     path = run_tuning(args.model, methods, extra, progress=_progress)
     print(f"tuning table written to {path}")
     return 0
+
+
+def _seed_list(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items or not all(item.isascii() and item.isdigit() for item in items):
+        raise UnlearningInputError(f"--seeds takes comma-separated non-negative integers, e.g. 0,1,2; got {text!r}")
+    return [int(item) for item in items]
 
 
 def _method_list(text: str | None) -> list[str] | None:

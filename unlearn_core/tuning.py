@@ -73,7 +73,7 @@ PLANS: dict[str, TuningPlan] = {
     "digits-cnn": CLASSIFIER_PLAN,
     "digits-mlp": CLASSIFIER_PLAN,
     # Retrain is shipped for class 3 only, and the generation gap needs it: tune there, report elsewhere.
-    "digits-ddpm": TuningPlan(tune=Targets(("class:3",), (100,)), report=Targets(("class:5", "class:8"), (0, 1, 2))),
+    "digits-ddpm": TuningPlan(tune=Targets(("class:3",), (100,)), report=Targets(("class:5",), (0, 1, 2, 3, 4))),
 }
 
 # The declared grids: (method, family) -> knob -> values. Learning rate first; one or two more knobs where the
@@ -88,10 +88,11 @@ CLASSIFIER_GRIDS: dict[str, dict[str, list]] = {
     "bs": {"lr": [3e-4, 0.001, 0.003, 0.01]},
     "scrub": {"lr": [0.003, 0.01, 0.03], "max_epochs": [2, 5]},
     "bad_teacher": {"lr": [0.001, 0.003, 0.01]},
-    # SalUn's mask ratio moved nothing on digits-mlp (0.1 to 0.9, identical metrics at two decimals), while
-    # the random-label loss's weight and the number of passes decide how much is forgotten.
-    "salun": {"lr": [0.005, 0.01, 0.02], "epochs": [2.0, 5.0], "forget_weight": [0.1, 0.3, 1.0]},
-    "salun_soft": {"lr": [0.005, 0.01, 0.02], "epochs": [2.0, 5.0]},
+    # SalUn's mask ratio moved little on digits-mlp (0.1 to 0.9: the same metrics at a small random-label
+    # weight), while the random-label loss's weight, the learning rate and the number of passes decide how much
+    # is forgotten (a wider look on the tuning targets, 108 settings, found the same region).
+    "salun": {"lr": [0.01, 0.02, 0.05], "epochs": [2.0, 5.0, 10.0], "forget_weight": [0.1, 0.3, 1.0]},
+    "salun_soft": {"lr": [0.01, 0.02, 0.05], "epochs": [2.0, 5.0, 10.0]},
     # alpha_0 moved nothing at all (its forget step is norm-clipped, so any alpha_0 large enough gives the same
     # step); how often it ascends (K) and the loss floor of its adaptive weights do.
     "sfr_on": {"lr": [0.003, 0.01], "forget_every": [5, 10, 20], "loss_floor": [1e-8, 1e-15]},
