@@ -243,13 +243,13 @@ def compare_tab(models: list[tuple[str, str]], first_model: str | None,
 
 
 def sweep_section() -> SweepSection:
+    """The forget-amount sweep under the Compare table; it reads the model, methods, seed and overrides above."""
     gr.Markdown("### Forget-amount sweep\nHow each selected method's Avg. Gap to Retrain grows with the share of "
                 "the training set forgotten (`random:P`, the model, methods, seed and overrides above), beside "
                 "**doing nothing** (the original model), as in SalUn's Figure 1. Every share trains its own "
                 "Retrain (about half a minute each on this CPU).")
-    with gr.Row():
-        shares = gr.Textbox(DEFAULT_SWEEP_SHARES, label="Shares forgotten (%)", max_lines=1, elem_id="sweep-shares",
-                            info="comma-separated percentages, each strictly between 0 and 100")
+    shares = gr.Textbox(DEFAULT_SWEEP_SHARES, label="Shares forgotten (%)", max_lines=1, elem_id="sweep-shares",
+                        info="comma-separated percentages, each strictly between 0 and 100")
     with gr.Row():
         run_button = gr.Button("Run sweep", variant="primary", elem_id="sweep-button")
         cancel_button = gr.Button("Cancel", variant="stop", elem_id="sweep-cancel-button")
