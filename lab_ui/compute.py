@@ -1,5 +1,6 @@
 """The bridge to the compute core: validate a request, wait for the one compute slot, run it through
-``unlearn_core.runner`` and inspect it with ``unlearn_core.inspection``, caching the results in ``state``."""
+``unlearn_core.runner`` (or ``unlearn_core.sweep``) and inspect it with ``unlearn_core.inspection``, caching the
+results in ``state``."""
 from __future__ import annotations
 
 import contextlib
@@ -16,9 +17,10 @@ from unlearn_core.errors import UnlearningInputError
 from unlearn_core.inspection import inspect_run
 from unlearn_core.methods import get_method
 from unlearn_core.runner import run_unlearning
+from unlearn_core.sweep import SweepRequest, forget_amount_sweep, validate_sweep
 from unlearn_core.zoo import available_models, get_model_spec
 
-from lab_ui.state import COMPUTE_LOCK, REPORTS, VIEWS, WAITING, RunCancelled
+from lab_ui.state import COMPUTE_LOCK, REPORTS, SWEEPS, VIEWS, WAITING, RunCancelled
 
 Progress = Callable[[float, str], None]
 RUNS_DIR = Path(tempfile.gettempdir()) / "unlearning-lab-runs"
@@ -102,6 +104,18 @@ def acquire_compute(flag: threading.Event | None, progress: Progress, background
             progress(0.0, "waiting for the example being computed at start-up to finish")
 
 
+def cancellable(flag: threading.Event | None, progress: Progress) -> Progress:
+    """``progress`` that first raises ``RunCancelled`` once Cancel has set ``flag``: the core calls it at every
+    step, so a computation stops within one step."""
+
+    def report(fraction: float, message: str) -> None:
+        if flag is not None and flag.is_set():
+            raise RunCancelled()
+        progress(fraction, message)
+
+    return report
+
+
 @contextlib.contextmanager
 def compute_slot(flag: threading.Event | None, progress: Progress, background: bool = False) -> Iterator[None]:
     """Hold the one computation slot for the body of a ``with`` block (see ``acquire_compute``)."""
@@ -121,11 +135,7 @@ def compute_view(model: str, forget: str, method: str, overrides: dict[str, Any]
     if cached is not None:
         return cached, True
 
-    def report(fraction: float, message: str) -> None:
-        if flag is not None and flag.is_set():
-            raise RunCancelled()
-        progress(fraction, message)
-
+    report = cancellable(flag, progress)
     with compute_slot(flag, report, background):
         cached = VIEWS.get(key)  # someone may have computed it while we waited
         if cached is not None:
@@ -152,3 +162,22 @@ def compute_report(key: tuple, model: str, forget: str, method: str, overrides: 
         result = outcome.report
         REPORTS.put(key, result)
     return result
+
+
+def sweep_request(model: str, shares: Any, methods: Any, seed: Any, overrides: dict[str, Any]) -> SweepRequest:
+    """Validate a forget-amount sweep with one seed (clear errors before any work)."""
+    return validate_sweep(model, shares, methods, [seed], overrides)
+
+
+def compute_sweep(request: SweepRequest, flag: threading.Event, progress: Progress) -> tuple[dict[str, Any], bool]:
+    """Run a validated sweep holding the compute slot, or fetch an identical one from the cache; returns
+    (sweep data, from_cache)."""
+    cached = SWEEPS.get(request.cache_key)
+    if cached is not None:
+        return cached, True
+    report = cancellable(flag, progress)
+    with compute_slot(flag, report):
+        result = forget_amount_sweep(request.model, request.shares, request.methods, request.seeds,
+                                     request.overrides, report)
+    SWEEPS.put(request.cache_key, result)
+    return result, False

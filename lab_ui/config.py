@@ -5,6 +5,7 @@ DEFAULT_MODEL = "digits-cnn"
 DEFAULT_FORGET = "class:3"
 DEFAULT_METHOD = "salun"
 DEFAULT_SEED = 0
+DEFAULT_SWEEP_SHARES = "10,20,30,40,50"  # the forget-amount sweep's shares (%), as in SalUn's Figure 1
 # Examples shown under the controls; the first is the page's default and is computed at start-up.
 EXAMPLES = [
     [DEFAULT_MODEL, DEFAULT_FORGET, DEFAULT_METHOD, DEFAULT_SEED],

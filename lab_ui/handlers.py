@@ -1,5 +1,5 @@
 """The event handlers that do work; each is also an API endpoint (``/run``, ``/cancel``, ``/saliency_layer``,
-``/compare``, ``/describe``). ``user_errors`` turns the core's errors into readable messages in the page.
+``/compare``, ``/sweep``, ``/describe``). ``user_errors`` turns the core's errors into readable messages in the page.
 
 Their names, parameters, defaults and docstrings are what ``gradio_client`` sees: change them only on purpose.
 """
@@ -17,7 +17,8 @@ from unlearn_core.errors import DivergenceError, UnlearningInputError
 from unlearn_core.methods import get_method
 
 from lab_ui.catalogue import describe_method, family_of, methods_for
-from lab_ui.compute import attribution_key, compute_report, compute_view, parse_overrides, report_key
+from lab_ui.compute import (attribution_key, cancellable, compute_report, compute_sweep, compute_view, parse_overrides,
+                            report_key, sweep_request)
 from lab_ui.config import DEFAULT_ATTRIBUTION
 from lab_ui.panels import done_status, layer_heatmap, panel_values
 from lab_ui.state import CANCEL, RunCancelled, session_id
@@ -66,7 +67,7 @@ def run(model: str, forget: str, method: str, hyperparameters: str, seed: float,
 
 @user_errors
 def cancel(request: gr.Request = None) -> str:
-    """Stop this session's running computation (Lab run or Compare)."""
+    """Stop this session's running computation (Lab run, Compare or sweep)."""
     stopped = CANCEL.cancel(session_id(request))
     return "**Cancelled.**" if stopped else "Nothing is running."
 
@@ -102,12 +103,7 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
     flag = CANCEL.start(session_id(request))
     start = time.perf_counter()
     rows = []
-
-    def report(fraction: float, message: str) -> None:
-        if flag.is_set():
-            raise RunCancelled()
-        progress(fraction, desc=message)
-
+    report = cancellable(flag, lambda f, m: progress(f, desc=m))
     for i, (name, key) in enumerate(zip(methods, keys)):
         result = compute_report(key, model, forget, name, per_method.get(name) or {}, seed, flag, report,
                                 lambda f, m, i=i, name=name: report((i + f) / len(methods), f"{name}: {m}"))
@@ -115,6 +111,24 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
     status = (f"**Compared** {len(rows)} methods on {model}, forget `{rows[0]['report']['forget']}`, seed "
               f"{rows[0]['report']['seed']} in {time.perf_counter() - start:.1f} s.")
     return status, plots.compare_frame(rows), plots.compare_chart(rows)
+
+
+@user_errors
+def sweep(model: str, shares: str, methods: list[str], seed: float, hyperparameters: str = "",
+          progress=gr.Progress(), request: gr.Request = None):
+    """Forget-amount sweep (SalUn's Figure 1): run each method on `random:P` for every share P in `shares`
+    (percent, comma-separated, e.g. "10,20,30") with this seed (overrides as in /compare), and return a status
+    line and the plot of each method's Avg. Gap to Retrain against the share, beside doing nothing."""
+    sweep_input = sweep_request(model, shares, methods, seed, parse_overrides(hyperparameters))
+    flag = CANCEL.start(session_id(request))
+    start = time.perf_counter()
+    result, cached = compute_sweep(sweep_input, flag, lambda f, m: progress(f, desc=m))
+    shares_text = ", ".join(f"{share:g}%" for share in result["shares"])
+    status = (f"**Swept** {len(result['methods'])} method{'s' if len(result['methods']) != 1 else ''} over "
+              f"{shares_text} of the training set on {result['model']}, seed {result['seeds'][0]}, in "
+              f"{time.perf_counter() - start:.1f} s{' (answered from the cache)' if cached else ''}. "
+              f"{plots.sweep_verdict(result)}")
+    return status, plots.sweep_figure(result)
 
 
 @user_errors

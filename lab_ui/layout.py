@@ -16,7 +16,7 @@ from unlearn_core.zoo import get_model_spec
 
 from lab_ui.catalogue import describe_method, family_of, method_markdown, methods_for, model_choices, model_markdown
 from lab_ui.config import COMPUTE, DEFAULT_METHOD, DEFAULT_MODEL
-from lab_ui.handlers import cancel, compare, describe, run, saliency_layer, user_errors
+from lab_ui.handlers import cancel, compare, describe, run, saliency_layer, sweep, user_errors
 from lab_ui.panels import panel_values
 from lab_ui.state import WARMUP_DONE
 from lab_ui.tabs import CompareTab, LabControls, ResultPanels, compare_tab, lab_tab, learn_tab
@@ -112,6 +112,17 @@ def wire_compare(tab: CompareTab) -> None:
     tab.model.input(user_errors(on_compare_model), tab.model, [tab.methods, tab.forget], api_visibility="private")
 
 
+def wire_sweep(tab: CompareTab) -> None:
+    """Run sweep (the Compare tab's model, methods, seed and overrides) and its Cancel. Wired after every older
+    event, so their numbers in the API stay as they were."""
+    section = tab.sweep
+    sweep_event = section.run_button.click(
+        sweep, [tab.model, section.shares, tab.methods, tab.seed, tab.overrides], [section.status, section.chart],
+        api_name="sweep", concurrency_limit=1, concurrency_id=COMPUTE)
+    section.cancel_button.click(cancel, None, section.status, api_name="cancel_sweep", cancels=[sweep_event],
+                                queue=False)
+
+
 def wire_example(demo: gr.Blocks, session: gr.State, panels: ResultPanels,
                  warmup_examples: list[list[Any]] | None) -> None:
     """Show the example as soon as the start-up warm-up has it: on load, then polled until it is there."""
@@ -163,4 +174,5 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
         wire_compare(compare_controls)
         gr.api(describe, api_name="describe")
         wire_example(demo, session, panels, warmup_examples)
+        wire_sweep(compare_controls)
     return demo

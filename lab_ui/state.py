@@ -77,6 +77,7 @@ class WaitingVisitors:
 
 VIEWS = ResultCache()           # run request -> inspection view (what the panels show)
 REPORTS = ResultCache(64)       # run request without attribution -> report (Compare reuses Lab runs)
+SWEEPS = ResultCache(8)         # validated forget-amount sweep -> its plain data
 CANCEL = CancelFlags()
 COMPUTE_LOCK = threading.Lock()  # one computation at a time on this small CPU (runs, compare, warm-up)
 WAITING = WaitingVisitors()

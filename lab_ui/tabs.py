@@ -14,7 +14,7 @@ from unlearn_core.zoo import get_model_spec
 
 from lab_ui.catalogue import method_markdown, methods_table, model_markdown
 from lab_ui.config import (ATTRIBUTION_CHOICES, DEFAULT_ATTRIBUTION, DEFAULT_FORGET, DEFAULT_METHOD, DEFAULT_SEED,
-                           EXAMPLES)
+                           DEFAULT_SWEEP_SHARES, EXAMPLES)
 
 LEARN_PAGE = Path(__file__).resolve().parent.parent / "unlearn_core" / "learn.md"
 Component = gr.components.Component
@@ -81,8 +81,18 @@ class ResultPanels:
 
 
 @dataclasses.dataclass
+class SweepSection:
+    """The Compare tab's forget-amount sweep: the tab's methods over several random shares."""
+    shares: gr.Textbox
+    run_button: gr.Button
+    cancel_button: gr.Button
+    status: gr.Markdown
+    chart: gr.Plot
+
+
+@dataclasses.dataclass
 class CompareTab:
-    """The Compare tab: several methods on one forget target."""
+    """The Compare tab: several methods on one forget target, then the forget-amount sweep."""
     model: gr.Dropdown
     forget: gr.Textbox
     seed: gr.Number
@@ -93,6 +103,7 @@ class CompareTab:
     status: gr.Markdown
     table: gr.Dataframe
     chart: gr.Plot
+    sweep: SweepSection
 
 
 def hyperparameter_control(method: str, field: dict[str, Any]) -> Component:
@@ -227,7 +238,24 @@ def compare_tab(models: list[tuple[str, str]], first_model: str | None,
     status = gr.Markdown(label="status")
     table = gr.Dataframe(label="Methods against Retrain", interactive=False, elem_id="compare-table")
     chart = gr.Plot(label="Gap to Retrain and run time", elem_id="compare-chart")
-    return CompareTab(model, forget, seed, methods, overrides, compare_button, cancel_button, status, table, chart)
+    return CompareTab(model, forget, seed, methods, overrides, compare_button, cancel_button, status, table, chart,
+                      sweep_section())
+
+
+def sweep_section() -> SweepSection:
+    """The forget-amount sweep under the Compare table; it reads the model, methods, seed and overrides above."""
+    gr.Markdown("### Forget-amount sweep\nHow each selected method's Avg. Gap to Retrain grows with the share of "
+                "the training set forgotten (`random:P`, the model, methods, seed and overrides above), beside "
+                "**doing nothing** (the original model), as in SalUn's Figure 1. Every share trains its own "
+                "Retrain (about half a minute each on this CPU).")
+    shares = gr.Textbox(DEFAULT_SWEEP_SHARES, label="Shares forgotten (%)", max_lines=1, elem_id="sweep-shares",
+                        info="comma-separated percentages, each strictly between 0 and 100")
+    with gr.Row():
+        run_button = gr.Button("Run sweep", variant="primary", elem_id="sweep-button")
+        cancel_button = gr.Button("Cancel", variant="stop", elem_id="sweep-cancel-button")
+    status = gr.Markdown(label="status", elem_id="sweep-status")
+    chart = gr.Plot(label="Avg. Gap to Retrain against the share forgotten", elem_id="sweep-chart")
+    return SweepSection(shares, run_button, cancel_button, status, chart)
 
 
 def learn_tab() -> None:

@@ -90,7 +90,8 @@ def test_starts_quickly_and_lists_endpoints(server):
         assert server.ready_after < STARTUP_BUDGET_S
     api = Client(server.url, verbose=False).view_api(print_info=False, return_format="dict")
     names = set(api["named_endpoints"])
-    assert {"/run", "/cancel", "/saliency_layer", "/compare", "/cancel_compare", "/describe"} <= names
+    assert {"/run", "/cancel", "/saliency_layer", "/compare", "/cancel_compare", "/sweep", "/cancel_sweep",
+            "/describe"} <= names
 
 
 def test_describe_matches_the_method_dataclass(client):
@@ -196,12 +197,13 @@ def test_compare_reports_gap_and_run_time(client):
                                           api_name="/compare")
     assert "Compared" in status
     headers, data = frame["headers"], frame["data"]
-    assert [row[0] for row in data] == ["SalUn", "SLUG"]
+    assert [row[0] for row in data] == ["Doing nothing (original)", "SalUn", "SLUG"]
     gap, runtime = headers.index("Avg. Gap"), headers.index("Run time (s)")
     assert all(row[gap] is not None and row[gap] >= 0 for row in data)
-    assert all(row[runtime] > 0 for row in data)
+    assert all(row[runtime] > 0 for row in data[1:])
     figure = plot_json(chart)
     assert {t["name"] for t in figure["data"]} == {"Avg. Gap", "run time"}
+    assert any(a["text"].startswith("doing nothing: ") for a in figure["layout"]["annotations"])
 
 
 @pytest.mark.parametrize("args, words", [
@@ -247,6 +249,18 @@ def test_bad_compare_input(client, server):
     expect_error(lambda: client.predict("digits-cnn", "class:3", ["salun"], 0, '{"slug": {}}',
                                         api_name="/compare"), "not selected")
     expect_error(lambda: client.predict("digits-cnn", "class:99", ["salun"], 0, "", api_name="/compare"), "class")
+    assert server.alive()
+
+
+def test_bad_sweep_input_gives_a_clear_error(client, server):
+    expect_error(lambda: client.predict("digits-cnn", "0,abc,10,10", ["slug"], 0, "", api_name="/sweep"),
+                 "shares must be percentages strictly between 0 and 100", "'abc' is not a number", "given twice")
+    # The methods box itself refuses a method it does not offer, naming the ones it does.
+    expect_error(lambda: client.predict("digits-cnn", "10", ["nonsense"], 0, "", api_name="/sweep"),
+                 "'nonsense'", "salun")
+    expect_error(lambda: client.predict("digits-cnn", "10", [], 0, "", api_name="/sweep"), "pick at least one")
+    expect_error(lambda: client.predict("digits-ddpm", "10", ["slug"], 0, "", api_name="/sweep"), "random:P")
+    assert "Nothing is running" in client.predict(api_name="/cancel_sweep")
     assert server.alive()
 
 

@@ -90,24 +90,44 @@ def test_metrics_table_shows_the_gap_to_retrain():
     ua = frame[frame.Metric.str.startswith("UA")].iloc[0]
     assert ua[plots.GAP_COLUMN] == 10.0
     assert frame.iloc[-1]["Metric"].startswith("Avg. Gap") and frame.iloc[-1]["Unlearned"] == 8.5
+    assert frame.iloc[-1]["Original"] == 50.0  # doing nothing's gap, beside the method's
     html = plots.styled_metrics(_report()).to_html()
     assert "background-color" in html
     no_retrain = plots.metrics_frame(_report(with_retrain=False))
     assert no_retrain[plots.GAP_COLUMN].isna().all()
     assert "No Retrain reference" in plots.summary_markdown(_report(with_retrain=False))
+    assert "doing nothing" not in plots.summary_markdown(_report(with_retrain=False))
+    summary = plots.summary_markdown(_report())
+    assert "Avg. Gap to Retrain: **8.50** (doing nothing: 50.00" in summary
+    assert "**beats doing nothing by 41.50 points**" in summary
+    worse = plots.summary_markdown({**_report(), "avg_gap": 60.0})
+    assert "does not beat doing nothing" in worse and "10.00 points closer to Retrain" in worse
     generative = plots.metrics_frame({"metrics": {"original": {"ua": 1.0, "fid": 3.0},
                                                   "unlearned": {"ua": 90.0, "fid": 4.0},
                                                   "retrain": {"ua": 95.0, "fid": 3.5}}})
     assert any(m.startswith("FID") for m in generative.Metric)
 
 
-def test_compare_chart_orders_methods_by_gap():
+def test_compare_chart_orders_methods_by_gap_beside_doing_nothing():
     rows = [{"label": "A", "report": _report()}, {"label": "B", "report": {**_report(), "avg_gap": 2.0}}]
     frame = plots.compare_frame(rows)
-    assert list(frame["Method"]) == ["A", "B"] and list(frame["Avg. Gap"]) == [8.5, 2.0]
+    assert list(frame["Method"]) == [plots.DOING_NOTHING, "A", "B"] and list(frame["Avg. Gap"]) == [50.0, 8.5, 2.0]
+    nothing = frame.iloc[0]
+    assert nothing["UA"] == 0.0 and nothing["RA"] == 100.0 and nothing["Run time (s)"] == 0.0  # the original's
     figure = plots.compare_chart(rows)
     assert list(figure.data[0].x) == ["B", "A"]  # smallest gap first
     assert list(figure.data[1].y) == [1.5, 1.5]
+    # Doing nothing as a dashed reference line on the gap panel, inside its y range.
+    line = next(shape for shape in figure.layout.shapes if shape.yref == "y")
+    assert line.y0 == line.y1 == 50.0 and line.line.dash == "dash"
+    assert "doing nothing: 50.00" in [a.text for a in figure.layout.annotations]
+    assert figure.layout.yaxis.range[1] > 50.0
+    # Without an Avg. Gap (generative models) nothing is added.
+    generative = {"method": "esd", "metrics": {"unlearned": {"fid": 3.0}},
+                  "runtime_s": {"unlearn": 1.0, "retrain": None}}
+    plain = plots.compare_frame([{"label": "A", "report": generative}])
+    assert list(plain["Method"]) == ["A"]
+    assert not plots.compare_chart([{"label": "A", "report": generative}]).layout.shapes
 
 
 def test_sample_grid_frames_the_forget_class():

@@ -11,8 +11,10 @@ from typing import Callable
 import numpy as np
 import torch
 
+from . import plots
 from .methods import METHODS
 from .runner import run_unlearning
+from .sweep import forget_amount_sweep, validate_sweep
 from .tuning import PLANS
 from .zoo import get_model_spec
 
@@ -59,9 +61,11 @@ def summarise(reports_by_method: dict[str, list[dict]]) -> tuple[list[str], list
     for name, reports in reports_by_method.items():
         rows.append([METHODS[name].label] + [_cell([_get(r, path) for r in reports]) for _, path in columns])
     if "retrain" in first[0]["metrics"] or "original" in first[0]["metrics"]:
-        rows.insert(0, ["Original"] + [
-            _cell([_get(r, path.replace("unlearned", "original")) if path.startswith("metrics") else None
-                   for r in first]) for _, path in columns])
+        # Doing nothing: the original's metrics, and its Avg. Gap to Retrain where the reports carry one.
+        rows.insert(0, ["Original (doing nothing)"] + [
+            _cell([_get(r, path.replace("unlearned", "original")) if path.startswith("metrics") else
+                   (_get(r, "avg_gap_original") if path == "avg_gap" else None) for r in first])
+            for _, path in columns])
     if "retrain" in first[0]["metrics"]:
         rows.insert(1, ["Retrain (reference)"] + [
             _cell([_get(r, path.replace("unlearned", "retrain")) if path.startswith("metrics") else
@@ -174,7 +178,8 @@ def verdict_targets(model_name: str, forget: str, reports_by_method: dict[str, l
                     limit = RANDOM_SHARE_OF_ORIGINAL * original
                     if name == "salun":
                         limit = min(limit, RANDOM_SALUN_GAP_MAX)
-                    lines.append(f"- {METHODS[name].label}: Avg. Gap {gap:.2f} (limit {limit:.2f}): {verdict(gap <= limit)}")
+                    lines.append(f"- {METHODS[name].label}: Avg. Gap {gap:.2f} (limit {limit:.2f}): "
+                                 f"{verdict(gap <= limit)}")
         if "bs" in reports_by_method:
             ra = _mean(reports_by_method["bs"], "metrics.unlearned.ra")
             lines.append(f"- BS keeps RA >= {BS_RA_MIN:g}: {ra:.2f}: {verdict(ra >= BS_RA_MIN)}")
@@ -198,16 +203,24 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def default_bench_methods(model_name: str) -> list[str]:
+    """The methods ``bench`` runs when none are named: every one that applies (the model's own list, if it
+    has one), in the order of the tables, Retrain aside (it is the reference)."""
+    spec = get_model_spec(model_name)
+    return [m for m in METHOD_ORDER if m in METHODS and spec.family in METHODS[m].tasks and m != "retrain"
+            and (spec.bench_methods is None or m in spec.bench_methods)]
+
+
 def run_benchmark(model_name: str, forgets: list[str] | None, methods: list[str] | None, seeds: list[int] | None,
                   out: Path | None = None, progress: Callable[[float, str], None] | None = None) -> Path:
     spec = get_model_spec(model_name)
     plan = PLANS.get(model_name)
     # Report on the held-out targets of the model's tuning plan: the defaults were never fitted to them.
-    forgets = forgets or (list(plan.report.forgets) if plan else BENCH_FORGETS.get(spec.family, [spec.default_forget]))
+    default_forgets = list(plan.report.forgets) if plan else BENCH_FORGETS.get(spec.family, [spec.default_forget])
+    forgets = forgets or default_forgets
     seeds = seeds or (list(plan.report.seeds) if plan else [0, 1, 2])
     if methods is None:
-        methods = [m for m in METHOD_ORDER if m in METHODS and spec.family in METHODS[m].tasks and m != "retrain"
-                   and (spec.bench_methods is None or m in spec.bench_methods)]
+        methods = default_bench_methods(model_name)
     out = out or REPO / "benchmarks" / f"{model_name}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     sections, raw = [], {}
@@ -231,13 +244,20 @@ def run_benchmark(model_name: str, forgets: list[str] | None, methods: list[str]
     return out
 
 
-def _write(out: Path, model_name: str, seeds: list[int], sections: list[str], raw: dict, plan=None) -> None:
+def _stamp_and_machine() -> tuple[str, str]:
+    """When (UTC) and on what a benchmark file was written, for its header."""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    threads = torch.get_num_threads()
+    return stamp, f"{platform.machine()} CPU, {threads} thread{'s' if threads != 1 else ''}"
+
+
+def _write(out: Path, model_name: str, seeds: list[int], sections: list[str], raw: dict, plan=None) -> None:
+    stamp, machine = _stamp_and_machine()
     text = (f"# Benchmark: {model_name}\n\n"
             f"Written by `python -m unlearn_core bench --model {model_name}` on {stamp}; "
-            f"seeds {', '.join(map(str, seeds))}; mean ± std over seeds; {platform.machine()} CPU, "
-            f"{torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''}. Metrics in percent; RTE = unlearning run time in seconds "
-            f"(Retrain's row: its training time).\n\n" + _tuning_note(model_name, plan) + "\n".join(sections))
+            f"seeds {', '.join(map(str, seeds))}; mean ± std over seeds; {machine}. Metrics in percent; RTE = "
+            f"unlearning run time in seconds (Retrain's row: its training time).\n\n" + _tuning_note(model_name, plan)
+            + "\n".join(sections))
     out.write_text(text)
     out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=float))
 
@@ -247,3 +267,42 @@ def _tuning_note(model_name: str, plan) -> str:
         return ""
     return (f"Defaults: tuned by `python -m unlearn_core tune --model {model_name}` on {plan.tune.describe()} "
             f"([search table](tuning/{model_name}.md)); reported here on held-out targets only.\n\n")
+
+
+def sweep_markdown(sweep: dict, command: str) -> str:
+    """The sweep as a table (rows = methods and doing nothing, columns = shares, cells = Avg. Gap mean ± std over
+    seeds) under a header naming the command, date, seeds and machine."""
+    stamp, machine = _stamp_and_machine()
+    header = ["Method"] + [f"{share:g}%" for share in sweep["shares"]]
+    rows = [[entry["label"]] + [_cell(values) for values in entry["per_seed"]]
+            for entry in sweep["methods"].values()]
+    rows.append([plots.DOING_NOTHING] + [_cell(values) for values in sweep["original"]["per_seed"]])
+    return (f"# Forget-amount sweep: {sweep['model']}\n\n"
+            f"Written by `{command}` on {stamp}; seeds {', '.join(map(str, sweep['seeds']))}; {machine}; "
+            f"{sweep['seconds'] / 60:.1f} min in all. Each cell: Avg. Gap to Retrain (mean |metric - Retrain's| over "
+            "UA, RA, TA, MIA, in points; lower is better), mean ± std over seeds, forgetting `random:P` (P = the "
+            "column) with each seed's own forget set and Retrain. The last row is doing nothing: the untouched "
+            "original model's gap (SalUn, Figure 1).\n\n"
+            f"{markdown_table(header, rows)}\n\n{plots.sweep_verdict(sweep)}\n")
+
+
+def run_sweep_benchmark(model_name: str, shares, methods, seeds, out: Path | None = None,
+                        progress: Callable[[float, str], None] | None = None) -> Path:
+    """``bench --shares``: the forget-amount sweep written as ``benchmarks/MODEL-sweep.md`` (table), ``.json``
+    (the sweep's data and raw reports) and ``.png`` (the plot). ``shares``, ``methods`` and ``seeds`` are lists
+    or comma-separated text (validated before any work); no methods: the benchmark's default set."""
+    methods = methods or default_bench_methods(model_name)
+    plan = PLANS.get(model_name)
+    # No seeds given: the model's held-out report seeds (random shares drawn by the tuning seeds never appear).
+    seeds = seeds or (list(plan.report.seeds) if plan else [0, 1, 2])
+    request = validate_sweep(model_name, shares, methods, seeds)
+    out = out or REPO / "benchmarks" / f"{request.model}-sweep.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sweep = forget_amount_sweep(request.model, request.shares, request.methods, request.seeds, progress=progress)
+    command = (f"python -m unlearn_core bench --model {request.model} "
+               f"--shares {','.join(f'{share:g}' for share in request.shares)} "
+               f"--seeds {','.join(map(str, request.seeds))} --methods {','.join(request.methods)}")
+    out.write_text(sweep_markdown(sweep, command))
+    out.with_suffix(".json").write_text(json.dumps(sweep, indent=1, default=float))
+    plots.sweep_png(sweep, out.with_suffix(".png"))
+    return out

@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--methods", default=None, help="comma-separated methods (default: all that apply)")
     bench.add_argument("--seeds", default=None, help="comma-separated seeds (default: the model's report seeds)")
     bench.add_argument("--out", type=Path, default=None, help="markdown file (default: benchmarks/MODEL.md)")
+    bench.add_argument("--shares", default=None, metavar="P,P,...",
+                       help="forget-amount sweep instead: Avg. Gap of each method for random:P at each share "
+                            "(percent, e.g. 10,20,30,40,50); writes benchmarks/MODEL-sweep.md, .json and .png")
 
     tune = sub.add_parser("tune", help="search each method's declared grid on the model's tuning targets and "
                                        "write the search table and the chosen defaults")
@@ -184,9 +187,22 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    """``bench --shares``: the forget-amount sweep (shares, seeds and methods are validated by the core)."""
+    from .bench import run_sweep_benchmark
+
+    if args.forget:
+        raise UnlearningInputError("--shares sweeps random:P forget targets; it cannot be combined with --forget")
+    path = run_sweep_benchmark(args.model, args.shares, args.methods, args.seeds, args.out, progress=_progress)
+    print(f"sweep written to {path} (and {path.with_suffix('.json').name}, {path.with_suffix('.png').name})")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from .bench import run_benchmark
 
+    if args.shares is not None:
+        return cmd_sweep(args)
     seeds = _seed_list(args.seeds)
     methods = _method_list(args.methods)
     path = run_benchmark(args.model, args.forget, methods, seeds, args.out, progress=_progress)

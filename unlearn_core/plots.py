@@ -106,13 +106,24 @@ def styled_metrics(report: Mapping[str, Any]):
     return styler.map(lambda v: _gap_colour(v, worst), subset=[GAP_COLUMN])
 
 
+def doing_nothing_verdict(gap: float, original_gap: float) -> str:
+    """Whether a method's Avg. Gap beats doing nothing (the untouched original's gap to Retrain)."""
+    if gap < original_gap:
+        return f"beats doing nothing by {original_gap - gap:.2f} points"
+    return (f"does not beat doing nothing: the untouched original is {gap - original_gap:.2f} points "
+            "closer to Retrain")
+
+
 def summary_markdown(report: Mapping[str, Any]) -> str:
-    """One paragraph under the table: gap, KL to Retrain, run times."""
+    """One paragraph under the table: gap (and doing nothing's), KL to Retrain, run times."""
     parts = [f"**{report.get('method', '?')}** on **{report.get('model', '?')}**, "
              f"forget `{report.get('forget', '?')}`, seed {report.get('seed', '?')}."]
-    if "avg_gap" in report:
-        parts.append(f"Avg. Gap to Retrain **{report['avg_gap']:.2f}** points "
-                     f"(the original model: {report.get('avg_gap_original', float('nan')):.2f}); lower is better.")
+    if "avg_gap" in report and "avg_gap_original" in report:
+        parts.append(f"Avg. Gap to Retrain: **{report['avg_gap']:.2f}** (doing nothing: "
+                     f"{report['avg_gap_original']:.2f}; lower is better): it "
+                     f"**{doing_nothing_verdict(report['avg_gap'], report['avg_gap_original'])}**.")
+    elif "avg_gap" in report:
+        parts.append(f"Avg. Gap to Retrain: **{report['avg_gap']:.2f}** points; lower is better.")
     if "kl_to_retrain" in report:
         parts.append(f"KL(Retrain || unlearned) on the forget set: {report['kl_to_retrain']:.3f}.")
     runtime = report.get("runtime_s", {})
@@ -312,21 +323,40 @@ def slug_search_trace(slug: Mapping[str, Any], retain_tolerance: float | None = 
 # ------------------------------------------------------------------------------------------------------
 # Compare
 
+COMPARE_METRICS = (("ua", "UA"), ("ra", "RA"), ("ta", "TA"), ("mia", "MIA"), ("forget_acc", "Forget acc."),
+                   ("retain_acc", "Retain acc."), ("fid", "FID"))
+DOING_NOTHING = "Doing nothing (original)"   # the reference row of the compare and sweep tables
+SWEEP_REFERENCE = "doing nothing (original model)"  # ... and the dashed line of the sweep plot
+
+
+def _metric_cells(metrics: Mapping[str, Any]) -> dict[str, float]:
+    return {label: round(float(metrics[key]), 2) for key, label in COMPARE_METRICS if key in metrics}
+
+
+def _original_gap(rows: Sequence[Mapping[str, Any]]) -> float | None:
+    """Doing nothing's Avg. Gap to Retrain (the same for every row: one model, target and seed), if reported."""
+    return next((float(row["report"]["avg_gap_original"]) for row in rows if "avg_gap_original" in row["report"]),
+                None)
+
+
 def compare_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per method: its metrics, gap to Retrain and run time."""
+    """One row per method: its metrics, gap to Retrain and run time; first, where the reports have an Avg. Gap,
+    a row for doing nothing (the original model's metrics and gap, no run time)."""
+    rows = list(rows)
     out = []
     for row in rows:
         report = row["report"]
-        unlearned = report["metrics"].get("unlearned", {})
-        entry = {"Method": row.get("label", report.get("method"))}
-        for key, label in (("ua", "UA"), ("ra", "RA"), ("ta", "TA"), ("mia", "MIA"), ("forget_acc", "Forget acc."),
-                           ("retain_acc", "Retain acc."), ("fid", "FID")):
-            if key in unlearned:
-                entry[label] = round(float(unlearned[key]), 2)
+        entry = {"Method": row.get("label", report.get("method")),
+                 **_metric_cells(report["metrics"].get("unlearned", {}))}
         entry["Avg. Gap"] = round(float(report["avg_gap"]), 2) if "avg_gap" in report else None
         entry["KL to Retrain"] = round(float(report["kl_to_retrain"]), 3) if "kl_to_retrain" in report else None
         entry["Run time (s)"] = round(float(report["runtime_s"]["unlearn"]), 2)
         out.append(entry)
+    original_gap = _original_gap(rows)
+    if original_gap is not None:
+        # KL to Retrain is not measured for the original, so that one cell stays empty.
+        out.insert(0, {"Method": DOING_NOTHING, **_metric_cells(rows[0]["report"]["metrics"].get("original", {})),
+                       "Avg. Gap": round(original_gap, 2), "KL to Retrain": None, "Run time (s)": 0.0})
     return pd.DataFrame(out)
 
 
@@ -352,9 +382,100 @@ def compare_chart(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     if retrain_time is not None:
         fig.add_hline(y=retrain_time, line_dash="dash", line_color="#333", row=1, col=2,
                       annotation_text=f"Retrain {retrain_time:.1f} s", annotation_position="top left")
+    original_gap = _original_gap(rows)
+    if original_gap is not None:
+        fig.add_hline(y=original_gap, line_dash="dash", line_color="#333", row=1, col=1,
+                      annotation_text=f"doing nothing: {original_gap:.2f}", annotation_position="top right")
+        # Room for the reference line and the bar labels above the tallest bar.
+        tallest = max([original_gap, *[g for g in gaps if g is not None]])
+        fig.update_yaxes(range=[0, 1.2 * tallest if tallest > 0 else 1.0], row=1, col=1)
     fig.update_layout(height=420, showlegend=False, margin={"l": 50, "r": 20, "t": 60, "b": 60},
                       plot_bgcolor="white")
     return fig
+
+
+# ------------------------------------------------------------------------------------------------------
+# Forget-amount sweep
+
+def _sweep_lines(sweep: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The lines of the sweep plot: one per method, then doing nothing (``reference``), from
+    ``unlearn_core.sweep.forget_amount_sweep``'s data."""
+    lines = [{"label": entry["label"], "mean": list(entry["mean"]), "std": list(entry["std"]), "reference": False}
+             for entry in sweep["methods"].values()]
+    original = sweep["original"]
+    lines.append({"label": SWEEP_REFERENCE, "mean": list(original["mean"]), "std": list(original["std"]),
+                  "reference": True})
+    return lines
+
+
+def _sweep_y_range(lines: Sequence[Mapping[str, Any]]) -> list[float]:
+    """From 0 (or the lowest error bar, if below) to the highest error bar, with a margin on both sides."""
+    low = min([0.0, *[m - s for line in lines for m, s in zip(line["mean"], line["std"])]])
+    high = max(m + s for line in lines for m, s in zip(line["mean"], line["std"]))
+    margin = 0.06 * ((high - low) or 1.0)
+    return [low - margin, high + margin]
+
+
+def _sweep_subtitle(sweep: Mapping[str, Any]) -> str:
+    seeds = sweep["seeds"]
+    spread = f"mean ± std over seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else f"seed {seeds[0]}"
+    return f"forget random:P of the training set; {spread}; lower is better"
+
+
+def sweep_verdict(sweep: Mapping[str, Any]) -> str:
+    """Which methods beat doing nothing (a smaller mean Avg. Gap than the original's) at every share."""
+    nothing = sweep["original"]["mean"]
+    winners = [entry["label"] for entry in sweep["methods"].values()
+               if all(gap < reference for gap, reference in zip(entry["mean"], nothing))]
+    if len(winners) == len(sweep["methods"]):
+        return "Every method beats doing nothing at every share."
+    if not winners:
+        return "No method beats doing nothing at every share."
+    return f"Beat doing nothing at every share: {', '.join(winners)}."
+
+
+def sweep_figure(sweep: Mapping[str, Any]) -> go.Figure:
+    """SalUn's Figure 1: each method's Avg. Gap to Retrain against the share forgotten (error bars = std over
+    seeds), and doing nothing (the original model) as a dashed line."""
+    lines = _sweep_lines(sweep)
+    fig = go.Figure()
+    for line in lines:
+        style = {"dash": "dash", "color": "#333"} if line["reference"] else {}
+        fig.add_trace(go.Scatter(
+            x=list(sweep["shares"]), y=line["mean"], mode="lines+markers", name=line["label"], line=style,
+            error_y={"type": "data", "array": line["std"], "visible": True},
+            hovertemplate=f"{line['label']}<br>%{{x:g}}% forgotten<br>Avg. Gap %{{y:.2f}}<extra></extra>"))
+    fig.update_layout(
+        title={"text": f"Forget-amount sweep on {sweep['model']}<br><sup>{_sweep_subtitle(sweep)}</sup>"},
+        xaxis={"title": "share of the training set forgotten (%)", "tickvals": list(sweep["shares"])},
+        yaxis={"title": "Avg. Gap to Retrain (points)", "range": _sweep_y_range(lines)},
+        height=440, margin={"l": 60, "r": 20, "t": 80, "b": 50}, legend={"orientation": "h", "y": -0.2},
+        plot_bgcolor="white")
+    fig.update_xaxes(gridcolor="#eee")
+    fig.update_yaxes(gridcolor="#eee")
+    return fig
+
+
+def sweep_png(sweep: Mapping[str, Any], path) -> None:
+    """The same plot as :func:`sweep_figure`, drawn with matplotlib into a PNG (offline; no kaleido needed)."""
+    from matplotlib.figure import Figure  # the object API: no pyplot, so no global backend to set
+
+    lines = _sweep_lines(sweep)
+    figure = Figure(figsize=(7.5, 4.5), dpi=120)
+    axes = figure.subplots()
+    for line in lines:
+        style = {"linestyle": "--", "color": "#333"} if line["reference"] else {}
+        axes.errorbar(sweep["shares"], line["mean"], yerr=line["std"], marker="o", capsize=3, label=line["label"],
+                      **style)
+    axes.set_xticks(list(sweep["shares"]))
+    axes.set_ylim(*_sweep_y_range(lines))
+    axes.set_xlabel("share of the training set forgotten (%)")
+    axes.set_ylabel("Avg. Gap to Retrain (points)")
+    axes.set_title(f"Forget-amount sweep on {sweep['model']}\n{_sweep_subtitle(sweep)}", fontsize=10)
+    axes.grid(color="#eee")
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -1,0 +1,213 @@
+"""The forget-amount sweep (SalUn's Figure 1): input checks, the data it returns, its plot and its benchmark
+files. One short real sweep on digits-cnn; the rest runs on synthetic reports (no training)."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from unlearn_core import bench, plots, sweep
+from unlearn_core.errors import UnlearningInputError
+
+
+def synthetic_sweep() -> dict:
+    """Plain sweep data as ``forget_amount_sweep`` returns it: two methods, three shares, two seeds."""
+    def series(per_seed):
+        return {"mean": [float(np.mean(v)) for v in per_seed], "std": [float(np.std(v)) for v in per_seed],
+                "per_seed": per_seed}
+
+    return {"model": "digits-cnn", "shares": [10.0, 20.0, 30.0], "seeds": [0, 1], "seconds": 90.0,
+            "methods": {"salun": {"label": "SalUn", **series([[0.5, 0.9], [1.0, 1.4], [1.5, 2.5]])},
+                        "ga": {"label": "GA", **series([[3.0, 1.0], [4.0, 4.0], [6.0, 2.0]])}},
+            "original": series([[1.2, 1.0], [2.4, 2.0], [3.6, 3.0]]), "reports": []}
+
+
+# ------------------------------------------------------------------------------------------------------
+# Input checks (no training: everything is refused before the first run)
+
+@pytest.mark.parametrize("shares, words", [
+    ("0", ["0 is not strictly between 0 and 100"]),
+    ("100", ["100 is not strictly between 0 and 100"]),
+    ("-5", ["-5 is not strictly between 0 and 100"]),
+    ("abc", ["'abc' is not a number"]),
+    ("10,20,10", ["10 is given twice"]),
+    ("", ["none given"]),
+    ([10, True], ["True is not"]),
+])
+def test_bad_shares_are_refused_naming_the_valid_values(shares, words):
+    with pytest.raises(UnlearningInputError) as info:
+        sweep.validate_sweep("digits-cnn", shares, ["slug"], [0])
+    message = str(info.value)
+    assert "shares must be percentages strictly between 0 and 100" in message
+    for word in words:
+        assert word in message
+
+
+def test_bad_methods_and_seeds_are_refused_in_one_message():
+    with pytest.raises(UnlearningInputError) as info:
+        sweep.validate_sweep("digits-cnn", "10", "slug,no_such_method", "0,-1")
+    message = str(info.value)
+    assert "unknown method 'no_such_method'" in message and "valid: " in message and "salun" in message
+    assert "seeds must be non-negative integers" in message and "'-1'" in message
+    for methods, words in (("retrain", "Retrain is the reference"), ("slug,SLUG", "slug is given twice"),
+                           ("", "pick at least one method"), ("esd", "unknown method 'esd'")):
+        with pytest.raises(UnlearningInputError, match=words):
+            sweep.validate_sweep("digits-cnn", "10", methods, "0")
+    with pytest.raises(UnlearningInputError, match="not in the sweep: salun"):
+        sweep.validate_sweep("digits-cnn", "10", "slug", "0", {"salun": {"epochs": 1}})
+    with pytest.raises(UnlearningInputError, match="lr"):
+        sweep.validate_sweep("digits-cnn", "10", "ga", "0", {"ga": {"lr": -1}})
+
+
+def test_a_share_that_empties_a_class_or_a_model_without_random_targets_is_refused_up_front():
+    with pytest.raises(UnlearningInputError, match="removes every training sample of class"):
+        sweep.validate_sweep("digits-cnn", "10,99", "slug", "0")
+    from unlearn_core.zoo import available_models
+
+    if "digits-ddpm" in available_models():
+        with pytest.raises(UnlearningInputError, match="takes only class targets; models that take random:P: "
+                                                       "digits-cnn"):
+            sweep.validate_sweep("digits-ddpm", "10", "slug", "0")
+
+
+def test_a_valid_request_is_normalised():
+    request = sweep.validate_sweep("digits-cnn", " 10, 20.0 ,12.5% ", ["SLUG", "ga"], "0 3", {"ga": {"epochs": 1}})
+    assert request.shares == (10.0, 20.0, 12.5) and request.methods == ("slug", "ga") and request.seeds == (0, 3)
+    assert [sweep.share_forget(s) for s in request.shares] == ["random:10", "random:20", "random:12.5"]
+    assert request.overrides == {"slug": {}, "ga": {"epochs": 1}}
+    same = sweep.validate_sweep("digits-cnn", [10, 20, 12.5], "slug,ga", [0, 3], {"ga": {"epochs": 1.0}})
+    assert same.cache_key == request.cache_key
+
+
+# ------------------------------------------------------------------------------------------------------
+# The sweep's data (synthetic runs)
+
+def test_sweep_aggregates_over_seeds_in_share_seed_method_order(monkeypatch):
+    calls = []
+
+    class Outcome:
+        def __init__(self, report):
+            self.report = report
+
+    def fake_run(model, forget, method, seed, overrides, progress=None):
+        calls.append((forget, seed, method))
+        share = float(forget.split(":")[1])
+        progress(0.5, "halfway")
+        return Outcome({"forget": forget, "method": method, "seed": seed, "avg_gap": share / 10 + seed + (
+            method == "ga"), "avg_gap_original": share + seed})
+
+    monkeypatch.setattr(sweep, "run_unlearning", fake_run)
+    seen = []
+    data = sweep.forget_amount_sweep("digits-cnn", [10, 20], ["slug", "ga"], [0, 2],
+                                     progress=lambda f, m: seen.append(f))
+    # Retrain for one share and seed is shared by the methods run right after one another.
+    assert calls[:4] == [("random:10", 0, "slug"), ("random:10", 0, "ga"), ("random:10", 2, "slug"),
+                         ("random:10", 2, "ga")]
+    assert data["shares"] == [10.0, 20.0] and data["seeds"] == [0, 2] and len(data["reports"]) == 8
+    assert list(data["methods"]) == ["slug", "ga"] and data["methods"]["slug"]["label"] == "SLUG"
+    assert data["methods"]["slug"]["per_seed"] == [[1.0, 3.0], [2.0, 4.0]]
+    assert data["methods"]["slug"]["mean"] == [2.0, 3.0] and data["methods"]["slug"]["std"] == [1.0, 1.0]
+    assert data["methods"]["ga"]["mean"] == [3.0, 4.0]
+    assert data["original"]["per_seed"] == [[10.0, 12.0], [20.0, 22.0]] and data["original"]["mean"] == [11.0, 21.0]
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    json.dumps(data)  # plain data
+
+    class Cancelled(Exception):
+        pass
+
+    def cancelling(fraction, message):
+        if fraction > 0.3:
+            raise Cancelled()  # what the app's Cancel does: raise from the progress callback
+
+    calls.clear()
+    with pytest.raises(Cancelled):
+        sweep.forget_amount_sweep("digits-cnn", [10, 20], ["slug", "ga"], [0], progress=cancelling)
+    assert len(calls) == 2
+
+
+def test_a_model_whose_reports_have_no_avg_gap_is_refused(monkeypatch):
+    class Outcome:
+        report = {"metrics": {}, "runtime_s": {"unlearn": 1.0}}
+
+    monkeypatch.setattr(sweep, "run_unlearning", lambda *args, **kwargs: Outcome())
+    with pytest.raises(UnlearningInputError, match="no Avg. Gap to Retrain"):
+        sweep.forget_amount_sweep("digits-cnn", [10], ["slug"], [0])
+
+
+def test_real_sweep_on_digits_cnn():
+    """One share, one seed, two quick methods: Retrain for random:10 is trained here (~25 s on one thread)."""
+    start = time.perf_counter()
+    data = sweep.forget_amount_sweep("digits-cnn", [10], ["slug", "ga"], [0], {"ga": {"epochs": 1}})
+    print(f"\nreal sweep (random:10, seed 0, SLUG + GA) {time.perf_counter() - start:.1f} s")
+    assert data["shares"] == [10.0] and data["seeds"] == [0] and list(data["methods"]) == ["slug", "ga"]
+    assert [r["forget"] for r in data["reports"]] == ["random:10", "random:10"]
+    assert [r["method"] for r in data["reports"]] == ["slug", "ga"]
+    assert data["reports"][1]["hyperparameters"]["epochs"] == 1
+    for name, report in zip(data["methods"], data["reports"]):
+        assert data["methods"][name]["mean"] == [report["avg_gap"]] and data["methods"][name]["std"] == [0.0]
+        # Doing nothing is the very number each report carries.
+        assert data["original"]["mean"] == [report["avg_gap_original"]]
+    assert data["original"]["mean"][0] > 0
+    json.dumps(data, default=float)
+
+
+# ------------------------------------------------------------------------------------------------------
+# What a person sees: the plot, the benchmark files
+
+def test_sweep_figure_has_a_line_per_method_and_doing_nothing():
+    data = synthetic_sweep()
+    figure = plots.sweep_figure(data)
+    names = [trace.name for trace in figure.data]
+    assert names == ["SalUn", "GA", plots.SWEEP_REFERENCE] and len(set(names)) == len(names)
+    reference = figure.data[-1]
+    assert reference.line.dash == "dash" and list(reference.y) == data["original"]["mean"]
+    assert all(list(trace.x) == data["shares"] for trace in figure.data)
+    low, high = figure.layout.yaxis.range
+    for trace in figure.data:
+        for mean, std in zip(trace.y, trace.error_y.array):
+            assert low <= mean - std and mean + std <= high
+    assert "Avg. Gap to Retrain" in figure.layout.yaxis.title.text
+    assert "forgotten (%)" in figure.layout.xaxis.title.text
+    assert "seeds 0, 1" in figure.layout.title.text
+    assert plots.sweep_verdict(data) == "Beat doing nothing at every share: SalUn."
+
+
+def test_sweep_benchmark_writes_table_data_and_plot(monkeypatch, tmp_path):
+    data = synthetic_sweep()
+    monkeypatch.setattr(bench, "forget_amount_sweep", lambda *args, **kwargs: data)
+    out = bench.run_sweep_benchmark("digits-cnn", "10,20,30", "salun,ga", "0,1", tmp_path / "digits-cnn-sweep.md")
+    text = out.read_text()
+    assert "bench --model digits-cnn --shares 10,20,30 --seeds 0,1 --methods salun,ga" in text
+    assert "| Method | 10% | 20% | 30% |" in text
+    assert "| SalUn | 0.70 ± 0.20 | 1.20 ± 0.20 | 2.00 ± 0.50 |" in text
+    assert "| Doing nothing (original) | 1.10 ± 0.10 | 2.20 ± 0.20 | 3.30 ± 0.30 |" in text
+    assert json.loads(out.with_suffix(".json").read_text())["original"]["mean"] == data["original"]["mean"]
+    png = out.with_suffix(".png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_bench_table_shows_doing_nothings_avg_gap():
+    report = {"metrics": {"original": {"ua": 1.0, "ra": 100.0, "ta": 99.0, "mia": 2.0},
+                          "unlearned": {"ua": 9.0, "ra": 99.0, "ta": 98.0, "mia": 11.0},
+                          "retrain": {"ua": 10.0, "ra": 100.0, "ta": 98.0, "mia": 12.0}},
+              "avg_gap": 1.0, "avg_gap_original": 5.0, "runtime_s": {"unlearn": 1.0, "retrain": 30.0}}
+    header, rows = bench.summarise({"salun": [report, {**report, "avg_gap_original": 7.0}]})
+    gap = header.index("Avg. Gap")
+    assert rows[0][0] == "Original (doing nothing)" and rows[0][gap] == "6.00 ± 1.00"
+    assert rows[2][0] == "SalUn" and rows[2][gap] == "1.00 ± 0.00"
+    generative = {"metrics": {k: {"ua": 1.0, "fid": 2.0} for k in ("original", "unlearned", "retrain")},
+                  "runtime_s": {"unlearn": 1.0, "retrain": 30.0}}
+    header, rows = bench.summarise({"salun": [generative]})
+    assert "Avg. Gap" not in header and rows[0].count("—") == 1  # only run time, as before: no gap cell added
+
+
+def test_cli_refuses_bad_shares_with_exit_code_2(capsys):
+    from unlearn_core.cli import main
+
+    assert main(["bench", "--model", "digits-cnn", "--shares", "10,abc,100", "--methods", "slug"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: shares must be") and "'abc' is not a number" in error and "100 is not" in error
+    assert main(["bench", "--shares", "10", "--forget", "class:3"]) == 2
+    assert "cannot be combined with --forget" in capsys.readouterr().err
