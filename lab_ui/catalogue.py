@@ -22,8 +22,23 @@ def family_of(model: str) -> str:
     return get_model_spec(model).family
 
 
-def describe_method(method: str, family: str) -> dict[str, Any]:
-    return get_method(method).describe(family)
+def describe_method(method: str, family: str, model: str | None = None,
+                    forget_kind: str | None = None) -> dict[str, Any]:
+    """The method's description with its defaults for the family, tuned for ``model`` and ``forget_kind``
+    where ``python -m unlearn_core tune`` chose them."""
+    return get_method(method).describe(family, model, forget_kind)
+
+
+def default_forget_kind(model: str) -> str:
+    return get_model_spec(model).default_forget.split(":", 1)[0]
+
+
+def hyperparameter_defaults(model: str, forget_kind: str | None = None) -> dict[tuple[str, str], Any]:
+    """(method, knob) -> default for every method of the model's family (tuned ones where there are)."""
+    family = family_of(model)
+    kind = forget_kind or default_forget_kind(model)
+    return {(name, f["name"]): f["default"] for name, cls in METHODS.items()
+            for f in cls.describe(family, model, kind)["hyperparameters"]}
 
 
 def method_markdown(method: str, family: str) -> str:
@@ -36,10 +51,19 @@ def method_markdown(method: str, family: str) -> str:
     return text
 
 
+# Why the lab ships two classifiers, in one line under the model picker.
+TWO_CLASSIFIERS = ("Why two digit classifiers? One that generalises (digits-cnn) has little to forget when the "
+                   "forget set is random, since Retrain still recognises those images; one that memorises "
+                   "(digits-mlp) does, so random forgetting is best studied on it.")
+
+
 def model_markdown(model: str) -> str:
     spec = get_model_spec(model)
     kinds = ", ".join(spec.forget_kinds)
-    return f"{spec.description}. Family: `{spec.family}`; forget targets: {kinds}."
+    text = f"{spec.description}. Family: `{spec.family}`; forget targets: {kinds}."
+    if spec.family == "classification":
+        text += f"  \n*{TWO_CLASSIFIERS}*"
+    return text
 
 
 def methods_table() -> str:

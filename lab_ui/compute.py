@@ -61,7 +61,8 @@ def normalise_request(model: str, forget: str, method: str, overrides: dict[str,
     request = spec.parse_forget(str(forget or ""))
     if not method:
         raise UnlearningInputError("choose a method")
-    method_obj = get_method(method).for_task(spec.family, overrides)
+    method_obj = get_method(method).for_task(spec.family, overrides, model=spec.name,
+                                             forget_kind=request.kind)  # with the tuned defaults, as the run
     if seed is None or isinstance(seed, bool):
         raise UnlearningInputError(f"seed must be a non-negative integer; got {seed!r}")
     try:

@@ -16,7 +16,7 @@ from unlearn_core import plots
 from unlearn_core.errors import DivergenceError, UnlearningInputError
 from unlearn_core.methods import get_method
 
-from lab_ui.catalogue import describe_method, family_of, methods_for
+from lab_ui.catalogue import default_forget_kind, describe_method, family_of, methods_for
 from lab_ui.compute import (attribution_key, cancellable, compute_report, compute_sweep, compute_view, parse_overrides,
                             report_key, sweep_request)
 from lab_ui.config import DEFAULT_ATTRIBUTION
@@ -133,9 +133,10 @@ def sweep(model: str, shares: str, methods: list[str], seed: float, hyperparamet
 
 @user_errors
 def describe(model: str, method: str) -> dict[str, Any]:
-    """The method's description and hyperparameters (defaults for this model's family) as JSON."""
+    """The method's description and hyperparameters as JSON (defaults for this model's family, tuned for the
+    model and its default kind of forget target where ``tune`` chose them)."""
     family = family_of(model)
     if method not in dict((v, k) for k, v in methods_for(family)):
         raise UnlearningInputError(f"method {method!r} does not apply to {model}; valid: "
                                    f"{', '.join(v for _, v in methods_for(family))}")
-    return describe_method(method, family)
+    return describe_method(method, family, model, default_forget_kind(model))

@@ -11,10 +11,11 @@ from typing import Any
 import gradio as gr
 
 from unlearn_core.errors import UnlearningInputError
-from unlearn_core.methods import METHODS, get_method
+from unlearn_core.methods import get_method
 from unlearn_core.zoo import get_model_spec
 
-from lab_ui.catalogue import describe_method, family_of, method_markdown, methods_for, model_choices, model_markdown
+from lab_ui.catalogue import (describe_method, family_of, hyperparameter_defaults, method_markdown, methods_for,
+                              model_choices, model_markdown)
 from lab_ui.config import COMPUTE, DEFAULT_METHOD, DEFAULT_MODEL
 from lab_ui.handlers import cancel, compare, describe, run, saliency_layer, sweep, user_errors
 from lab_ui.panels import panel_values
@@ -36,8 +37,7 @@ def wire_lab_pickers(lab: LabControls) -> None:
         kinds = list(spec.forget_kinds)
         options = methods_for(spec.family)
         values = [option for _, option in options]
-        defaults = {(name, f["name"]): f["default"] for name, cls in METHODS.items()
-                    for f in cls.describe(spec.family)["hyperparameters"]}
+        defaults = hyperparameter_defaults(model)  # tuned for the model's default kind of target
         classes = [str(c) for c in range(spec.num_classes or 0)]
         kind, value = spec.default_forget.split(":", 1)
         return [model_markdown(model), gr.Radio(choices=kinds, value=kind),
@@ -69,12 +69,26 @@ def wire_lab_pickers(lab: LabControls) -> None:
     lab.method.change(user_errors(on_method), [lab.model, lab.method], [lab.method_info, *groups.values()],
                       api_visibility="private")
 
-    def on_reset(model: str, method: str):
-        defaults = {f["name"]: f["default"] for f in describe_method(method, family_of(model))["hyperparameters"]}
+    def on_reset(model: str, method: str, kind: str):
+        described = describe_method(method, family_of(model), model, kind)["hyperparameters"]
+        defaults = {f["name"]: f["default"] for f in described}
         return [gr.update(value=defaults[field]) if name == method else gr.skip() for name, field, _ in pool]
 
-    lab.hyperparameters.reset_button.click(user_errors(on_reset), [lab.model, lab.method],
+    lab.hyperparameters.reset_button.click(user_errors(on_reset), [lab.model, lab.method, lab.forget_kind],
                                            lab.hyperparameters.controls, api_visibility="private")
+
+
+def wire_tuned_defaults(lab: LabControls) -> None:
+    """A new kind of forget target (class / random) shows the defaults tuned for it on this model. Wired
+    after every older event, so their numbers in the API stay as they were."""
+    pool = lab.hyperparameters.pool
+
+    def on_forget_kind(model: str, kind: str):
+        defaults = hyperparameter_defaults(model, kind)
+        return [gr.update(value=defaults[(name, field)]) for name, field, _ in pool]
+
+    lab.forget_kind.input(user_errors(on_forget_kind), [lab.model, lab.forget_kind], lab.hyperparameters.controls,
+                          api_visibility="private")
 
 
 def wire_lab_run(lab: LabControls, panels: ResultPanels, session: gr.State) -> None:
@@ -175,4 +189,5 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
         gr.api(describe, api_name="describe")
         wire_example(demo, session, panels, warmup_examples)
         wire_sweep(compare_controls)
+        wire_tuned_defaults(lab)
     return demo

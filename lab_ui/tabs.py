@@ -12,7 +12,7 @@ import gradio as gr
 from unlearn_core.methods import METHODS
 from unlearn_core.zoo import get_model_spec
 
-from lab_ui.catalogue import method_markdown, methods_table, model_markdown
+from lab_ui.catalogue import default_forget_kind, method_markdown, methods_table, model_markdown
 from lab_ui.config import (ATTRIBUTION_CHOICES, DEFAULT_ATTRIBUTION, DEFAULT_FORGET, DEFAULT_METHOD, DEFAULT_SEED,
                            DEFAULT_SWEEP_SHARES, EXAMPLES)
 
@@ -121,12 +121,14 @@ def hyperparameter_control(method: str, field: dict[str, Any]) -> Component:
     return gr.Textbox(value=str(field["default"]), max_lines=1, **common)
 
 
-def hyperparameter_controls(family: str) -> HyperparameterControls:
-    """Every method's controls with their defaults for ``family``; the default method's group is shown."""
+def hyperparameter_controls(family: str, model: str | None) -> HyperparameterControls:
+    """Every method's controls with their defaults for ``family`` (tuned for ``model`` and its default kind of
+    forget target where there are tuned ones); the default method's group is shown."""
     pool: list[tuple[str, str, Component]] = []
     groups: dict[str, gr.Group] = {}
+    kind = default_forget_kind(model) if model else None
     for name, cls in METHODS.items():
-        fields = cls.describe(family)["hyperparameters"]
+        fields = cls.describe(family, model, kind)["hyperparameters"]
         with gr.Group(visible=name == DEFAULT_METHOD) as group:
             if not fields:
                 gr.Markdown(f"{cls.label} has no hyperparameters.")
@@ -165,8 +167,9 @@ def lab_controls(models: list[tuple[str, str]], first_model: str | None, family:
     with gr.Row():
         run_button = gr.Button("Run", variant="primary", elem_id="run-button")
         cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel-button")
-    with gr.Accordion("Hyperparameters (defaults from the method's paper, scaled to this data)", open=True):
-        hyperparameters = hyperparameter_controls(family)
+    with gr.Accordion("Hyperparameters (defaults: the method's paper, scaled to this data, tuned for this model "
+                      "and kind of target where a tuning table exists)", open=True):
+        hyperparameters = hyperparameter_controls(family, first_model)
     with gr.Accordion("Run request as the API receives it", open=False):
         hp_json = gr.Code("{}", language="json", label="hyperparameters (JSON overrides)", interactive=True,
                           elem_id="hp-json")

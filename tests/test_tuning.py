@@ -127,3 +127,20 @@ def test_sfr_on_loss_floor_decides_where_the_weight_goes():
         gradients[floor] = losses.grad[2:].sum().item()  # only non-zero losses carry a forget gradient
     assert gradients[1e-8] > 30 * gradients[1e-15] > 0
     assert get_method("sfr_on").Config().loss_floor == 1e-8
+
+
+def test_the_page_shows_the_defaults_tuned_for_the_model_and_kind_of_target():
+    """The Lab's hyperparameter controls take the tuned defaults (what a run with no overrides would use),
+    per model and kind of forget target; a family default is shown where nothing was tuned."""
+    from lab_ui.catalogue import hyperparameter_defaults
+
+    tuned = json.loads((registry.TUNED_DIR / "digits-mlp.json").read_text())["defaults"]
+    for kind in ("class", "random"):
+        shown = hyperparameter_defaults("digits-mlp", kind)
+        for knob, value in tuned[kind]["salun"].items():
+            assert shown[("salun", knob)] == value
+            run_config = get_method("salun").for_task("classification", {}, model="digits-mlp", forget_kind=kind).config
+            assert getattr(run_config, knob) == value
+    assert hyperparameter_defaults("digits-mlp")[("salun", "lr")] == tuned["class"]["salun"]["lr"]  # class:3 first
+    family_default = get_method("esd").for_task("class-diffusion", {}).config.eta
+    assert hyperparameter_defaults("digits-ddpm")[("esd", "eta")] == family_default

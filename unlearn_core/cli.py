@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     methods = sub.add_parser("methods", help="list the methods and their hyperparameters")
     methods.add_argument("--model", default="digits-cnn", help="show the defaults for this model's family")
+    methods.add_argument("--forget", default=None,
+                         help="show the defaults tuned for this kind of target (class:K, random:P; default: the "
+                              "model's default target)")
     methods.add_argument("--json", action="store_true")
     add_hub_arguments(methods)
 
@@ -155,8 +158,10 @@ def cmd_methods(args) -> int:
     from .zoo import get_model_spec
 
     configure_hub(args)
-    kind = get_model_spec(args.model).family
-    listing = [cls.describe(kind) for cls in METHODS.values() if kind in cls.tasks]
+    spec = get_model_spec(args.model)
+    kind = spec.family
+    forget_kind = spec.parse_forget(args.forget or spec.default_forget).kind
+    listing = [cls.describe(kind, spec.name, forget_kind) for cls in METHODS.values() if kind in cls.tasks]
     if args.json:
         print(json.dumps(listing, indent=2))
         return 0
