@@ -142,6 +142,36 @@ def test_learn_tab_explains_the_metrics(page):
     page.click(lab)
 
 
+def input_value(browser: Browser, elem_id: str) -> str:
+    return browser.script("const e = document.querySelector(arguments[0]); return e ? e.value : null;",
+                          f"#{elem_id} input, #{elem_id} textarea")
+
+
+def test_memorising_classifier_shows_tuned_defaults_and_doing_nothing(page):
+    """digits-mlp: the page says why there are two classifiers, shows the defaults tuned for each kind of
+    target, and a random-forgetting run reads its gap against doing nothing."""
+    import json
+
+    tuned = json.loads((Path(__file__).resolve().parent.parent / "unlearn_core" / "methods" / "tuned" /
+                        "digits-mlp.json").read_text())["defaults"]
+    choose(page, "model", "digits-mlp (classification)")
+    page.wait(lambda: "memorises" in text_of(page, "#model-info"), 30, "the model description")
+    assert "Why two digit classifiers" in text_of(page, "#model-info")
+    choose(page, "method", "SalUn")
+    page.wait(lambda: float(input_value(page, "hp-salun-lr")) == tuned["class"]["salun"]["lr"], 30,
+              "the class-tuned SalUn learning rate")
+    page.click(page.find('#forget-kind input[value="random"]'))
+    page.wait(lambda: float(input_value(page, "hp-salun-lr")) == tuned["random"]["salun"]["lr"], 30,
+              "the random-tuned SalUn learning rate")
+    page.wait(lambda: input_value(page, "forget-target") == "random:10", 10, "the forget target")
+    page.click(page.find("#run-button"))
+    # The status line may still show the previous run under the progress bar: wait for this run's summary.
+    summary = page.wait(lambda: (lambda t: t if "digits-mlp" in t and "random:10" in t and "Unlearning took" in t
+                                 else None)(text_of(page, "#summary")), RUN_TIMEOUT_S, "the digits-mlp run", every=1.0)
+    assert "doing nothing" in summary
+    page.full_page_screenshot(SHOTS / "045-memorising-random.png")
+
+
 def test_generative_model_shows_before_after(page):
     page.click(page.find("#model input"))
     options = page.wait(lambda: page.script(
