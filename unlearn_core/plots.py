@@ -460,20 +460,37 @@ def sweep_png(sweep: Mapping[str, Any], path) -> None:
     """The same plot as :func:`sweep_figure`, drawn with matplotlib into a PNG (offline; no kaleido needed)."""
     from matplotlib.figure import Figure  # the object API: no pyplot, so no global backend to set
 
+    from matplotlib import colormaps
+
     lines = _sweep_lines(sweep)
-    figure = Figure(figsize=(7.5, 4.5), dpi=120)
+    figure = Figure(figsize=(8.5, 5.0), dpi=120)
     axes = figure.subplots()
-    for line in lines:
-        style = {"linestyle": "--", "color": "#333"} if line["reference"] else {}
-        axes.errorbar(sweep["shares"], line["mean"], yerr=line["std"], marker="o", capsize=3, label=line["label"],
-                      **style)
+    # A dozen methods: 20 distinct colours and a marker cycle, so no two lines look alike; the paper's methods
+    # drawn thicker. A log axis, because one collapsing baseline (gap 70) would flatten the rest (gaps 1-5).
+    palette, markers = colormaps["tab20"].colors, "osD^v<>phX*"
+    methods = [line for line in lines if not line["reference"]]
+    for index, line in enumerate(lines):
+        if line["reference"]:
+            style = {"linestyle": "--", "color": "#222", "marker": "s", "linewidth": 2.2}
+        else:
+            position = methods.index(line)
+            ours = line["label"] in ("SalUn", "SalUn-soft", "SFR-on", "SLUG")
+            style = {"color": palette[(2 * position) % 20 + (position * 2 // 20) % 2], "marker": markers[position % 11],
+                     "linewidth": 2.2 if ours else 1.1}
+        means = np.maximum(np.asarray(line["mean"], dtype=float), 1e-2)
+        stds = np.asarray(line["std"], dtype=float)
+        lower = np.minimum(stds, 0.9 * means)  # error bars stay above zero on the log axis
+        axes.errorbar(sweep["shares"], means, yerr=[lower, stds], capsize=3, label=line["label"], **style)
     axes.set_xticks(list(sweep["shares"]))
-    axes.set_ylim(*_sweep_y_range(lines))
+    axes.set_yscale("log")
+    smallest = min(float(np.min(np.maximum(line["mean"], 1e-2))) for line in lines)
+    largest = max(float(np.max(np.asarray(line["mean"]) + np.asarray(line["std"]))) for line in lines)
+    axes.set_ylim(0.08 * smallest, 1.3 * largest)  # contains every point and error bar
     axes.set_xlabel("share of the training set forgotten (%)")
-    axes.set_ylabel("Avg. Gap to Retrain (points)")
+    axes.set_ylabel("Avg. Gap to Retrain (points, log scale)")
     axes.set_title(f"Forget-amount sweep on {sweep['model']}\n{_sweep_subtitle(sweep)}", fontsize=10)
-    axes.grid(color="#eee")
-    axes.legend(fontsize=8)
+    axes.grid(color="#eee", which="both")
+    axes.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     figure.tight_layout()
     figure.savefig(path)
 
