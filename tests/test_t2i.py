@@ -119,6 +119,9 @@ def test_erasure_drops(small_task, method, overrides):
     before = small_task.forget_score(original)
     assert before >= 75.0  # the shipped model draws triangles when asked
     model = fresh_copy("shapes-t2i")
+    # Seeded as the runner seeds every run: the losses draw timesteps and noise from torch's global generator,
+    # whose state otherwise depends on which tests (and imports) ran before (retain scores of 42 to 100 seen).
+    torch.manual_seed(0)
     get_method(method).for_task("text-diffusion", overrides).unlearn(model, small_task)
     model.eval()
     assert small_task.forget_score(model) <= before - 40.0

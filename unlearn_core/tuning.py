@@ -70,8 +70,11 @@ class TuningPlan:
 
 CLASSIFIER_REPORT = Targets(("class:3", "random:10"), (0, 1, 2, 3, 4))
 PLANS: dict[str, TuningPlan] = {
-    # A Retrain of digits-cnn takes ~40 s on one thread, so its search keeps to two forget seeds.
-    "digits-cnn": TuningPlan(tune=Targets(("class:1", "random:10"), (100, 101)), report=CLASSIFIER_REPORT),
+    # A Retrain of digits-cnn takes ~40 s on one thread, so its search keeps to two forget seeds; two classes,
+    # because tuned on class 1 alone, SCRUB, IU and GA sat on a knife edge that class 3 fell off (UA 0, 28 and
+    # TA 83 held out against UA 100 / TA 98 when tuned).
+    "digits-cnn": TuningPlan(tune=Targets(("class:1", "class:7", "random:10"), (100, 101)),
+                             report=CLASSIFIER_REPORT),
     # digits-mlp trains in 2 s: two classes and five random forget sets keep the choice from fitting the noise
     # of 72-image forget sets (with two seeds, SalUn's chosen setting scored 0.87 there and 2.17 held out).
     "digits-mlp": TuningPlan(tune=Targets(("class:1", "class:7", "random:10"), (100, 101, 102, 103, 104)),
