@@ -211,6 +211,13 @@ def default_bench_methods(model_name: str) -> list[str]:
             and (spec.bench_methods is None or m in spec.bench_methods)]
 
 
+def report_seeds(model_name: str) -> list[int]:
+    """The seeds a benchmark reports on when none are given: the model's held-out ones (its tuning plan's
+    report seeds; random shares drawn by the tuning seeds never appear), else 0, 1, 2."""
+    plan = PLANS.get(model_name)
+    return list(plan.report.seeds) if plan else [0, 1, 2]
+
+
 def run_benchmark(model_name: str, forgets: list[str] | None, methods: list[str] | None, seeds: list[int] | None,
                   out: Path | None = None, progress: Callable[[float, str], None] | None = None) -> Path:
     spec = get_model_spec(model_name)
@@ -218,7 +225,7 @@ def run_benchmark(model_name: str, forgets: list[str] | None, methods: list[str]
     # Report on the held-out targets of the model's tuning plan: the defaults were never fitted to them.
     default_forgets = list(plan.report.forgets) if plan else BENCH_FORGETS.get(spec.family, [spec.default_forget])
     forgets = forgets or default_forgets
-    seeds = seeds or (list(plan.report.seeds) if plan else [0, 1, 2])
+    seeds = seeds or report_seeds(model_name)
     if methods is None:
         methods = default_bench_methods(model_name)
     out = out or REPO / "benchmarks" / f"{model_name}.md"
@@ -292,9 +299,7 @@ def run_sweep_benchmark(model_name: str, shares, methods, seeds, out: Path | Non
     (the sweep's data and raw reports) and ``.png`` (the plot). ``shares``, ``methods`` and ``seeds`` are lists
     or comma-separated text (validated before any work); no methods: the benchmark's default set."""
     methods = methods or default_bench_methods(model_name)
-    plan = PLANS.get(model_name)
-    # No seeds given: the model's held-out report seeds (random shares drawn by the tuning seeds never appear).
-    seeds = seeds or (list(plan.report.seeds) if plan else [0, 1, 2])
+    seeds = seeds or report_seeds(model_name)
     request = validate_sweep(model_name, shares, methods, seeds)
     out = out or REPO / "benchmarks" / f"{request.model}-sweep.md"
     out.parent.mkdir(parents=True, exist_ok=True)

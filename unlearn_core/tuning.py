@@ -122,24 +122,31 @@ def generation_gap(unlearned: dict[str, float], retrain: dict[str, float], origi
                           fid_worse]))
 
 
+def _generation_gap_of(metrics: dict[str, Any]) -> float | None:
+    """The generation gap of metrics holding the unlearned, Retrain and original models' generation scores;
+    None for other families (or without Retrain)."""
+    unlearned, retrain, original = (metrics.get(k) for k in ("unlearned", "retrain", "original"))
+    if unlearned and retrain and original and {"ua", "retain_acc", "fid"} <= set(unlearned):
+        return generation_gap(unlearned, retrain, original)
+    return None
+
+
 def objective(report: dict[str, Any]) -> float:
     """The number tuning minimises for one run (the family's gap to Retrain)."""
     if "avg_gap" in report:
         return float(report["avg_gap"])
-    metrics = report["metrics"]
-    if "retrain" in metrics and {"ua", "retain_acc", "fid"} <= set(metrics["unlearned"]):
-        return generation_gap(metrics["unlearned"], metrics["retrain"], metrics["original"])
-    raise UnlearningInputError(f"{report['model']}: no gap to Retrain to tune on for `{report['forget']}` "
-                               "(tuning needs a Retrain reference)")
+    gap = _generation_gap_of(report["metrics"])
+    if gap is None:
+        raise UnlearningInputError(f"{report['model']}: no gap to Retrain to tune on for `{report['forget']}` "
+                                   "(tuning needs a Retrain reference)")
+    return gap
 
 
 def row_objective(row: dict[str, Any]) -> float:
     """A logged run's objective, recomputed from its metrics where it can be (so a refined definition of the
     generation gap applies to runs logged before it), else as logged."""
-    metrics = {k: row.get(k) for k in ("unlearned", "retrain", "original")}
-    if all(metrics.values()) and {"ua", "retain_acc", "fid"} <= set(metrics["unlearned"]):
-        return generation_gap(metrics["unlearned"], metrics["retrain"], metrics["original"])
-    return float(row["objective"])
+    gap = _generation_gap_of(row)
+    return float(row["objective"]) if gap is None else gap
 
 
 def parse_grid_override(text: str) -> tuple[str, str, list]:
@@ -197,8 +204,12 @@ def validate_request(model: str, methods: list[str] | None, extra: dict[str, dic
     return spec.family, methods
 
 
+def _setting_key(setting: dict[str, Any]) -> str:
+    return json.dumps(setting, sort_keys=True)
+
+
 def _key(row: dict[str, Any]) -> tuple:
-    return (row["method"], json.dumps(row["setting"], sort_keys=True), row["forget"], row["seed"])
+    return (row["method"], _setting_key(row["setting"]), row["forget"], row["seed"])
 
 
 def load_rows(path: Path) -> list[dict[str, Any]]:
@@ -250,12 +261,13 @@ def choose(rows: list[dict[str, Any]], method: str, kind: str, grid: list[dict[s
     """Per setting of ``method`` in ``grid`` on the ``tuning_runs`` (forget, seed) of ``kind``: mean objective
     and time; the winner (lowest mean objective, then time) and the summary rows. A setting with a failed
     run never wins."""
-    wanted = {json.dumps(setting, sort_keys=True) for setting in grid}
+    wanted = {_setting_key(setting) for setting in grid}
     by_setting: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        in_search = json.dumps(row["setting"], sort_keys=True) in wanted and (row["forget"], row["seed"]) in tuning_runs
+        key = _setting_key(row["setting"])
+        in_search = key in wanted and (row["forget"], row["seed"]) in tuning_runs
         if row["method"] == method and row["forget"].split(":", 1)[0] == kind and in_search:
-            by_setting.setdefault(json.dumps(row["setting"], sort_keys=True), []).append(row)
+            by_setting.setdefault(key, []).append(row)
     summary = []
     for key, runs in by_setting.items():
         failed = any(r.get("objective") is None for r in runs)

@@ -40,8 +40,8 @@ def task_defaults(method: str, kind: str) -> dict:
 
 
 @functools.lru_cache(maxsize=None)
-def _tuned_file(model: str, stamp: float) -> dict:
-    path = TUNED_DIR / f"{model}.json"
+def _tuned_file(path: Path, stamp: float) -> dict:
+    """The parsed file, cached by its path and modification time (a re-tuned file is read again)."""
     return json.loads(path.read_text()) if stamp else {}
 
 
@@ -50,8 +50,8 @@ def tuned_defaults(method: str, model: str | None, forget_kind: str | None) -> d
     if not model or not forget_kind:
         return {}
     path = TUNED_DIR / f"{model}.json"
-    stamp = path.stat().st_mtime if path.exists() else 0.0  # a re-tuned file is read again
-    chosen = _tuned_file(model, stamp).get("defaults", {}).get(forget_kind, {}).get(method, {})
+    stamp = path.stat().st_mtime if path.exists() else 0.0
+    chosen = _tuned_file(path, stamp).get("defaults", {}).get(forget_kind, {}).get(method, {})
     return dict(chosen)
 
 
