@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from unlearn_core.attribution import attribution_method_key
+from unlearn_core.audit.suite import run_audit, validate_audit
 from unlearn_core.errors import UnlearningInputError
 from unlearn_core.inspection import inspect_run
 from unlearn_core.methods import get_method
@@ -20,7 +21,7 @@ from unlearn_core.runner import run_unlearning
 from unlearn_core.sweep import SweepRequest, forget_amount_sweep, validate_sweep
 from unlearn_core.zoo import available_models, get_model_spec
 
-from lab_ui.state import COMPUTE_LOCK, REPORTS, SWEEPS, VIEWS, WAITING, RunCancelled
+from lab_ui.state import AUDITS, COMPUTE_LOCK, OUTCOMES, REPORTS, SWEEPS, VIEWS, WAITING, RunCancelled
 
 Progress = Callable[[float, str], None]
 RUNS_DIR = Path(tempfile.gettempdir()) / "unlearning-lab-runs"
@@ -147,6 +148,7 @@ def compute_view(model: str, forget: str, method: str, overrides: dict[str, Any]
         view = inspect_run(outcome, out_dir, None if attribution == "none" else attribution,
                            lambda f, m: report(0.85 + 0.15 * f, m))
     VIEWS.put(key, view)
+    OUTCOMES.put(key[:5], outcome)
     REPORTS.put(key[:-1], view["report"])
     return view, False
 
@@ -181,4 +183,33 @@ def compute_sweep(request: SweepRequest, flag: threading.Event, progress: Progre
         result = forget_amount_sweep(request.model, request.shares, request.methods, request.seeds,
                                      request.overrides, report)
     SWEEPS.put(request.cache_key, result)
+    return result, False
+
+
+def compute_audit(view: dict[str, Any] | None, attacks: Any, settings: dict[str, Any], flag: threading.Event,
+                  progress: Progress) -> tuple[dict[str, Any], bool]:
+    """Audit the run shown in ``view`` (this session's last run); returns (audit data, from_cache). The run's
+    model comes from ``OUTCOMES``; a run evicted from there is repeated first (runs are seeded)."""
+    if not view or not view.get("report"):
+        raise UnlearningInputError("run a method first: the audit examines the result of the run shown above")
+    report = view["report"]
+    validate_audit(report["model"], attacks, settings)
+    run_key = normalise_request(report["model"], report["forget"], report["method"], report["hyperparameters"],
+                                report["seed"])
+    key = (run_key, tuple(sorted(attacks)), json.dumps(settings, sort_keys=True, default=str))
+    cached = AUDITS.get(key)
+    if cached is not None:
+        return cached, True
+    report_progress = cancellable(flag, progress)
+    with compute_slot(flag, report_progress):
+        outcome = OUTCOMES.get(run_key)
+        share = 0.0
+        if outcome is None:
+            share = 0.3
+            outcome = run_unlearning(report["model"], report["forget"], report["method"], report["seed"],
+                                     report["hyperparameters"], True,
+                                     lambda f, m: report_progress(share * f, f"repeating the run: {m}"))
+            OUTCOMES.put(run_key, outcome)
+        result = run_audit(outcome, attacks, settings, lambda f, m: report_progress(share + (1 - share) * f, m))
+    AUDITS.put(key, result)
     return result, False

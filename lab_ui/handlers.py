@@ -1,5 +1,5 @@
 """The event handlers that do work; each is also an API endpoint (``/run``, ``/cancel``, ``/saliency_layer``,
-``/compare``, ``/sweep``, ``/describe``). ``user_errors`` turns the core's errors into readable messages in the page.
+``/compare``, ``/sweep``, ``/describe``, ``/audit``). ``user_errors`` turns the core's errors into readable messages in the page.
 
 Their names, parameters, defaults and docstrings are what ``gradio_client`` sees: change them only on purpose.
 """
@@ -17,8 +17,8 @@ from unlearn_core.errors import DivergenceError, UnlearningInputError
 from unlearn_core.methods import get_method
 
 from lab_ui.catalogue import default_forget_kind, describe_method, family_of, methods_for
-from lab_ui.compute import (attribution_key, cancellable, compute_report, compute_sweep, compute_view, parse_overrides,
-                            report_key, sweep_request)
+from lab_ui.compute import (attribution_key, cancellable, compute_audit, compute_report, compute_sweep, compute_view,
+                            parse_overrides, report_key, sweep_request)
 from lab_ui.config import DEFAULT_ATTRIBUTION
 from lab_ui.panels import done_status, layer_heatmap, panel_values
 from lab_ui.state import CANCEL, RunCancelled, session_id
@@ -140,3 +140,26 @@ def describe(model: str, method: str) -> dict[str, Any]:
         raise UnlearningInputError(f"method {method!r} does not apply to {model}; valid: "
                                    f"{', '.join(v for _, v in methods_for(family))}")
     return describe_method(method, family, model, default_forget_kind(model))
+
+
+@user_errors
+def audit(view: dict[str, Any] | None, attacks: list[str], settings: str = "", progress=gr.Progress(),
+          request: gr.Request = None):
+    """Audit this session's last run with `attacks` (ulira: per-example membership inference, classifiers;
+    relearn: relearning attack, every family; inversion: concept inversion, generative models), each with its
+    settings as a JSON object {attack: {knob: value}}; return a status line, the verdict summary and the
+    membership ROC, relearning and inversion plots."""
+    if isinstance(attacks, str):
+        attacks = [attacks]
+    per_attack = parse_overrides(settings)
+    flag = CANCEL.start(session_id(request))
+    start = time.perf_counter()
+    result, cached = compute_audit(view, list(attacks or []), per_attack, flag, lambda f, m: progress(f, desc=m))
+    report = view["report"]
+    status = (f"**Audited** {report['method']} on {report['model']}, forget `{report['forget']}`, seed "
+              f"{report['seed']} in {time.perf_counter() - start:.1f} s{' (answered from the cache)' if cached else ''}.")
+    empty = plots.message_figure("Not part of this audit.", height=260)
+    return (status, plots.audit_summary_markdown(result),
+            plots.ulira_roc_figure(result["ulira"]) if "ulira" in result else empty,
+            plots.relearn_figure(result["relearn"]) if "relearn" in result else empty,
+            plots.inversion_figure(result["inversion"]) if "inversion" in result else empty)

@@ -10,6 +10,7 @@ from typing import Any
 
 import gradio as gr
 
+from unlearn_core.audit.suite import ATTACKS
 from unlearn_core.errors import UnlearningInputError
 from unlearn_core.methods import get_method
 from unlearn_core.zoo import get_model_spec
@@ -17,10 +18,11 @@ from unlearn_core.zoo import get_model_spec
 from lab_ui.catalogue import (describe_method, family_of, hyperparameter_defaults, method_markdown, methods_for,
                               model_choices, model_markdown)
 from lab_ui.config import COMPUTE, DEFAULT_METHOD, DEFAULT_MODEL
-from lab_ui.handlers import cancel, compare, describe, run, saliency_layer, sweep, user_errors
+from lab_ui.handlers import audit, cancel, compare, describe, run, saliency_layer, sweep, user_errors
 from lab_ui.panels import panel_values
 from lab_ui.state import WARMUP_DONE
-from lab_ui.tabs import CompareTab, LabControls, ResultPanels, compare_tab, lab_tab, learn_tab
+from lab_ui.tabs import (AuditSection, CompareTab, LabControls, ResultPanels, attack_choices, compare_tab, lab_tab,
+                         learn_tab)
 from lab_ui.warmup import default_view
 
 
@@ -137,6 +139,38 @@ def wire_sweep(tab: CompareTab) -> None:
                                 queue=False)
 
 
+def wire_audit(lab: LabControls, section: AuditSection, session: gr.State) -> None:
+    """Audit this run (its knob controls gathered into the JSON settings first), Cancel, and the attack list and
+    knob defaults following the model. Wired after every older event, so their numbers in the API stay."""
+    pool = section.pool
+
+    def collect(attacks: list[str], *values):
+        """Gather the chosen attacks' controls into the JSON the audit receives (the core validates it)."""
+        chosen = set(attacks or [])
+        settings: dict[str, dict[str, Any]] = {}
+        for (name, field, _), value in zip(pool, values):
+            if name in chosen:
+                settings.setdefault(name, {})[field] = value
+        return json.dumps(settings, indent=1)
+
+    audit_event = section.run_button.click(
+        collect, [section.attacks, *section.controls], section.settings_json, api_visibility="private").success(
+        audit, [session, section.attacks, section.settings_json], section.outputs(), api_name="audit",
+        concurrency_limit=1, concurrency_id=COMPUTE)
+    section.cancel_button.click(cancel, None, section.status, api_name="cancel_audit", cancels=[audit_event],
+                                queue=False)
+
+    def on_model(model: str):
+        family = family_of(model)
+        choices = attack_choices(family)
+        defaults = {(name, knob["name"]): knob["default"] for name, attack in ATTACKS.items()
+                    for knob in attack.controls(family)}
+        return [gr.CheckboxGroup(choices=choices, value=[v for _, v in choices][:1]),
+                *[gr.update(value=defaults[(name, field)]) for name, field, _ in pool]]
+
+    lab.model.input(user_errors(on_model), lab.model, [section.attacks, *section.controls], api_visibility="private")
+
+
 def wire_example(demo: gr.Blocks, session: gr.State, panels: ResultPanels,
                  warmup_examples: list[list[Any]] | None) -> None:
     """Show the example as soon as the start-up warm-up has it: on load, then polled until it is there."""
@@ -178,7 +212,7 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
         session = gr.State(None)
         with gr.Tabs():
             with gr.Tab("Lab", id="lab"):
-                lab, panels = lab_tab(models, first_model, family, method_options, warmup_examples)
+                lab, panels, audit_section = lab_tab(models, first_model, family, method_options, warmup_examples)
             with gr.Tab("Compare", id="compare"):
                 compare_controls = compare_tab(models, first_model, method_options)
             with gr.Tab("Learn", id="learn"):
@@ -190,4 +224,5 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
         wire_example(demo, session, panels, warmup_examples)
         wire_sweep(compare_controls)
         wire_tuned_defaults(lab)
+        wire_audit(lab, audit_section, session)
     return demo

@@ -78,6 +78,8 @@ class WaitingVisitors:
 VIEWS = ResultCache()           # run request -> inspection view (what the panels show)
 REPORTS = ResultCache(64)       # run request without attribution -> report (Compare reuses Lab runs)
 SWEEPS = ResultCache(8)         # validated forget-amount sweep -> its plain data
+OUTCOMES = ResultCache(4)       # run request -> the run itself (its model and task), for audits
+AUDITS = ResultCache(16)        # (run request, attacks, settings) -> the audit's plain data
 CANCEL = CancelFlags()
 COMPUTE_LOCK = threading.Lock()  # one computation at a time on this small CPU (runs, compare, warm-up)
 WAITING = WaitingVisitors()

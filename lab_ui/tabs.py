@@ -9,6 +9,7 @@ from typing import Any
 
 import gradio as gr
 
+from unlearn_core.audit.suite import ATTACKS, attacks_for
 from unlearn_core.methods import METHODS
 from unlearn_core.zoo import get_model_spec
 
@@ -78,6 +79,29 @@ class ResultPanels:
         return [self.status, self.metrics, self.summary, self.layer, self.heatmap, self.share_bars, self.pareto,
                 self.trace, self.generative_group, self.slider, self.gallery, self.attribution_group,
                 self.attribution_plot, self.weights_file, self.report_file, session]
+
+
+@dataclasses.dataclass
+class AuditSection:
+    """The Lab tab's audit of the last run: which attacks, their knobs (generated from the attacks' config
+    dataclasses, one group per attack), and the verdict panels."""
+    attacks: gr.CheckboxGroup
+    pool: list[tuple[str, str, Component]]  # (attack, field, control)
+    settings_json: gr.Code
+    run_button: gr.Button
+    cancel_button: gr.Button
+    status: gr.Markdown
+    summary: gr.Markdown
+    roc: gr.Plot
+    relearn: gr.Plot
+    inversion: gr.Plot
+
+    @property
+    def controls(self) -> list[Component]:
+        return [control for _, _, control in self.pool]
+
+    def outputs(self) -> list[Component]:
+        return [self.status, self.summary, self.roc, self.relearn, self.inversion]
 
 
 @dataclasses.dataclass
@@ -210,9 +234,46 @@ def result_panels(warmup_examples: list[list[Any]] | None) -> ResultPanels:
                         slider, gallery, attribution_group, attribution_plot, weights_file, report_file)
 
 
+def attack_choices(family: str) -> list[tuple[str, str]]:
+    return [(ATTACKS[name].label, name) for name in attacks_for(family)]
+
+
+def audit_section(family: str) -> AuditSection:
+    """Audit the run shown above: per-example membership inference, relearning, concept inversion."""
+    gr.Markdown("### Audit: is it private, and is it really gone?\n"
+                + "\n".join(f"- **{attack.label}** ({', '.join(attack.families)}): {attack.question}"
+                             for attack in ATTACKS.values()),
+                elem_id="audit-intro")
+    choices = attack_choices(family)
+    attacks = gr.CheckboxGroup(choices, value=[value for _, value in choices][:1], label="Attacks",
+                               elem_id="audit-attacks", info="those that apply to this model's family")
+    pool: list[tuple[str, str, Component]] = []
+    with gr.Accordion("Attack settings (defaults for this model's family)", open=False):
+        for name, attack in ATTACKS.items():
+            gr.Markdown(f"**{attack.label}**")
+            with gr.Row():
+                for field in attack.controls(family):
+                    control = hyperparameter_control(f"audit-{name}", field)
+                    pool.append((name, field["name"], control))
+    with gr.Accordion("Audit request as the API receives it", open=False):
+        settings_json = gr.Code("{}", language="json", label="attack settings (JSON: {attack: {knob: value}})",
+                                interactive=True, elem_id="audit-json")
+    with gr.Row():
+        run_button = gr.Button("Audit this run", variant="primary", elem_id="audit-button")
+        cancel_button = gr.Button("Cancel", variant="stop", elem_id="audit-cancel-button")
+    status = gr.Markdown("Run a method above, then audit it.", elem_id="audit-status", label="audit status")
+    summary = gr.Markdown(elem_id="audit-summary")
+    with gr.Row():
+        roc = gr.Plot(label="Membership inference ROC", elem_id="audit-roc")
+        relearn = gr.Plot(label="Relearning curves", elem_id="audit-relearn")
+    inversion = gr.Plot(label="Concept inversion", elem_id="audit-inversion")
+    return AuditSection(attacks, pool, settings_json, run_button, cancel_button, status, summary, roc, relearn,
+                        inversion)
+
+
 def lab_tab(models: list[tuple[str, str]], first_model: str | None, family: str,
             method_options: list[tuple[str, str]],
-            warmup_examples: list[list[Any]] | None) -> tuple[LabControls, ResultPanels]:
+            warmup_examples: list[list[Any]] | None) -> tuple[LabControls, ResultPanels, AuditSection]:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=330):
             controls = lab_controls(models, first_model, family, method_options)
@@ -220,7 +281,8 @@ def lab_tab(models: list[tuple[str, str]], first_model: str | None, family: str,
             gr.Examples(EXAMPLES, inputs=[controls.model, controls.forget_target, controls.method, controls.seed],
                         label="Examples (computed at start-up; Run answers them at once)")
             panels = result_panels(warmup_examples)
-    return controls, panels
+            audit = audit_section(family)
+    return controls, panels, audit
 
 
 def compare_tab(models: list[tuple[str, str]], first_model: str | None,

@@ -172,6 +172,26 @@ def test_memorising_classifier_shows_tuned_defaults_and_doing_nothing(page):
     page.full_page_screenshot(SHOTS / "045-memorising-random.png")
 
 
+def test_audit_of_the_run_shows_membership_roc(page):
+    """After the digits-mlp random:10 run above: audit it with U-LiRA (shipped shadow models) and read the ROC
+    legend, the verdict line and the status; the plots of attacks not run say so."""
+    page.script("document.querySelector('#audit-button').scrollIntoView();")
+    checked = page.script("return Array.from(document.querySelectorAll('#audit-attacks input:checked'))"
+                          ".map(e => e.value);")
+    assert checked == ["ulira"], checked
+    page.click(page.find("#audit-button"))
+    status = page.wait(lambda: (lambda t: t if "Audited" in t else None)(text_of(page, "#audit-status")),
+                       RUN_TIMEOUT_S, "the audit", every=1.0)
+    assert "digits-mlp" in status and "random:10" in status
+    page.wait(lambda: any(t.startswith("unlearned: AUC") for t in plot_legend(page, "audit-roc")), 30, "the ROC")
+    legend = plot_legend(page, "audit-roc")
+    assert any(t.startswith("original (doing nothing): AUC") for t in legend)
+    assert any(t.startswith("Retrain: AUC") for t in legend)
+    assert "Membership (U-LiRA)" in text_of(page, "#audit-summary")
+    assert "Not part of this audit" in text_of(page, "#audit-relearn")
+    page.full_page_screenshot(SHOTS / "046-audit.png")
+
+
 def test_generative_model_shows_before_after(page):
     page.click(page.find("#model input"))
     options = page.wait(lambda: page.script(

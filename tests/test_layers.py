@@ -28,7 +28,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("runner", ("unlearn_core.runner", "unlearn_core.inspection", "unlearn_core.export", "unlearn_core.sweep",
                 "unlearn_core.audit")),
     ("plots", ("unlearn_core.plots",)),
-    ("cli", ("unlearn_core.cli", "unlearn_core.__main__", "unlearn_core.bench", "unlearn_core.tuning")),
+    ("cli", ("unlearn_core.cli", "unlearn_core.__main__", "unlearn_core.bench", "unlearn_core.tuning",
+             "unlearn_core.audit_bench")),
     ("ui", ("lab_ui", "app")),
 ]
 

@@ -1,4 +1,4 @@
-"""Headless command line: ``python -m unlearn_core {run,methods,models,train,bench}``."""
+"""Headless command line: ``python -m unlearn_core {run,methods,models,train,bench,tune,audit,shadows,bench-audit}``."""
 from __future__ import annotations
 
 import argparse
@@ -114,6 +114,37 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--methods", default=None, help="comma-separated methods (default: every one with a grid)")
     tune.add_argument("--grid", action="append", default=[], metavar="METHOD.KNOB=V1,V2",
                       help="replace one knob's declared values (repeatable)")
+
+    audit = sub.add_parser("audit", help="run an unlearning, then audit it: membership inference (ulira), "
+                                         "relearning (relearn) or concept inversion (inversion)")
+    audit.add_argument("--model", default="digits-mlp")
+    audit.add_argument("--forget", required=True, help="class:K, random:P or concept:WORDS")
+    audit.add_argument("--method", required=True)
+    audit.add_argument("--seed", default="0")
+    audit.add_argument("--set", dest="overrides", action="append", metavar="NAME=VALUE",
+                       help="override a hyperparameter of the method (repeatable)")
+    audit.add_argument("--attack", action="append", required=True, metavar="ATTACK",
+                       help="ulira, relearn or inversion (repeatable)")
+    audit.add_argument("--audit-set", dest="audit_overrides", action="append", default=[],
+                       metavar="ATTACK.KNOB=VALUE", help="override an attack's knob, e.g. relearn.steps=40 "
+                       "(repeatable; `audit --list` shows the knobs)")
+    audit.add_argument("--out", type=Path, help="write the JSON (the run's report and the audit) here "
+                       "(default: stdout)")
+
+    shadows = sub.add_parser("shadows", help="train (or resume) the shadow models of a classifier's "
+                                             "membership audit")
+    shadows.add_argument("--model", default="digits-mlp")
+    shadows.add_argument("--count", type=int, default=16, help="number of shadow models K")
+    shadows.add_argument("--out", type=Path, default=None,
+                         help="write them here to ship (default: the on-disk cache)")
+
+    bench_audit = sub.add_parser("bench-audit", help="audit several methods and write benchmarks/audit-MODEL.md")
+    bench_audit.add_argument("--model", default="digits-mlp")
+    bench_audit.add_argument("--forget", default=None, help="forget target (default: the model's audit target)")
+    bench_audit.add_argument("--methods", default=None, help="comma-separated methods (default: the model's)")
+    bench_audit.add_argument("--seeds", default=None, help="comma-separated seeds (default: the model's)")
+    bench_audit.add_argument("--attack", action="append", default=None, help="attacks (default: all that apply)")
+    bench_audit.add_argument("--out", type=Path, default=None, help="markdown file (default: benchmarks/audit-MODEL.md)")
     return parser
 
 
@@ -228,6 +259,56 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def parse_audit_overrides(pairs: list[str]) -> dict[str, dict[str, str]]:
+    """``ATTACK.KNOB=VALUE`` strings -> {attack: {knob: value}} (the core validates names and values)."""
+    settings: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        attack, dot, knob = name.partition(".")
+        if not (sep and dot and attack.strip() and knob.strip()):
+            raise UnlearningInputError(f"--audit-set takes ATTACK.KNOB=VALUE (e.g. relearn.steps=40); got {pair!r}")
+        settings.setdefault(attack.strip(), {})[knob.strip()] = value.strip()
+    return settings
+
+
+def cmd_audit(args) -> int:
+    from .audit.suite import run_audit, validate_audit
+    from .hparams import parse_assignments
+    from .runner import run_unlearning
+
+    settings = parse_audit_overrides(args.audit_overrides)
+    validate_audit(args.model, args.attack, settings)  # before the run: a bad attack costs nothing
+    outcome = run_unlearning(args.model, args.forget, args.method, args.seed, parse_assignments(args.overrides),
+                             progress=lambda f, m: _progress(0.2 * f, m))
+    audit = run_audit(outcome, args.attack, settings, progress=lambda f, m: _progress(0.2 + 0.8 * f, m))
+    text = json.dumps({"run": outcome.report, "audit": audit}, indent=2, default=float)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+        print(f"audit written to {args.out}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+def cmd_shadows(args) -> int:
+    from .audit.membership import build_shadows
+
+    shadows = build_shadows(args.model, count=args.count, progress=_progress, out_dir=args.out)
+    print(json.dumps({"model": args.model, "count": args.count, "folder": str(getattr(shadows, "folder", args.out)),
+                      "build_s": getattr(shadows, "build_s", None)}, indent=2, default=str))
+    return 0
+
+
+def cmd_bench_audit(args) -> int:
+    from .audit_bench import run_audit_benchmark
+
+    path = run_audit_benchmark(args.model, args.forget, _method_list(args.methods), _seed_list(args.seeds),
+                               args.attack, args.out, progress=_progress)
+    print(f"audit benchmark written to {path}")
+    return 0
+
+
 def _seed_list(text: str | None) -> list[int] | None:
     if text is None:
         return None
@@ -249,7 +330,8 @@ def _method_list(text: str | None) -> list[str] | None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "methods": cmd_methods, "models": cmd_models, "train": cmd_train,
-               "bench": cmd_bench, "tune": cmd_tune}[args.command]
+               "bench": cmd_bench, "tune": cmd_tune, "audit": cmd_audit, "shadows": cmd_shadows,
+               "bench-audit": cmd_bench_audit}[args.command]
     try:
         return handler(args)
     except UnlearningInputError as error:

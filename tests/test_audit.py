@@ -1,0 +1,136 @@
+"""The audit step as a whole: the relearning attack, request validation, the CLI and the audit plots."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from unlearn_core import plots
+from unlearn_core.audit.relearn import RelearnConfig, relearn, steps_to_recover
+from unlearn_core.audit.suite import ATTACKS, attacks_for, run_audit, validate_audit
+from unlearn_core.cli import main
+from unlearn_core.errors import UnlearningInputError
+from unlearn_core.runner import run_unlearning
+
+
+@pytest.fixture(scope="module")
+def salun_class3():
+    return run_unlearning("digits-mlp", "class:3", "salun", 0)
+
+
+def test_relearning_brings_salun_back_faster_than_retrain_learns(salun_class3):
+    """SalUn erases class 3 (forget accuracy 0), yet a few steps on 8 of its images bring it back long before
+    Retrain, which never saw the class, learns it; the original never lost it."""
+    weights = {n: p.detach().clone() for n, p in salun_class3.model.named_parameters()}
+    result = relearn(salun_class3, {"steps": 20})
+    assert result["unlearned"]["curve"][0][1] < 5.0
+    assert result["original"]["steps_to_recover"] == 0
+    unlearned, retrain = result["unlearned"]["steps_to_recover"], result["retrain"]["steps_to_recover"]
+    assert unlearned is not None and unlearned <= 12
+    assert retrain is None or retrain > unlearned + 5
+    assert result["threshold"] == pytest.approx(0.5 * result["original_score"])
+    # the run's model is untouched by the attack
+    assert all(torch.equal(p, weights[n]) for n, p in salun_class3.model.named_parameters())
+
+
+def test_steps_to_recover_reads_the_curve():
+    curve = [[0, 0.0], [2, 20.0], [4, 60.0], [6, 90.0]]
+    assert steps_to_recover(curve, 50.0) == 4
+    assert steps_to_recover(curve, 95.0) is None
+
+
+def test_attacks_apply_by_family():
+    assert attacks_for("classification") == ["ulira", "relearn"]
+    assert attacks_for("class-diffusion") == ["relearn", "inversion"]
+    assert attacks_for("text-diffusion") == ["relearn", "inversion"]
+
+
+@pytest.mark.parametrize("model, attacks, settings, message", [
+    ("digits-ddpm", ["ulira"], None, "ulira applies to classification"),
+    ("digits-mlp", ["inversion"], None, "inversion applies to class-diffusion, text-diffusion"),
+    ("digits-mlp", ["lira"], None, "unknown attack 'lira'; valid: ulira, relearn, inversion"),
+    ("digits-mlp", [], None, "choose at least one attack"),
+    ("digits-mlp", ["relearn"], {"relearn": {"steps": 0}}, "relearn: steps"),
+    ("digits-mlp", ["relearn"], {"relearn": {"step": 3}}, "valid: steps"),
+    ("digits-mlp", ["ulira"], {"ulira": {"shadows": 1}}, "ulira: shadows"),
+    ("digits-mlp", ["relearn"], {"ulira": {"shadows": 16}}, "not being run"),
+])
+def test_bad_audit_requests_name_the_valid_values(model, attacks, settings, message):
+    with pytest.raises(UnlearningInputError, match=message):
+        validate_audit(model, attacks, settings)
+
+
+def test_family_defaults_apply_and_overrides_win():
+    assert validate_audit("digits-ddpm", ["relearn"])["relearn"].lr == 1e-4
+    assert validate_audit("digits-mlp", ["relearn"])["relearn"].lr == 1e-3
+    assert validate_audit("digits-mlp", ["relearn"], {"relearn": {"lr": "0.01"}})["relearn"].lr == 0.01
+    knobs = {k["name"]: k["default"] for k in ATTACKS["relearn"].controls("class-diffusion")}
+    assert knobs["lr"] == 1e-4 and knobs["steps"] == RelearnConfig().steps
+
+
+def test_run_audit_reports_each_attack_with_its_config_and_time(salun_class3):
+    audit = run_audit(salun_class3, ["relearn"], {"relearn": {"steps": 4}})
+    assert set(audit) == {"relearn", "seconds"}
+    assert audit["relearn"]["config"]["steps"] == 4 and len(audit["relearn"]["unlearned"]["curve"]) == 5
+    assert audit["seconds"]["relearn"] > 0
+
+
+def test_cli_audit_refuses_a_bad_attack_before_running(capsys):
+    assert main(["audit", "--model", "digits-ddpm", "--forget", "class:3", "--method", "salun",
+                 "--attack", "ulira"]) == 2
+    assert "ulira applies to classification" in capsys.readouterr().err
+    assert main(["audit", "--model", "digits-mlp", "--forget", "class:3", "--method", "salun",
+                 "--attack", "relearn", "--audit-set", "relearn-steps=3"]) == 2
+    assert "ATTACK.KNOB=VALUE" in capsys.readouterr().err
+
+
+def test_cli_audit_writes_the_json(tmp_path):
+    out = tmp_path / "audit.json"
+    assert main(["audit", "--model", "digits-mlp", "--forget", "class:3", "--method", "salun", "--attack",
+                 "relearn", "--audit-set", "relearn.steps=3", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["run"]["method"] == "salun"
+    assert set(data["audit"]["relearn"]) >= {"unlearned", "original", "retrain", "threshold"}
+    assert [point[0] for point in data["audit"]["relearn"]["unlearned"]["curve"]] == [0, 1, 2, 3]
+
+
+def _axis_range(fig, axis):
+    return list(fig.layout[axis].range)
+
+
+def test_relearn_figure_shows_every_curve_inside_its_axes(salun_class3):
+    result = relearn(salun_class3, {"steps": 6})
+    fig = plots.relearn_figure(result)
+    names = [trace.name for trace in fig.data]
+    assert len(names) == 3 and len(set(names)) == 3
+    assert any(name.startswith("unlearned") for name in names) and any("Retrain" in name for name in names)
+    low, high = _axis_range(fig, "yaxis")
+    assert all(low <= y <= high for trace in fig.data for y in trace.y)
+    low, high = _axis_range(fig, "xaxis")
+    assert all(low <= x <= high for trace in fig.data for x in trace.x)
+    assert fig.layout.yaxis.title.text and fig.layout.xaxis.title.text == "attack step"
+
+
+def test_roc_and_inversion_figures_label_each_model():
+    ulira = {"auc": 0.7, "tpr_at_1pct_fpr": 5.0, "tpr_at_5pct_fpr": 20.0, "members": 72, "non_members": 72,
+             "shadows": 16, "original": {"auc": 0.8}, "retrain": {"auc": 0.5},
+             "roc": {key: {"fpr": [0, 0.5, 1], "tpr": [0, 0.7, 1]} for key in ("unlearned", "original", "retrain")}}
+    fig = plots.ulira_roc_figure(ulira)
+    names = [trace.name for trace in fig.data]
+    assert "unlearned: AUC 0.700" in names and "Retrain: AUC 0.500" in names and len(set(names)) == len(names)
+    assert _axis_range(fig, "xaxis") == [0, 1]
+    inversion = {"erasure": 5.0, "erasure_under_attack": 60.0, "score_name": "samples showing the concept",
+                 "original": {"erasure": 100.0, "erasure_under_attack": 95.0}}
+    fig = plots.inversion_figure(inversion)
+    assert list(fig.data[0].x) == ["unlearned", "original (doing nothing)"]
+    assert max(max(trace.y) for trace in fig.data) <= _axis_range(fig, "yaxis")[1]
+    text = plots.audit_summary_markdown({"ulira": ulira, "inversion": inversion, "seconds": {"ulira": 3.0}})
+    assert "AUC 0.700" in text and "60%" in text and "ulira 3 s" in text
+
+
+def test_the_app_asks_for_a_run_before_an_audit():
+    from lab_ui.compute import compute_audit
+
+    with pytest.raises(UnlearningInputError, match="run a method first"):
+        compute_audit(None, ["relearn"], {}, None, lambda f, m: None)

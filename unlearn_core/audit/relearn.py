@@ -1,0 +1,134 @@
+"""Relearning attack: does the forgotten target come back after a few fine-tuning steps on a handful of its
+samples? (Relearning attacks on unlearned models: Lynch et al. 2024, Hu et al. 2024 "Jogging the memory of
+unlearned LLMs"; for diffusion, the fine-tuning attacks of Pham et al. 2023 and Zhang et al. 2024.)
+
+The attacker holds ``samples`` forget samples (images of the class or concept, with their label or caption)
+and ``retain_samples`` ordinary ones, and fine-tunes with the model's own training loss on both together. The
+forget score (the family's: forget accuracy, or % of samples still showing the concept) is recorded after
+every ``eval_every`` steps, from three starting points: the unlearned model, the original (which never forgot)
+and Retrain where one exists (it has to learn the target from scratch: the fair yardstick, since any model
+learns a class from a few labelled examples eventually). The verdict is the number of steps each needs to reach
+half the original's forget score.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..errors import UnlearningInputError
+from ..hparams import build_config, hparam
+from ..methods.base import make_optimizer
+from ..runner import retrain_model
+from ..zoo import fresh_copy, get_model_spec
+
+ProgressFn = Callable[[float, str], None]
+
+# The forget score each family reports (what the curves' y axis means).
+SCORE_NAMES = {"classification": "forget accuracy (%)", "class-diffusion": "forget-class samples drawn as the class (%)",
+               "text-diffusion": "samples still showing the concept (%)",
+               "zero-shot": "forget accuracy (%)"}
+
+
+@dataclasses.dataclass
+class RelearnConfig:
+    """Relearning attack: Adam on L(theta; B_f u B_r) for ``steps`` steps, where B_f is a fixed set of
+    ``samples`` forget samples and B_r of ``retain_samples`` retain samples (so a classifier cannot relearn by
+    calling everything the forgotten class); steps to recover = the first step at which the forget score
+    reaches ``recover_share`` of the original model's."""
+
+    steps: int = hparam(20, "fine-tuning steps of the attack", low=1, high=500)
+    samples: int = hparam(8, "forget samples the attacker holds", low=1, high=512)
+    retain_samples: int = hparam(8, "retain samples mixed into every step (0 = forget samples only)", low=0,
+                                 high=512)
+    # Classifiers relearn at Adam's usual 1e-3; the diffusion models were trained at ~1e-3 too, but a few
+    # samples at that rate wreck them within steps, so their default (FAMILY_DEFAULTS) is lower.
+    lr: float = hparam(1e-3, "Adam learning rate of the attack", low=0.0, high=1.0, low_inclusive=False)
+    eval_every: int = hparam(1, "measure the forget score every this many steps", low=1, high=500)
+    recover_share: float = hparam(50.0, "recovered = forget score at this % of the original's", low=1.0, high=100.0)
+
+
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "class-diffusion": {"lr": 1e-4, "eval_every": 2},
+    "text-diffusion": {"lr": 1e-4, "eval_every": 2},
+}
+
+
+def relearn_config(family: str, overrides: dict[str, Any] | None = None) -> RelearnConfig:
+    """The attack's settings for a family: the dataclass defaults, the family's, then ``overrides``."""
+    return build_config(RelearnConfig, {**FAMILY_DEFAULTS.get(family, {}), **(overrides or {})})
+
+
+def attack_batch(task, config: RelearnConfig, seed: int):
+    """The attacker's samples: a fixed, seeded draw of forget (and retain) samples, as one batch."""
+    generator = torch.Generator().manual_seed(int(seed) + 7919)
+    forget = next(task.batches("forget", config.samples, generator))
+    if config.retain_samples == 0 or task.size("retain") == 0:
+        return forget
+    retain = next(task.batches("retain", config.retain_samples, generator))
+    return tuple(torch.cat([f, r]) for f, r in zip(forget, retain))
+
+
+def relearn_curve(model: nn.Module, task, batch, config: RelearnConfig, seed: int, progress: ProgressFn | None = None,
+                  label: str = "model") -> list[list[float]]:
+    """[[step, forget score], ...] while fine-tuning a copy of ``model`` on ``batch`` (``model`` is untouched)."""
+    attacked = copy.deepcopy(model)
+    # eval mode: batch-norm statistics of a 16-sample batch would move the model more than the attack's gradient
+    attacked.eval().requires_grad_(True)
+    params = task.parameters_for_unlearning(attacked)
+    optimizer = make_optimizer(params.values(), "adam", config.lr, 0.0)
+    torch.manual_seed(int(seed))
+    curve = [[0, float(task.forget_score(attacked))]]
+    for step in range(1, config.steps + 1):
+        loss = task.loss(attacked, batch)
+        if not torch.isfinite(loss):
+            raise UnlearningInputError(f"the relearning attack diverged on the {label} at step {step}; lower --lr")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % config.eval_every == 0 or step == config.steps:
+            curve.append([step, float(task.forget_score(attacked))])
+        if progress:
+            progress(step / config.steps, f"relearning the {label}: step {step}/{config.steps}")
+    return curve
+
+
+def steps_to_recover(curve: list[list[float]], threshold: float) -> int | None:
+    """The first measured step whose forget score reaches ``threshold``; None if none does."""
+    return next((int(step) for step, score in curve if score >= threshold), None)
+
+
+def relearn(outcome, config: RelearnConfig | dict | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Run the relearning attack from the unlearned model of ``outcome`` (a runner.RunOutcome), the original
+    and Retrain (where one exists). Returns plain data: per model ``curve`` and ``steps_to_recover``, the
+    threshold and the score's name."""
+    report, task = outcome.report, outcome.task
+    family = get_model_spec(report["model"]).family
+    if not isinstance(config, RelearnConfig):
+        config = relearn_config(family, config)
+    if not hasattr(task, "batches") or family not in SCORE_NAMES:
+        raise UnlearningInputError(f"relearn applies to {', '.join(SCORE_NAMES)} models; this model's family is "
+                                   f"{family}")
+    start = time.perf_counter()
+    seed = int(report.get("seed", 0))
+    batch = attack_batch(task, config, seed)
+    starts: list[tuple[str, nn.Module]] = [("unlearned", outcome.model), ("original", fresh_copy(report["model"]))]
+    reference = retrain_model(report["model"], report["forget"], seed, task)
+    if reference.model is not None:
+        starts.append(("retrain", reference.model))
+    results: dict[str, Any] = {}
+    for index, (name, model) in enumerate(starts):
+        part = (lambda f, m, i=index: progress((i + f) / len(starts), m)) if progress else None
+        results[name] = {"curve": relearn_curve(model, task, batch, config, seed, part, name)}
+    original_score = results["original"]["curve"][0][1]
+    threshold = config.recover_share / 100.0 * original_score
+    for name in results:
+        results[name]["steps_to_recover"] = steps_to_recover(results[name]["curve"], threshold)
+    return {**results, "threshold": threshold, "original_score": original_score,
+            "score_name": SCORE_NAMES[family], "steps": config.steps, "samples": config.samples,
+            "retain_samples": config.retain_samples, "lr": config.lr, "retrain": results.get("retrain"),
+            "seconds": time.perf_counter() - start}

@@ -1,0 +1,97 @@
+"""The audit step: validate a request, then run the chosen attacks on a finished run, in order."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable
+
+from ..errors import UnlearningInputError
+from ..hparams import build_config, describe
+from ..zoo import get_model_spec
+from . import inversion, membership, relearn
+
+ProgressFn = Callable[[float, str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Attack:
+    """One audit: its knobs (a config dataclass, defaults per family) and the function that runs it."""
+
+    name: str
+    label: str
+    question: str                      # what it answers, in one line (the app shows it)
+    families: tuple[str, ...]          # model families it applies to
+    config_class: type
+    run: Callable[..., dict[str, Any]]  # (outcome, config, progress) -> plain data
+    family_defaults: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def config_for(self, family: str, overrides: dict[str, Any] | None = None):
+        """The config for ``family``: dataclass defaults, the family's, then ``overrides`` (all validated)."""
+        try:
+            return build_config(self.config_class, {**self.family_defaults.get(family, {}), **(overrides or {})})
+        except UnlearningInputError as error:
+            raise UnlearningInputError(f"{self.name}: {error}") from None
+
+    def controls(self, family: str) -> list[dict[str, Any]]:
+        """The knobs the app shows, with this family's defaults."""
+        defaults = self.family_defaults.get(family, {})
+        return [{**knob, "default": defaults.get(knob["name"], knob["default"])} for knob in describe(self.config_class)]
+
+
+ATTACKS: dict[str, Attack] = {attack.name: attack for attack in (
+    Attack("ulira", "Per-example membership inference (U-LiRA)",
+           "Is it private? Shadow models tell forgotten samples from never-seen ones, one sample at a time.",
+           ("classification",), membership.ULiRAConfig, membership.ulira),
+    Attack("relearn", "Relearning attack",
+           "Is it gone, or hidden? A few fine-tuning steps on a handful of forget samples, against Retrain's pace.",
+           tuple(relearn.SCORE_NAMES), relearn.RelearnConfig, relearn.relearn, relearn.FAMILY_DEFAULTS),
+    Attack("inversion", "Concept inversion",
+           "Is it gone, or hidden? A learned embedding, searched against the frozen unlearned model, asks for it.",
+           ("class-diffusion", "text-diffusion"), inversion.InversionConfig, inversion.invert),
+)}
+
+
+def attacks_for(family: str) -> list[str]:
+    return [name for name, attack in ATTACKS.items() if family in attack.families]
+
+
+def validate_audit(model_name: str, attacks: Any, settings: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Check a request before any work: known attacks that apply to the model's family, and valid knobs.
+    Returns attack name -> its config."""
+    family = get_model_spec(model_name).family
+    if isinstance(attacks, str):
+        attacks = [attacks]
+    attacks = list(dict.fromkeys(attacks or []))
+    valid = attacks_for(family)
+    if not attacks:
+        raise UnlearningInputError(f"choose at least one attack; for {model_name} ({family}): {', '.join(valid)}")
+    for name in attacks:
+        if name not in ATTACKS:
+            raise UnlearningInputError(f"unknown attack {name!r}; valid: {', '.join(ATTACKS)}")
+        if family not in ATTACKS[name].families:
+            raise UnlearningInputError(
+                f"{name} applies to {', '.join(ATTACKS[name].families)} models; {model_name} is {family} "
+                f"(valid here: {', '.join(valid)})")
+    settings = settings or {}
+    for name in settings:
+        if name not in attacks:
+            raise UnlearningInputError(f"settings given for {name!r}, which is not being run; running: "
+                                       f"{', '.join(attacks)}")
+    return {name: ATTACKS[name].config_for(family, settings.get(name)) for name in attacks}
+
+
+def run_audit(outcome, attacks: Any, settings: dict[str, dict[str, Any]] | None = None,
+              progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Run ``attacks`` on ``outcome`` (a runner.RunOutcome); returns ``{attack: result, ..., "seconds": {...}}``.
+    The run's model is never changed: every attack works on copies."""
+    configs = validate_audit(outcome.report["model"], attacks, settings)
+    audit: dict[str, Any] = {"seconds": {}}
+    for index, (name, config) in enumerate(configs.items()):
+        part = (lambda f, m, i=index: progress((i + f) / len(configs), f"{name}: {m}")) if progress else None
+        start = time.perf_counter()
+        audit[name] = ATTACKS[name].run(outcome, config, part)
+        audit["seconds"][name] = time.perf_counter() - start
+        audit[name]["config"] = dataclasses.asdict(config)
+    if progress:
+        progress(1.0, "audit done")
+    return audit
