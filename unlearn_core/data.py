@@ -83,7 +83,8 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_digits_split(image_size: int, train_share: float) -> DigitsSplit:
+def _load_digits_parts(image_size: int, train_share: float) -> tuple[DigitsSplit, torch.Tensor, torch.Tensor]:
+    """The split and the rest of the training part that ``train_share`` leaves unused (empty at 1.0)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -92,10 +93,17 @@ def _load_digits_split(image_size: int, train_share: float) -> DigitsSplit:
     labels = digits.target.astype(np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(
         images, labels, test_size=TEST_SHARE, random_state=DATA_SEED, stratify=labels)
+    x_unused, y_unused = x_tr[:0], y_tr[:0]
     if train_share < 1.0:  # a stratified, seeded part of the training part; the test part is unchanged
-        x_tr, _, y_tr, _ = train_test_split(x_tr, y_tr, train_size=train_share, random_state=DATA_SEED, stratify=y_tr)
+        x_tr, x_unused, y_tr, y_unused = train_test_split(x_tr, y_tr, train_size=train_share,
+                                                          random_state=DATA_SEED, stratify=y_tr)
     to_tensor = lambda a: resize(torch.from_numpy(a).unsqueeze(1), image_size).contiguous()  # noqa: E731
-    return DigitsSplit(to_tensor(x_tr), torch.from_numpy(y_tr), to_tensor(x_te), torch.from_numpy(y_te))
+    split = DigitsSplit(to_tensor(x_tr), torch.from_numpy(y_tr), to_tensor(x_te), torch.from_numpy(y_te))
+    return split, to_tensor(x_unused), torch.from_numpy(y_unused)
+
+
+def _load_digits_split(image_size: int, train_share: float) -> DigitsSplit:
+    return _load_digits_parts(image_size, train_share)[0]
 
 
 def load_digits_split(image_size: int = 16, train_share: float = 1.0) -> DigitsSplit:
@@ -108,6 +116,16 @@ def load_digits_split(image_size: int = 16, train_share: float = 1.0) -> DigitsS
     if not 0.0 < float(train_share) <= 1.0:
         raise ValueError(f"train_share must be in (0, 1]; got {train_share}")
     return _load_digits_split(int(image_size), float(train_share))
+
+
+def load_digits_unused_part(image_size: int = 16, train_share: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images and labels of the 80% training part that :func:`load_digits_split` with this
+    ``train_share`` leaves out (none at 1.0): data a model trained on that split never saw, from the same
+    distribution as its training data (membership audits draw their non-members from it). Shared tensors."""
+    if not 0.0 < float(train_share) <= 1.0:
+        raise ValueError(f"train_share must be in (0, 1]; got {train_share}")
+    _, x_unused, y_unused = _load_digits_parts(int(image_size), float(train_share))
+    return x_unused, y_unused
 
 
 def forget_indices(request: ForgetRequest, labels: torch.Tensor, seed: int, num_classes: int) -> torch.Tensor:

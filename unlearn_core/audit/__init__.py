@@ -5,7 +5,8 @@ app build their controls from it) and one function that takes a finished run (:c
 returns plain data:
 
 - :mod:`.membership` (``ulira``): per-example membership inference (U-LiRA, Hayes et al. 2024) with shadow
-  models trained once per classifier and cached on disk; classifiers only.
+  models trained once per classifier and cached on disk (:mod:`.shadows`, ``build_shadows``; digits-mlp's
+  ship in ``assets/digits-mlp-shadows``); classifiers only.
 - :mod:`.relearn` (``relearn``): a few fine-tuning steps on forget samples, from the unlearned model, the
   original and Retrain; every family.
 - :mod:`.inversion` (``inversion``): a learned token / class embedding against the frozen unlearned model

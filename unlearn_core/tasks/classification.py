@@ -26,7 +26,11 @@ class ClassificationTask(TensorSetsTask):
 
     def __init__(self, split: DigitsSplit, request: ForgetRequest, seed: int,
                  recipe: ClassifierRecipe | None = None, training_seed: int = 0, reference_dir: Path | None = None,
-                 model_config: DigitsCNNConfig | DigitsMLPConfig | None = None):
+                 model_config: DigitsCNNConfig | DigitsMLPConfig | None = None,
+                 forget_mask: torch.Tensor | None = None):
+        """``forget_mask`` (a bool mask over ``split.y_train``) names the forget set explicitly instead of
+        drawing it from ``request`` (the membership audit's shadow models forget the audited samples they
+        trained on); ``request`` still decides the test sets and the forget target's kind."""
         super().__init__(seed)
         self.split, self.request, self.recipe = split, request, recipe or ClassifierRecipe()
         self.model_config = model_config  # the architecture Retrain trains (None: a DigitsCNN for the data)
@@ -34,7 +38,13 @@ class ClassificationTask(TensorSetsTask):
         # class:K it is one model whatever the run's seed, and ``reference_dir`` may hold it ready-made.
         self.training_seed, self.reference_dir = int(training_seed), reference_dir
         self.num_classes = split.num_classes
-        forget = forget_indices(request, split.y_train, seed, self.num_classes)
+        if forget_mask is None:
+            forget = forget_indices(request, split.y_train, seed, self.num_classes)
+        else:
+            forget = torch.as_tensor(forget_mask, dtype=torch.bool)
+            if forget.shape != split.y_train.shape:
+                raise ValueError(f"forget_mask must have one entry per training sample ({len(split.y_train)}); "
+                                 f"got shape {tuple(forget.shape)}")
         self.x_forget, self.y_forget = split.x_train[forget], split.y_train[forget]
         self.x_retain, self.y_retain = split.x_train[~forget], split.y_train[~forget]
         if request.kind == "class":

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from ..models.classifier import DigitsCNNConfig
 from ..training import ClassifierRecipe
-from .registry import register_model
-from .shipped_classifier import ShippedClassifier
+from .shipped_classifier import ShippedClassifier, register_classifier
 
 DIGITS_CNN = ShippedClassifier(
     name="digits-cnn", config=DigitsCNNConfig(image_size=16), recipe=ClassifierRecipe(),
@@ -13,4 +12,4 @@ DIGITS_CNN = ShippedClassifier(
     description="Digits classifier (CNN, 16x16 input) trained by this project on scikit-learn's digits; "
                 "it generalises (train 100%, test 99%)",
 )
-register_model(DIGITS_CNN.spec())
+register_classifier(DIGITS_CNN)

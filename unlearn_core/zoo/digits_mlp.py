@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from ..models.classifier import DigitsMLPConfig
 from ..training import ClassifierRecipe
-from .registry import register_model
-from .shipped_classifier import ShippedClassifier
+from .shipped_classifier import ShippedClassifier, register_classifier
 
 DIGITS_MLP = ShippedClassifier(
     name="digits-mlp", config=DigitsMLPConfig(image_size=8, hidden=(128, 128)),
@@ -23,4 +22,4 @@ DIGITS_MLP = ShippedClassifier(
                 "forgetting has something to undo",
     train_share=0.5,
 )
-register_model(DIGITS_MLP.spec())
+register_classifier(DIGITS_MLP)

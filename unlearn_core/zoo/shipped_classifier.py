@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 from ..assets import ASSETS
-from ..data import ForgetRequest, forget_indices, load_digits_split
+from ..data import ForgetRequest, forget_indices, load_digits_split, load_digits_unused_part
 from ..errors import UnlearningInputError
 from ..models.classifier import WEIGHTS_NAME, DigitsCNNConfig, DigitsMLPConfig, load_classifier
 from ..models.pretrained import PretrainedModule
 from ..tasks.classification import ClassificationTask
 from ..training import ClassifierRecipe, ProgressFn, accuracy, train_classifier
-from .registry import ModelSpec
+from .registry import ModelSpec, register_model
 
 RETRAIN_RECORD = "retrain.json"
 
@@ -43,6 +43,14 @@ class ShippedClassifier:
 
     def split(self):
         return load_digits_split(self.config.image_size, self.train_share)
+
+    def held_out(self):
+        """Images and labels this model never trained on, from the distribution it trained on: the unused
+        rest of the training part when it trains on a share of it, else the test part."""
+        if self.train_share < 1.0:
+            return load_digits_unused_part(self.config.image_size, self.train_share)
+        split = self.split()
+        return split.x_test, split.y_test
 
     def make_task(self, request: ForgetRequest, seed: int) -> ClassificationTask:
         shipped = self.retrain_dir(int(request.value)) if request.kind == "class" else None
@@ -137,3 +145,19 @@ images, 10 classes), {resolution}.
         return ModelSpec(name=self.name, family="classification", description=self.description,
                          forget_kinds=("class", "random"), num_classes=10, load=self.load,
                          make_task=self.make_task, train=self.train, available=self.available, **extra)
+
+
+# The shipped classifiers by name: what their spec does not say (recipe, config, training share, seed) and the
+# membership audit needs to train shadow models like them.
+CLASSIFIERS: dict[str, ShippedClassifier] = {}
+
+
+def register_classifier(classifier: ShippedClassifier, **extra) -> ModelSpec:
+    CLASSIFIERS[classifier.name] = classifier
+    return register_model(classifier.spec(**extra))
+
+
+def get_classifier(name: str) -> ShippedClassifier:
+    if name not in CLASSIFIERS:
+        raise UnlearningInputError(f"no shipped classifier named {name!r}; valid: {', '.join(CLASSIFIERS)}")
+    return CLASSIFIERS[name]
