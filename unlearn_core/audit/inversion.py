@@ -42,7 +42,7 @@ class InversionConfig:
     digits-ddpm 100%, from 19% and 9% at the neutral start); one attack takes about 20-30 s on shapes-t2i and
     6-10 s on digits-ddpm. The defaults are a cheap attack, so a low erasure under attack is a lower bound: on
     shapes-t2i after SalUn, 200 steps at lr 0.05 recover the triangle in 19% of samples, 800 steps at lr 0.1 in
-    38%."""
+    38% (after ESD: 6% at the defaults, 44% after 400 steps at lr 0.1)."""
 
     steps: int = hparam(200, "optimisation steps of the learned vector", low=1, high=100_000)
     lr: float = hparam(0.05, "Adam learning rate of the learned vector", low=0.0, high=10.0, low_inclusive=False)
