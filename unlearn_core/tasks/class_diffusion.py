@@ -2,8 +2,10 @@
 metrics judged by the shipped digits classifier on generated samples."""
 from __future__ import annotations
 
+import contextlib
 import copy
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -124,6 +126,45 @@ class ClassDiffusionTask(TensorSetsTask):
         raise UnlearningInputError(
             f"parameter set '{group}' needs a text-conditioned model (cross-attention); for class-conditional "
             "diffusion the valid choice is 'all'")
+
+    # --- concept inversion hooks (unlearn_core.audit.inversion) -------------------------------------------
+    inversion_score_name = "forget accuracy"
+
+    def inversion_data(self, original: nn.Module, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` forget-class images drawn by ``original`` (model space) with their class labels. The seeds are
+        not the forget score's, so the attack never fits the very noise it is then judged on."""
+        labels = torch.full((n,), self.forget_class, dtype=torch.long)
+        seeds = [90_000 + 1000 * int(seed) + i for i in range(n)]
+        return self.sample(original, labels, seeds).detach(), labels
+
+    def inversion_loss(self, model: nn.Module, x0: torch.Tensor, cond: torch.Tensor,
+                       generator: torch.Generator) -> torch.Tensor:
+        return noise_loss(model, self.alphas_cumprod, x0, cond, generator=generator)
+
+    def concept_embedding(self, model: nn.Module) -> torch.Tensor:
+        """The forget class's row of the class embedding (what the attack must NOT start from)."""
+        return model.class_embedding.weight[self.forget_class].float().detach()
+
+    def inversion_start(self, model: nn.Module) -> torch.Tensor:
+        """The learned class vector's starting point: the null class's embedding, the unconditional "any
+        digit" of classifier-free guidance (starting from the forget class's own row would hand the attack the
+        answer)."""
+        return model.class_embedding.weight[self.null_class].float().detach().clone()
+
+    @contextlib.contextmanager
+    def learned_concept(self, model: nn.Module, vector: torch.Tensor) -> Iterator[None]:
+        """Within the block, conditioning on the forget class uses ``vector`` in place of its class-embedding
+        row (a forward hook on ``class_embedding``; the weights are not touched). The null class, used by
+        guidance, keeps its own row."""
+        def swap(module, args, output):
+            is_forget = (args[0] == self.forget_class).unsqueeze(-1)
+            return torch.where(is_forget, vector.to(output.dtype), output)
+
+        handle = model.class_embedding.register_forward_hook(swap)
+        try:
+            yield
+        finally:
+            handle.remove()
 
     # --- sampling and scores --------------------------------------------------------------------------
     def sample(self, model: nn.Module, classes, seeds, guidance: float | None = None,

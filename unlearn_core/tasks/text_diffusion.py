@@ -22,10 +22,11 @@ Metrics on samples drawn from fixed seeds (the same noise for every model):
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -162,6 +163,60 @@ class TextDiffusionTask(TensorSetsTask):
             raise UnlearningInputError(f"parameter set '{group}' is empty for this model (no cross-attention found)")
         return chosen
 
+    # --- concept inversion hooks (unlearn_core.audit.inversion) -------------------------------------------
+    inversion_score_name = "erasure"
+
+    def concept_token_ids(self) -> torch.Tensor:
+        """The concept's token ids as they appear inside a prompt (no start, end or padding tokens). The start
+        and end ids are read from the empty prompt, so any tokenizer of the wrapper's interface works."""
+        empty = self.tokenizer.encode([""], allow_empty=True)[0]
+        bos, eos = int(empty[0]), int(empty[1])
+        row = self.tokenizer.encode([self.concept])[0].tolist()
+        body = row[1:] if row and row[0] == bos else row
+        return torch.tensor(body[:body.index(eos)] if eos in body else body, dtype=torch.long)
+
+    def inversion_data(self, original: nn.Module, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` images of the concept drawn by ``original`` for the forget prompts (cycled), in the UNet's
+        space, with the token ids of the prompt each was drawn for. The seeds are not the forget score's, so the
+        attack never fits the very noise it is then judged on."""
+        prompts = [self.prompts.forget[i % len(self.prompts.forget)] for i in range(n)]
+        ids = self.tokenizer.encode(prompts)
+        seeds = [90_000 + 1000 * int(seed) + i for i in range(n)]
+        latents = original.sample_latents(ids, seeds, self.guidance, self.steps)
+        return latents.detach(), ids
+
+    def inversion_loss(self, model: nn.Module, x0: torch.Tensor, cond: torch.Tensor,
+                       generator: torch.Generator) -> torch.Tensor:
+        return model.noise_loss(x0, cond, generator=generator)
+
+    def _token_embedding(self, model: nn.Module) -> nn.Embedding:
+        return model.text_encoder.get_input_embeddings()
+
+    def concept_embedding(self, model: nn.Module) -> torch.Tensor:
+        """The mean input embedding of the concept's tokens (what the attack must NOT start from)."""
+        return self._token_embedding(model).weight[self.concept_token_ids()].float().mean(0).detach()
+
+    def inversion_start(self, model: nn.Module) -> torch.Tensor:
+        """The learned token's starting point: the mean of the whole vocabulary's input embeddings, a neutral
+        token that names nothing (starting from the concept's own embedding would hand the attack the answer)."""
+        return self._token_embedding(model).weight.float().mean(0).detach().clone()
+
+    @contextlib.contextmanager
+    def learned_concept(self, model: nn.Module, vector: torch.Tensor) -> Iterator[None]:
+        """Within the block, every prompt that names the concept is read with ``vector`` as ONE token in place
+        of the concept's tokens (a forward hook on the text encoder's token embedding; the weights are not
+        touched): "a red triangle" becomes "a red <v>", as the placeholder token of textual inversion."""
+        span = self.concept_token_ids()
+
+        def swap(module, args, output):
+            return replace_token_span(args[0], output, span, vector)
+
+        handle = self._token_embedding(model).register_forward_hook(swap)
+        try:
+            yield
+        finally:
+            handle.remove()
+
     # --- parameters -----------------------------------------------------------------------------------
     def parameters_for_unlearning(self, model: nn.Module) -> dict[str, nn.Parameter]:
         """The text encoder's and the UNet's parameters (never a vae's)."""
@@ -251,6 +306,32 @@ class TextDiffusionTask(TensorSetsTask):
         texts, all_seeds = [p for p in prompts for _ in seeds], [s for _ in prompts for s in seeds]
         images = self.sample(model, texts, all_seeds)
         return images.view(len(prompts), len(seeds), *images.shape[1:])
+
+
+def replace_token_span(ids: torch.Tensor, embeddings: torch.Tensor, span: torch.Tensor,
+                       vector: torch.Tensor) -> torch.Tensor:
+    """Token embeddings (N, L, D) with every occurrence of the token sequence ``span`` in ``ids`` (N, L)
+    replaced by the single embedding ``vector``; the rest of the row moves left and the row is refilled with
+    its last token's embedding (its padding), so positions after the concept are those of a one-token word."""
+    k, length = len(span), ids.shape[1]
+    vector = vector.to(embeddings.dtype).view(1, -1)
+    rows = []
+    for row_ids, row in zip(ids, embeddings):
+        hits = (row_ids.unfold(0, k, 1) == span.to(row_ids.device)).all(1).nonzero().flatten().tolist() \
+            if length >= k else []
+        pieces, end = [], 0
+        for start in hits:
+            if start < end:  # overlapping occurrence
+                continue
+            pieces += [row[end:start], vector]
+            end = start + k
+        if not pieces:
+            rows.append(row)
+            continue
+        pieces.append(row[end:])
+        joined = torch.cat(pieces)
+        rows.append(torch.cat([joined, row[-1:].expand(length - len(joined), -1)]))
+    return torch.stack(rows)
 
 
 # ------------------------------------------------------------------------------------------------------
