@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from unlearn_core.attribution import attribution_method_key
-from unlearn_core.audit.suite import run_audit, validate_audit
+from unlearn_core.audit import run_audit, validate_audit
 from unlearn_core.errors import UnlearningInputError
 from unlearn_core.inspection import inspect_run
 from unlearn_core.methods import get_method

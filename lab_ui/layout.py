@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from unlearn_core.audit.suite import ATTACKS
+from unlearn_core.audit import ATTACKS
 from unlearn_core.errors import UnlearningInputError
 from unlearn_core.methods import get_method
 from unlearn_core.zoo import get_model_spec

@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from unlearn_core.audit.suite import ATTACKS, attacks_for
+from unlearn_core.audit import ATTACKS, attacks_for
 from unlearn_core.methods import METHODS
 from unlearn_core.zoo import get_model_spec
 

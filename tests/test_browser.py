@@ -177,8 +177,8 @@ def test_audit_of_the_run_shows_membership_roc(page):
     legend, the verdict line and the status; the plots of attacks not run say so."""
     page.script("document.querySelector('#audit-button').scrollIntoView();")
     checked = page.script("return Array.from(document.querySelectorAll('#audit-attacks input:checked'))"
-                          ".map(e => e.value);")
-    assert checked == ["ulira"], checked
+                          ".map(e => e.closest('label').innerText.trim());")
+    assert checked == ["Per-example membership inference (U-LiRA)"], checked
     page.click(page.find("#audit-button"))
     status = page.wait(lambda: (lambda t: t if "Audited" in t else None)(text_of(page, "#audit-status")),
                        RUN_TIMEOUT_S, "the audit", every=1.0)

@@ -26,10 +26,11 @@ def describe_range(field: dataclasses.Field) -> str:
         return "one of " + ", ".join(repr(c) for c in meta["choices"])
     low, high = meta.get("low"), meta.get("high")
     kind = _kind(field)
+    article = "an" if kind[0] in "aeiou" else "a"
     if low is None and high is None:
-        return f"a {kind}"
+        return f"{article} {kind}"
     left = "[" if meta.get("low_inclusive", True) else "("
-    return f"a {kind} in {left}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
+    return f"{article} {kind} in {left}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
 
 
 def _kind(field: dataclasses.Field) -> str:

@@ -641,8 +641,8 @@ def ulira_roc_figure(ulira: Mapping[str, Any]) -> go.Figure:
         fig.add_trace(go.Scatter(x=curve["fpr"], y=curve["tpr"], mode="lines", name=name,
                                  line={"color": colour, "width": 3 if key == "unlearned" else 2},
                                  hovertemplate=f"{label}<br>FPR %{{x:.3f}}<br>TPR %{{y:.3f}}<extra></extra>"))
-    subtitle = (f"{ulira.get('members', '?')} forget samples vs {ulira.get('non_members', '?')} never-seen ones, "
-                f"{ulira.get('shadows', '?')} shadow models; Retrain is the floor")
+    subtitle = (f"{ulira.get('members', '?')} forgotten vs {ulira.get('non_members', '?')} never-seen samples, "
+                f"{ulira.get('shadows', '?')} shadows")
     return _audit_layout(fig, "Per-example membership inference (U-LiRA)", subtitle,
                          {"title": "false positive rate (never-seen called member)", "range": [0, 1]},
                          {"title": "true positive rate (forgotten sample caught)", "range": [0, 1.02]})

@@ -18,3 +18,6 @@ raises (the app's Cancel) stops them within a step.
 
 This package sits in the runner layer: it may import the runner, the zoo, methods, tasks and below.
 """
+from .suite import ATTACKS, Attack, attacks_for, run_audit, validate_audit
+
+__all__ = ["ATTACKS", "Attack", "attacks_for", "run_audit", "validate_audit"]
