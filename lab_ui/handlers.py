@@ -109,7 +109,7 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
                                 lambda f, m, i=i, name=name: report((i + f) / len(methods), f"{name}: {m}"))
         rows.append({"label": get_method(name).label, "report": result})
     status = (f"**Compared** {len(rows)} methods on {model}, forget `{rows[0]['report']['forget']}`, seed "
-              f"{rows[0]['report']['seed']} in {time.perf_counter() - start:.1f} s.")
+              f"{rows[0]['report']['seed']} in {time.perf_counter() - start:.1f} s. {plots.RUNTIME_NOTE}")
     return status, plots.compare_frame(rows), plots.compare_chart(rows)
 
 

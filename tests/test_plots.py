@@ -30,7 +30,7 @@ def test_saliency_heatmap_overlays_the_mask_and_reduces_big_layers():
     assert base.type == overlay.type == "heatmap"
     rows, cols = np.asarray(base.z).shape
     assert rows <= plots.MAX_HEATMAP_ROWS and cols <= plots.MAX_HEATMAP_COLS
-    assert "fc.weight" in figure.layout.title.text and "blocks" in figure.layout.title.text
+    assert "fc.weight" in figure.layout.title.text and "each cell = 4x3 weights" in figure.layout.title.text
     # The overlay washes out what is *not* salient: 1 - share of salient weights per cell.
     assert 0.0 <= float(np.min(overlay.z)) and float(np.max(overlay.z)) <= 1.0
     fisher = plots.saliency_heatmap(layers[1], "fisher_ratio", threshold=1.0)
@@ -86,7 +86,8 @@ def _report(with_retrain=True):
 
 def test_metrics_table_shows_the_gap_to_retrain():
     frame = plots.metrics_frame(_report())
-    assert list(frame.columns) == ["Metric", "Original", "Unlearned", "Retrain", plots.GAP_COLUMN]
+    assert list(frame.columns) == ["Metric", "Original", "Unlearned", "Retrain", plots.GAP_COLUMN,
+                                   plots.EXPLANATION_COLUMN]
     ua = frame[frame.Metric.str.startswith("UA")].iloc[0]
     assert ua[plots.GAP_COLUMN] == 10.0
     assert frame.iloc[-1]["Metric"].startswith("Avg. Gap") and frame.iloc[-1]["Unlearned"] == 8.5

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 from sklearn.svm import SVC
@@ -34,6 +35,33 @@ def mia_efficacy(member_probs, member_labels, nonmember_probs, nonmember_labels,
 def avg_gap(metrics: dict[str, float], retrain: dict[str, float]) -> float:
     """Mean |metric - Retrain's| over UA, RA, TA and MIA (SalUn's Avg. Gap)."""
     return float(np.mean([abs(metrics[k] - retrain[k]) for k in GAP_METRICS]))
+
+
+def fid_worsening(unlearned_fid: float, original_fid: float) -> float:
+    """How much worse (in percent, negative = better) the unlearned model's FID is than the original's."""
+    return 100.0 * (unlearned_fid - original_fid) / max(original_fid, 1e-9)
+
+
+GENERATION_GAP_METRICS = ("ua", "retain_acc", "fid")
+
+
+def generation_gap(unlearned: dict[str, float], retrain: dict[str, float], original: dict[str, float]) -> float:
+    """Class-conditional generation's stand-in for Avg. Gap: the mean of |ua - Retrain's|, |retain_acc -
+    Retrain's| and the FID's worsening over the original's in percent, from 0 (not worse) to 100 (doubled or
+    more: a model whose FID doubled is as broken as one that no longer draws the retained classes, so every
+    term tops out at 100)."""
+    fid_worse = min(100.0, max(0.0, fid_worsening(unlearned["fid"], original["fid"])))
+    return float(np.mean([abs(unlearned["ua"] - retrain["ua"]), abs(unlearned["retain_acc"] - retrain["retain_acc"]),
+                          fid_worse]))
+
+
+def generation_gap_of(metrics: dict[str, Any]) -> float | None:
+    """The generation gap of report metrics holding the unlearned, Retrain and original models' generation
+    scores; None for other families (or without Retrain)."""
+    unlearned, retrain, original = (metrics.get(k) for k in ("unlearned", "retrain", "original"))
+    if unlearned and retrain and original and set(GENERATION_GAP_METRICS) <= set(unlearned):
+        return generation_gap(unlearned, retrain, original)
+    return None
 
 
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:

@@ -14,7 +14,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-# Metric rows of the report, in display order: key -> (label, higher-is-better note).
+from .metrics import fid_worsening, generation_gap, generation_gap_of
+
+# Metric rows of the report, in display order: key -> the words a person reads (``FAMILY_METRIC_LABELS`` has
+# a family's own wording where it differs).
 METRIC_LABELS: dict[str, str] = {
     "ua": "UA: unlearning accuracy (100 - forget acc.)",
     "ra": "RA: retain accuracy",
@@ -24,6 +27,9 @@ METRIC_LABELS: dict[str, str] = {
     "forget_class_ta": "Test accuracy on the forget class",
     "forget_acc": "Generated forget-class samples classified as it",
     "retain_acc": "Generated retained-class samples classified correctly",
+    "erasure": "Concept still drawn (% of concept-prompt images)",
+    "erasure_paraphrase": "Concept still drawn for reworded prompts (%)",
+    "preservation": "Other prompts drawn as asked (%)",
     "fid": "FID on retained classes (lower is better)",
     "zero_shot_forget": "CLIP zero-shot accuracy on the forget name's images",
     "zero_shot_forget_top5": "CLIP zero-shot top-5 accuracy on the forget name's images",
@@ -36,13 +42,56 @@ METRIC_LABELS: dict[str, str] = {
     "forget_clip_score": "CLIP-score of concept-prompt images",
     "retain_clip_score": "CLIP-score of retain-prompt images",
 }
+FAMILY_METRIC_LABELS: dict[str, dict[str, str]] = {
+    "class-diffusion": {"ua": "UA: generated forget-class samples not classified as it (%)"},
+    "text-diffusion": {"fid": "FID of other-prompt images vs real ones (lower is better)"},
+}
+# One line per metric: what it measures and which way is good (the table's last column).
+METRIC_EXPLANATIONS: dict[str, str] = {
+    "ua": "100 minus the accuracy on the forget set; Retrain shows how high it should be.",
+    "ra": "Accuracy on the data kept for training; should stay near Retrain's.",
+    "ta": "Accuracy on unseen test data; should stay near Retrain's.",
+    "mia": "Share of forget samples a membership attack (confidence) calls unseen; Retrain is the target.",
+    "mia_entropy": "The same membership attack on the prediction entropy instead of the confidence.",
+    "forget_class_ta": "Accuracy on unseen test images of the forgotten class; Retrain shows the target.",
+    "forget_acc": "Share of images generated for the forgotten class that a classifier still recognises.",
+    "retain_acc": "Share of images generated for the other classes that a classifier recognises; keep it high.",
+    "erasure": "Share of images for prompts naming the concept in which a classifier still finds it; 0 = erased.",
+    "erasure_paraphrase": "The same for held-out rewordings of the concept: does the erasure generalise?",
+    "preservation": "Share of images for prompts without the concept that show what they ask for; keep it high.",
+    "fid": "Frechet distance of generated images of the retained classes to real ones; a rise = worse images.",
+    "zero_shot_forget": "How often CLIP still names the forgotten images correctly; lower = forgotten.",
+    "zero_shot_forget_top5": "The same, counting a hit when the name is among CLIP's five best guesses.",
+    "zero_shot_retain": "How often CLIP names the other images correctly; keep it high.",
+    "forget_cosine": "How close the forgotten images' embeddings stay to their name's prompt; lower = forgotten.",
+    "forget_alignment": "How much of the original's pull towards the concept remains; 0 = none, below 0 = away.",
+    "retain_alignment": "How much of the original's pull towards other prompts remains; keep it near 100.",
+    "forget_change": "How much the concept-prompt images changed from the original's; larger = more changed.",
+    "retain_change": "How much the other prompts' images changed from the original's; keep it small.",
+    "forget_clip_score": "How well concept-prompt images match their prompt per CLIP; lower = erased.",
+    "retain_clip_score": "How well the other prompts' images match their prompt per CLIP; keep it high.",
+}
+FAMILY_METRIC_EXPLANATIONS: dict[str, dict[str, str]] = {
+    "class-diffusion": {"ua": "100 minus the share of forget-class images a classifier still recognises."},
+    "text-diffusion": {"fid": "Frechet distance of images for prompts without the concept to real images; "
+                              "a rise = worse images."},
+}
+AVG_GAP_EXPLANATION = "Mean distance to Retrain (the gold standard) over UA, RA, TA and MIA; lower is better."
+GENERATION_GAP_LABEL = "Gap to Retrain (UA, retained-class acc., FID worsening)"
+GENERATION_GAP_EXPLANATION = ("Mean of the UA and retained-class accuracy distances to Retrain and the FID's "
+                              "worsening in % (capped at 100); lower is better.")
+FID_WORSENING_FLAG_PERCENT = 20.0  # the summary warns when the FID worsens more than this over the original's
 COLUMNS = ("Original", "Unlearned", "Retrain")
 GAP_COLUMN = "Gap to Retrain"
+EXPLANATION_COLUMN = "What it means"
 SALIENCY_TITLES = {"gradient": "|grad L_f| (SalUn)", "fisher_ratio": "Fisher ratio F_f / F_r (SFR-on)"}
 FRONT_COLOUR = "#d62728"
 ACCENT = "#1f77b4"
 MAX_HEATMAP_ROWS = 96
 MAX_HEATMAP_COLS = 192
+MAX_SHARE_ROWS = 40   # more layers than this: the share chart groups them by module
+BAR_ROW_PX = 22       # pixels per bar of the share chart (an 11 px label fits, none is skipped)
+MAX_HOVER_NAMES = 24  # full tensor names listed in one bar's hover
 
 
 def _field(item: Any, name: str, default: Any = None) -> Any:
@@ -65,14 +114,51 @@ def message_figure(text: str, height: int = 320) -> go.Figure:
 # ------------------------------------------------------------------------------------------------------
 # Metrics
 
+def report_family(report: Mapping[str, Any]) -> str:
+    """The model family a report comes from ("classification", "class-diffusion", "text-diffusion" or
+    "zero-shot"): the report's own ``family`` if it has one, else read from the metrics it holds."""
+    if report.get("family"):
+        return str(report["family"])
+    keys = {key for block in report.get("metrics", {}).values() for key in block}
+    if keys & {"erasure", "preservation", "forget_alignment", "forget_clip_score"}:
+        return "text-diffusion"
+    if keys & {"zero_shot_forget", "zero_shot_retain"}:
+        return "zero-shot"
+    if keys & {"forget_acc", "retain_acc"}:
+        return "class-diffusion"
+    return "classification"
+
+
+def metric_label(key: str, family: str = "classification") -> str:
+    """The words a person reads for a metric key (the family's own wording where it differs)."""
+    label = FAMILY_METRIC_LABELS.get(family, {}).get(key) or METRIC_LABELS.get(key)
+    return label if label else key.replace("_", " ").capitalize()
+
+
+def metric_explanation(key: str, family: str = "classification") -> str:
+    """One line on what a metric measures and which way is good."""
+    return FAMILY_METRIC_EXPLANATIONS.get(family, {}).get(key) or METRIC_EXPLANATIONS.get(key, "")
+
+
+def _generation_gaps(metrics: Mapping[str, Any]) -> tuple[float, float] | None:
+    """(unlearned, original) generation gap to Retrain of class-conditional generative metrics, if computable."""
+    unlearned_gap = generation_gap_of(dict(metrics))
+    if unlearned_gap is None:
+        return None
+    original_gap = generation_gap(metrics["original"], metrics["retrain"], metrics["original"])
+    return unlearned_gap, original_gap
+
+
 def metrics_frame(report: Mapping[str, Any]) -> pd.DataFrame:
-    """Rows = metrics present in the report, columns = Original / Unlearned / Retrain and the gap."""
+    """Rows = metrics present in the report (in the user's words), columns = Original / Unlearned / Retrain,
+    the gap and a one-line explanation of the metric."""
     metrics = report.get("metrics", {})
+    family = report_family(report)
     keys = [k for k in METRIC_LABELS if any(k in metrics.get(c.lower(), {}) for c in COLUMNS)]
     keys += sorted({k for block in metrics.values() for k in block} - set(keys))
     rows = []
     for key in keys:
-        row: dict[str, Any] = {"Metric": METRIC_LABELS.get(key, key)}
+        row: dict[str, Any] = {"Metric": metric_label(key, family)}
         for column in COLUMNS:
             value = metrics.get(column.lower(), {}).get(key)
             row[column] = None if value is None else round(float(value), 2)
@@ -80,12 +166,20 @@ def metrics_frame(report: Mapping[str, Any]) -> pd.DataFrame:
             row[GAP_COLUMN] = round(abs(float(metrics["unlearned"][key]) - float(metrics["retrain"][key])), 2)
         else:
             row[GAP_COLUMN] = None
+        row[EXPLANATION_COLUMN] = metric_explanation(key, family)
         rows.append(row)
+    generation = _generation_gaps(metrics)
     if "avg_gap" in report:
         rows.append({"Metric": "Avg. Gap to Retrain (UA, RA, TA, MIA)", "Original": round(report["avg_gap_original"], 2)
                      if "avg_gap_original" in report else None, "Unlearned": round(report["avg_gap"], 2),
-                     "Retrain": 0.0, GAP_COLUMN: round(report["avg_gap"], 2)})
-    return pd.DataFrame(rows, columns=["Metric", *COLUMNS, GAP_COLUMN])
+                     "Retrain": 0.0, GAP_COLUMN: round(report["avg_gap"], 2),
+                     EXPLANATION_COLUMN: AVG_GAP_EXPLANATION})
+    elif generation is not None:
+        unlearned_gap, original_gap = generation
+        rows.append({"Metric": GENERATION_GAP_LABEL, "Original": round(original_gap, 2),
+                     "Unlearned": round(unlearned_gap, 2), "Retrain": 0.0, GAP_COLUMN: round(unlearned_gap, 2),
+                     EXPLANATION_COLUMN: GENERATION_GAP_EXPLANATION})
+    return pd.DataFrame(rows, columns=["Metric", *COLUMNS, GAP_COLUMN, EXPLANATION_COLUMN])
 
 
 def _gap_colour(value: Any, worst: float) -> str:
@@ -114,18 +208,40 @@ def doing_nothing_verdict(gap: float, original_gap: float) -> str:
             "closer to Retrain")
 
 
+def fid_warning(report: Mapping[str, Any], limit_percent: float = FID_WORSENING_FLAG_PERCENT) -> str | None:
+    """A warning when the unlearned model's FID is worse than the original's by more than ``limit_percent``."""
+    metrics = report.get("metrics", {})
+    original, unlearned = metrics.get("original", {}).get("fid"), metrics.get("unlearned", {}).get("fid")
+    if original is None or unlearned is None:
+        return None
+    worse = fid_worsening(float(unlearned), float(original))
+    if worse <= limit_percent:
+        return None
+    kept = "prompts without the concept" if report_family(report) == "text-diffusion" else "retained classes"
+    return (f"**Warning: FID is {worse:.0f}% worse than the original's** ({original:.1f} -> {unlearned:.1f}): "
+            f"the images of the {kept} lost quality (flagged above {limit_percent:.0f}%).")
+
+
 def summary_markdown(report: Mapping[str, Any]) -> str:
-    """One paragraph under the table: gap (and doing nothing's), KL to Retrain, run times."""
+    """One paragraph under the table: gap (and doing nothing's), KL to Retrain, an FID warning, run times."""
     parts = [f"**{report.get('method', '?')}** on **{report.get('model', '?')}**, "
              f"forget `{report.get('forget', '?')}`, seed {report.get('seed', '?')}."]
+    generation = _generation_gaps(report.get("metrics", {}))
     if "avg_gap" in report and "avg_gap_original" in report:
         parts.append(f"Avg. Gap to Retrain: **{report['avg_gap']:.2f}** (doing nothing: "
                      f"{report['avg_gap_original']:.2f}; lower is better): it "
                      f"**{doing_nothing_verdict(report['avg_gap'], report['avg_gap_original'])}**.")
     elif "avg_gap" in report:
         parts.append(f"Avg. Gap to Retrain: **{report['avg_gap']:.2f}** points; lower is better.")
+    elif generation is not None:
+        unlearned_gap, original_gap = generation
+        parts.append(f"{GENERATION_GAP_LABEL}: **{unlearned_gap:.2f}** (doing nothing: {original_gap:.2f}; lower "
+                     f"is better): it **{doing_nothing_verdict(unlearned_gap, original_gap)}**.")
     if "kl_to_retrain" in report:
         parts.append(f"KL(Retrain || unlearned) on the forget set: {report['kl_to_retrain']:.3f}.")
+    warning = fid_warning(report)
+    if warning:
+        parts.append(warning)
     runtime = report.get("runtime_s", {})
     if runtime.get("unlearn") is not None:
         text = f"Unlearning took {runtime['unlearn']:.1f} s"
@@ -143,7 +259,8 @@ def summary_markdown(report: Mapping[str, Any]) -> str:
 def downsample(scores: np.ndarray, mask: np.ndarray, max_rows: int = MAX_HEATMAP_ROWS,
                max_cols: int = MAX_HEATMAP_COLS) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """Block-reduce a big layer: the block's largest score (so salient spots stay visible) and the share of
-    salient entries in the block. Returns (scores, share, (row_block, col_block))."""
+    salient entries in the block. Returns (scores, share, (row_block, col_block)): each output cell covers
+    ``row_block`` x ``col_block`` weights (the last row/column of cells may cover fewer)."""
     scores = np.asarray(scores, dtype=np.float64)
     share = np.asarray(mask, dtype=np.float64)
     rows, cols = scores.shape
@@ -158,60 +275,213 @@ def downsample(scores: np.ndarray, mask: np.ndarray, max_rows: int = MAX_HEATMAP
             (fr, fc))
 
 
+def heatmap_axes(shape: Sequence[int]) -> dict[str, Any]:
+    """What the rows and columns of a layer's 2-D heatmap are, in the layer's own units: a linear layer's
+    [out, in] is output unit x input feature; a conv's [out, in, k...] is output channel x (input channel,
+    kernel position), flattened channel-major; a bias is one row of output units."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) <= 1:
+        return {"row": "bias", "col": "output unit", "kernel": 1, "row_unit": "bias", "col_unit": "unit"}
+    if len(shape) == 2:
+        return {"row": "output unit", "col": "input feature", "kernel": 1, "row_unit": "output",
+                "col_unit": "input"}
+    kernel = int(np.prod(shape[2:]))
+    size = "x".join(str(s) for s in shape[2:])
+    return {"row": "output channel", "col": f"input channel x kernel position ({size} per channel)",
+            "kernel": kernel, "row_unit": "output channel", "col_unit": "input channel"}
+
+
+def _channel_ticks(cols: int, kernel: int, most: int = 16) -> dict[str, Any]:
+    """x ticks of a conv heatmap: the input channel numbers at the middle of each channel's kernel positions."""
+    channels = max(1, cols // kernel)
+    step = max(1, math.ceil(channels / most))
+    picked = list(range(0, channels, step))
+    return {"tickmode": "array", "tickvals": [c * kernel + (kernel - 1) / 2 for c in picked],
+            "ticktext": [str(c) for c in picked]}
+
+
 def saliency_heatmap(layer: Any, kind: str = "gradient", threshold: float | None = None) -> go.Figure:
     """One layer's saliency (log10 colour scale) with the mask laid over it: weights outside the mask are
-    washed out, so the bright cells are the ones the method may change. Big layers are block-reduced."""
+    washed out, so the bright cells are the ones the method may change. Axes are in the layer's own index
+    units (output unit / input feature, or output channel / input channel x kernel position); big layers are
+    block-reduced, each cell covering a block of weights as the title says."""
     name = _field(layer, "name")
     raw_scores = np.asarray(_field(layer, "scores"), dtype=np.float64)
     raw_mask = np.asarray(_field(layer, "mask"), dtype=bool)
     shape = tuple(_field(layer, "shape", raw_scores.shape))
+    axes = heatmap_axes(shape)
     scores, share, (fr, fc) = downsample(raw_scores, raw_mask)
+    rows, cols = raw_scores.shape
     positive = raw_scores[raw_scores > 0]
     floor = positive.min() if positive.size else 1e-12
     z = np.log10(np.maximum(scores, floor))
+    # Cell centres in real indices: cell i covers weights i*block .. (i+1)*block - 1.
+    xs = np.arange(scores.shape[1]) * fc + (fc - 1) / 2
+    ys = np.arange(scores.shape[0]) * fr + (fr - 1) / 2
+    first_row = np.arange(scores.shape[0]) * fr
+    first_col = np.arange(scores.shape[1]) * fc
+    grid_rows, grid_cols = np.meshgrid(first_row, first_col, indexing="ij")
+    last_rows, last_cols = np.minimum(grid_rows + fr, rows) - 1, np.minimum(grid_cols + fc, cols) - 1
+    kernel = axes["kernel"]
+    customdata = np.dstack([scores, share, grid_rows, last_rows, grid_cols, last_cols,
+                            grid_cols // kernel, grid_cols % kernel])
+    if (fr, fc) != (1, 1):
+        hover = (f"{axes['row_unit']}s %{{customdata[2]}}-%{{customdata[3]}}, columns %{{customdata[4]}}-"
+                 "%{customdata[5]}<br>largest score %{customdata[0]:.3g}<br>salient share %{customdata[1]:.0%}")
+    elif kernel > 1:
+        hover = (f"{axes['row_unit']} %{{customdata[2]}}, input channel %{{customdata[6]}}, kernel position "
+                 "%{customdata[7]}<br>score %{customdata[0]:.3g}<br>salient %{customdata[1]:.0f}")
+    else:
+        hover = (f"{axes['row_unit']} %{{customdata[2]}}, {axes['col_unit']} %{{customdata[4]}}<br>"
+                 "score %{customdata[0]:.3g}<br>salient %{customdata[1]:.0f}")
     fig = go.Figure()
     fig.add_trace(go.Heatmap(
-        z=z, colorscale="Viridis", name="saliency",
-        colorbar={"title": {"text": "log10 score"}, "x": 1.0},
-        customdata=np.dstack([scores, share]),
-        hovertemplate=("row block %{y}, col block %{x}<br>score %{customdata[0]:.3g}<br>"
-                       "salient share %{customdata[1]:.0%}<extra></extra>") if (fr, fc) != (1, 1) else
-        "out %{y}, in %{x}<br>score %{customdata[0]:.3g}<br>salient %{customdata[1]:.0f}<extra></extra>"))
+        z=z, x=xs, y=ys, colorscale="Viridis", name="saliency", colorbar={"title": {"text": "log10 score"}, "x": 1.0},
+        customdata=customdata, hovertemplate=hover + "<extra></extra>"))
     fig.add_trace(go.Heatmap(
-        z=1.0 - share, zmin=0.0, zmax=1.0, showscale=False, hoverinfo="skip",
+        z=1.0 - share, x=xs, y=ys, zmin=0.0, zmax=1.0, showscale=False, hoverinfo="skip",
         name="mask overlay (non-salient washed out)",
         showlegend=True, colorscale=[[0.0, "rgba(255,255,255,0)"], [1.0, "rgba(255,255,255,0.78)"]]))
-    rows, cols = raw_scores.shape
-    note = f"{rows}x{cols}" + (f" in {fr}x{fc} blocks (max score, salient share)" if (fr, fc) != (1, 1) else "")
+    note = (f"{rows}x{cols} weights, each cell = {fr}x{fc} weights (colour: their largest score; "
+            "wash: their non-salient share)" if (fr, fc) != (1, 1) else f"{rows}x{cols} weights, one cell each")
     share_total = _field(layer, "salient_share", float(raw_mask.mean()))
     rule = f"score >= {threshold:g}" if threshold is not None else "top share"
+    xaxis: dict[str, Any] = {"title": axes["col"], "range": [-0.5, cols - 0.5], "constrain": "domain"}
+    if kernel > 1:
+        xaxis.update(_channel_ticks(cols, kernel))
     fig.update_layout(
         title={"text": f"<b>{name}</b> {list(shape)}: {SALIENCY_TITLES.get(kind, kind)}<br>"
                        f"<sup>{share_total:.0%} salient ({rule}); {note}</sup>"},
         height=440, margin={"l": 60, "r": 20, "t": 80, "b": 70},
-        legend={"orientation": "h", "y": -0.22, "x": 0}, xaxis_title="input x kernel position",
-        yaxis_title="output unit", yaxis={"autorange": "reversed"}, plot_bgcolor="white")
+        legend={"orientation": "h", "y": -0.22, "x": 0}, xaxis=xaxis,
+        yaxis={"title": axes["row"], "range": [rows - 0.5, -0.5]}, plot_bgcolor="white")
     return fig
 
 
-def salient_share_bars(layers: Sequence[Any], overall: float | None = None, kind: str = "gradient") -> go.Figure:
-    """Share of salient weights in each parameter tensor, with the model-wide share as a line."""
+def distinct_short_names(names: Sequence[str], keep: int = 2) -> list[str]:
+    """For each dotted name, its shortest suffix of at least ``keep`` parts that no other name ends with
+    (so ``down_blocks.0.resnets.0.conv1.weight`` and ``down_blocks.1.resnets.0.conv1.weight`` stay apart);
+    a shortened name starts with "...". Labels on crowded plots; hover has the full names."""
+    split = [name.split(".") for name in names]
+    labels = []
+    for parts in split:
+        depth = min(keep, len(parts))
+        while depth < len(parts) and any(other[-depth:] == parts[-depth:] for other in split
+                                         if other is not parts and other != parts):
+            depth += 1
+        labels.append(".".join(parts) if depth >= len(parts) else "..." + ".".join(parts[-depth:]))
+    return labels
+
+
+def _split_by_prefix(indices: Sequence[int], parts: Sequence[Sequence[str]], depth: int) -> list[list[int]]:
+    """``indices`` grouped by their first ``depth`` name parts, in model order."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index in indices:
+        groups.setdefault(tuple(parts[index][:depth]), []).append(index)
+    return list(groups.values())
+
+
+def _common_prefix(indices: Sequence[int], parts: Sequence[Sequence[str]]) -> list[str]:
+    common: list[str] = []
+    for column in zip(*(parts[i] for i in indices)):
+        if len(set(column)) > 1:
+            break
+        common.append(column[0])
+    return common
+
+
+def layer_rows(names: Sequence[str], max_rows: int = MAX_SHARE_ROWS) -> list[tuple[str, list[int]]]:
+    """The rows of a per-layer chart with at most ``max_rows`` rows, as (label, layer indices), in model order.
+    One row per layer (its shortest unique name) when they fit; else blocks by module prefix, splitting the
+    biggest blocks into their sub-modules while the rows still fit ("down_blocks.1.* (12)"); a block that cannot
+    split within the budget (a flat list of many layers) becomes runs of consecutive layers ("a - b")."""
+    short = distinct_short_names(names, keep=3)
+    if len(names) <= max_rows:
+        return [(label, [index]) for index, label in enumerate(short)]
+    parts = [name.split(".") for name in names]
+    blocks = [list(range(len(names)))]
+    stuck: list[list[int]] = []
+    while True:
+        open_blocks = [block for block in blocks if len(block) > 1 and block not in stuck]
+        if not open_blocks:
+            break
+        # The biggest blocks split together, so blocks of one size share one level of detail.
+        biggest = max(len(block) for block in open_blocks)
+        level = [block for block in open_blocks if len(block) == biggest]
+        splits = [_split_by_prefix(block, parts, len(_common_prefix(block, parts)) + 1) for block in level]
+        if len(blocks) + sum(len(split) - 1 for split in splits) > max_rows:
+            stuck.extend(level)
+            continue
+        for block, split in zip(level, splits):
+            position = blocks.index(block)
+            blocks[position:position + 1] = split
+    rows: list[tuple[str, list[int]]] = []
+    spare = max_rows - len(blocks)
+    for block in blocks:
+        if len(block) == 1:
+            rows.append((short[block[0]], block))
+        elif block in stuck and spare > 0 and len(block) > MAX_HOVER_NAMES:
+            runs = min(len(block), spare + 1)
+            spare -= runs - 1
+            size = math.ceil(len(block) / runs)
+            for start in range(0, len(block), size):
+                run = block[start:start + size]
+                rows.append((short[run[0]] if len(run) == 1 else f"{short[run[0]]} - {short[run[-1]]}", run))
+        else:
+            rows.append((f"{'.'.join(_common_prefix(block, parts))}.* ({len(block)})", block))
+    return rows
+
+
+def _group_hover(indices: Sequence[int], names: Sequence[str], shares: Sequence[float], sizes: Sequence[int],
+                 share: float, size: int) -> str:
+    lines = [f"{names[i]}: {shares[i]:.1f}% of {sizes[i]:,}" for i in indices[:MAX_HOVER_NAMES]]
+    if len(indices) > MAX_HOVER_NAMES:
+        lines.append(f"... and {len(indices) - MAX_HOVER_NAMES} more")
+    head = f"<b>{share:.1f}% of {size:,} weights</b>" + (f" in {len(indices)} tensors" if len(indices) > 1 else "")
+    return "<br>".join([head, *lines])
+
+
+def salient_share_bars(layers: Sequence[Any], overall: float | None = None, kind: str = "gradient",
+                       max_rows: int = MAX_SHARE_ROWS) -> go.Figure:
+    """Share of salient weights in each parameter tensor (weighted over a block's tensors where there are more
+    than ``max_rows``, grouped by module), with the model-wide share as a line. One readable row per bar (the
+    figure grows with its rows); full names and sizes on hover."""
     names = [_field(l, "name") for l in layers]
     shares = [100.0 * float(_field(l, "salient_share")) for l in layers]
     sizes = [int(np.prod(_field(l, "shape"))) for l in layers]
-    colours = ["#7f7f7f" if n.endswith("bias") else ACCENT for n in names]
-    fig = go.Figure(go.Bar(x=shares, y=names, orientation="h", marker_color=colours,
-                           customdata=sizes, name="salient share",
-                           hovertemplate="%{y}<br>%{x:.1f}% of %{customdata:,} weights<extra></extra>"))
+    if not names:
+        return message_figure("No layers to plot.")
+    rows = layer_rows(names, max_rows)
+    labels, values, hovers, colours = [], [], [], []
+    for label, indices in rows:
+        total = sum(sizes[i] for i in indices)
+        share = sum(shares[i] * sizes[i] for i in indices) / max(total, 1)
+        labels.append(label)
+        values.append(share)
+        hovers.append(_group_hover(indices, names, shares, sizes, share, total))
+        colours.append("#7f7f7f" if all(names[i].endswith("bias") for i in indices) else ACCENT)
+    fig = go.Figure(go.Bar(x=values, y=labels, orientation="h", marker_color=colours, customdata=hovers,
+                           name="salient share", hovertemplate="%{y}<br>%{customdata}<extra></extra>"))
     if overall is not None:
         fig.add_vline(x=100.0 * overall, line_dash="dash", line_color=FRONT_COLOUR,
-                      annotation_text=f"whole model {100.0 * overall:.0f}%", annotation_position="top")
+                      annotation_text=f"whole model {100.0 * overall:.0f}%", annotation_position="bottom right")
     source = SALIENCY_TITLES.get(kind, kind)
-    fig.update_layout(title={"text": f"Salient weights per layer<br><sup>mask from {source}</sup>"},
-                      xaxis={"title": "% of the layer's weights in the mask", "range": [0, 100]},
-                      yaxis={"autorange": "reversed"}, height=420,
-                      margin={"l": 110, "r": 20, "t": 60, "b": 40}, plot_bgcolor="white")
+    grouped = len(rows) < len(names)
+    what = (f"{len(names)} tensors in {len(rows)} blocks (share weighted by size; hover lists each)"
+            if grouped else f"{len(names)} tensors")
+    fig.update_layout(title={"text": f"Salient weights per {'block' if grouped else 'layer'}<br>"
+                                     f"<sup>mask from {source}; {what}</sup>"},
+                      xaxis={"title": "% of the weights in the mask", "range": [0, 100], "side": "top"},
+                      yaxis={"autorange": "reversed", "automargin": True, "tickfont": {"size": 11},
+                             "type": "category"},
+                      height=share_bars_height(len(rows)), margin={"l": 10, "r": 20, "t": 100, "b": 20},
+                      plot_bgcolor="white")
     return fig
+
+
+def share_bars_height(rows: int) -> int:
+    """Pixel height of the salient-share chart with ``rows`` bars: a fixed frame plus ``BAR_ROW_PX`` per row."""
+    return max(300, 120 + BAR_ROW_PX * rows)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -221,6 +491,10 @@ def short_layer_name(name: str, keep: int = 3) -> str:
     """The last ``keep`` dotted parts of a long parameter name (labels on crowded plots; hover has the full)."""
     parts = name.split(".")
     return name if len(parts) <= keep + 1 else "..." + ".".join(parts[-keep:])
+
+
+# Neighbouring front points alternate their labels' sides, so labels of close points do not stack.
+PARETO_LABEL_POSITIONS = ("top left", "bottom right", "top right", "bottom left")
 
 
 def slug_pareto(slug: Mapping[str, Any]) -> go.Figure:
@@ -243,8 +517,9 @@ def slug_pareto(slug: Mapping[str, Any]) -> go.Figure:
     fig.add_trace(go.Scatter(
         x=[max(l["alignment"], tiny) for l in on], y=[max(l["importance"], tiny) for l in on],
         mode="markers+lines+text", name="Pareto front", line={"shape": "hv", "dash": "dot", "color": FRONT_COLOUR},
-        marker={"size": 11, "color": FRONT_COLOUR}, text=[short_layer_name(l["name"]) for l in on],
-        textposition="top right", customdata=[l["name"] for l in on],
+        marker={"size": 11, "color": FRONT_COLOUR}, text=distinct_short_names([l["name"] for l in on]),
+        textposition=[PARETO_LABEL_POSITIONS[i % len(PARETO_LABEL_POSITIONS)] for i in range(len(on))],
+        customdata=[l["name"] for l in on],
         hovertemplate="%{customdata}<br>alignment %{x:.3g}<br>importance %{y:.3g}<extra></extra>"))
     if chosen:
         pick = next((l for l in layers if l["name"] == chosen), None)
@@ -268,6 +543,19 @@ def slug_pareto(slug: Mapping[str, Any]) -> go.Figure:
     fig.update_xaxes(gridcolor="#eee")
     fig.update_yaxes(gridcolor="#eee")
     return fig
+
+
+def log_axis_range(values: Iterable[float], margin_decades: float = 0.15) -> list[float] | None:
+    """A log axis's range, in plotly's units for log axes (log10 of the data), holding every positive value
+    with a margin; None (plotly's autorange) when there is none."""
+    logs = [math.log10(v) for v in values if v is not None and v > 0 and math.isfinite(v)]
+    if not logs:
+        return None
+    return [min(logs) - margin_decades, max(logs) + margin_decades]
+
+
+def _trace_xs(fig: go.Figure) -> list[float]:
+    return [float(x) for trace in fig.data for x in (trace.x or ()) if x is not None]
 
 
 def slug_search_trace(slug: Mapping[str, Any], retain_tolerance: float | None = None,
@@ -306,13 +594,18 @@ def slug_search_trace(slug: Mapping[str, Any], retain_tolerance: float | None = 
     if base is not None and retain_tolerance is not None:
         fig.add_hline(y=base - retain_tolerance, line_dash="dash", line_color=ACCENT,
                       annotation_text=f"retain floor {base - retain_tolerance:.1f}", annotation_position="top right")
-    if slug.get("lambda") is not None:
-        fig.add_vline(x=slug["lambda"], line_color="#333", line_width=1,
-                      annotation_text=f"accepted lambda {slug['lambda']:.3g}", annotation_position="top left")
+    accepted = slug.get("lambda")
+    if accepted is not None and accepted > 0:
+        # A vertical line drawn as a trace: its x is a data value like every point's (an add_vline annotation's x
+        # on a log axis would be read as log10 and stretch the axis to 10**lambda).
+        fig.add_trace(go.Scatter(x=[accepted, accepted], y=[-5, 105], mode="lines", line={"color": "#333", "width": 1},
+                                 name=f"accepted lambda = {accepted:.3g}",
+                                 hovertemplate=f"accepted lambda {accepted:.3g}<extra></extra>"))
     fig.update_layout(
         title={"text": f"SLUG step-size search: {chosen}<br><sup>binary search over lambda "
                        "(numbers = order)</sup>"},
-        xaxis={"type": "log", "title": "step size lambda"}, yaxis={"title": "score (%)", "range": [-5, 105]},
+        xaxis={"type": "log", "title": "step size lambda", "range": log_axis_range(_trace_xs(fig))},
+        yaxis={"title": "score (%)", "range": [-5, 105]},
         height=440, margin={"l": 60, "r": 20, "t": 80, "b": 50}, legend={"orientation": "h", "y": -0.2},
         plot_bgcolor="white")
     fig.update_xaxes(gridcolor="#eee")
@@ -324,72 +617,117 @@ def slug_search_trace(slug: Mapping[str, Any], retain_tolerance: float | None = 
 # Compare
 
 COMPARE_METRICS = (("ua", "UA"), ("ra", "RA"), ("ta", "TA"), ("mia", "MIA"), ("forget_acc", "Forget acc."),
-                   ("retain_acc", "Retain acc."), ("fid", "FID"))
+                   ("retain_acc", "Retain acc."), ("erasure", "Concept drawn (%)"),
+                   ("erasure_paraphrase", "Reworded concept drawn (%)"), ("preservation", "Other prompts as asked (%)"),
+                   ("fid", "FID"))
 DOING_NOTHING = "Doing nothing (original)"   # the reference row of the compare and sweep tables
 SWEEP_REFERENCE = "doing nothing (original model)"  # ... and the dashed line of the sweep plot
+AVG_GAP = "Avg. Gap"                     # classifiers' gap column (SalUn's Avg. Gap)
+GENERATION_GAP = "Gap to Retrain (gen.)"  # class-conditional generation's gap column (metrics.generation_gap)
+KL_COLUMN = "KL to Retrain"
+RUNTIME_COLUMN = "Run time (s)"
+RUNTIME_NOTE_LINES = ("Run times are those measured when each run was computed.",
+                      "A run answered from the cache keeps its old time, measured under another machine load: "
+                      "such times are not comparable.")
+RUNTIME_NOTE = " ".join(RUNTIME_NOTE_LINES)
 
 
 def _metric_cells(metrics: Mapping[str, Any]) -> dict[str, float]:
     return {label: round(float(metrics[key]), 2) for key, label in COMPARE_METRICS if key in metrics}
 
 
+def _gap_name(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The gap the rows' family reports: SalUn's Avg. Gap (classifiers) or the generation gap."""
+    return AVG_GAP if any("avg_gap" in row["report"] for row in rows) else GENERATION_GAP
+
+
+def _method_gap(report: Mapping[str, Any]) -> float | None:
+    """A method's gap to Retrain: its Avg. Gap, else its generation gap; None without a Retrain reference."""
+    if "avg_gap" in report:
+        return float(report["avg_gap"])
+    return generation_gap_of(dict(report.get("metrics", {})))
+
+
 def _original_gap(rows: Sequence[Mapping[str, Any]]) -> float | None:
-    """Doing nothing's Avg. Gap to Retrain (the same for every row: one model, target and seed), if reported."""
-    return next((float(row["report"]["avg_gap_original"]) for row in rows if "avg_gap_original" in row["report"]),
-                None)
+    """Doing nothing's gap to Retrain (the same for every row: one model, target and seed), if there is one."""
+    for row in rows:
+        report = row["report"]
+        if "avg_gap_original" in report:
+            return float(report["avg_gap_original"])
+        generation = _generation_gaps(report.get("metrics", {}))
+        if generation is not None:
+            return generation[1]
+    return None
 
 
 def compare_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per method: its metrics, gap to Retrain and run time; first, where the reports have an Avg. Gap,
-    a row for doing nothing (the original model's metrics and gap, no run time)."""
+    """One row per method: its metrics, gap to Retrain (Avg. Gap for classifiers, the generation gap for
+    class-conditional generators), KL to Retrain and run time; first, where there is a gap, a row for doing
+    nothing (the original model's metrics and gap, no run time). Columns that no row fills are left out."""
     rows = list(rows)
+    gap_name = _gap_name(rows)
     out = []
     for row in rows:
         report = row["report"]
-        entry = {"Method": row.get("label", report.get("method")),
-                 **_metric_cells(report["metrics"].get("unlearned", {}))}
-        entry["Avg. Gap"] = round(float(report["avg_gap"]), 2) if "avg_gap" in report else None
-        entry["KL to Retrain"] = round(float(report["kl_to_retrain"]), 3) if "kl_to_retrain" in report else None
-        entry["Run time (s)"] = round(float(report["runtime_s"]["unlearn"]), 2)
-        out.append(entry)
+        gap = _method_gap(report)
+        out.append({"Method": row.get("label", report.get("method")),
+                    **_metric_cells(report["metrics"].get("unlearned", {})),
+                    gap_name: None if gap is None else round(gap, 2),
+                    KL_COLUMN: round(float(report["kl_to_retrain"]), 3) if "kl_to_retrain" in report else None,
+                    RUNTIME_COLUMN: round(float(report["runtime_s"]["unlearn"]), 2)})
     original_gap = _original_gap(rows)
     if original_gap is not None:
         # KL to Retrain is not measured for the original, so that one cell stays empty.
         out.insert(0, {"Method": DOING_NOTHING, **_metric_cells(rows[0]["report"]["metrics"].get("original", {})),
-                       "Avg. Gap": round(original_gap, 2), "KL to Retrain": None, "Run time (s)": 0.0})
-    return pd.DataFrame(out)
+                       gap_name: round(original_gap, 2), KL_COLUMN: None, RUNTIME_COLUMN: 0.0})
+    frame = pd.DataFrame(out)
+    return frame.dropna(axis="columns", how="all")
 
 
 def compare_chart(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Two panels: each method's Avg. Gap to Retrain (lower is better) and its unlearning run time, with
-    Retrain's own run time as the reference line."""
+    """Each method's gap to Retrain (lower is better; methods without one are left out of that panel) and its
+    unlearning run time, with Retrain's own run time as the reference line and a caption on cached times.
+    Without any gap (no Retrain reference) only the run-time panel is drawn."""
     if not rows:
         return message_figure("Pick at least one method and press Compare.")
     labels = [row.get("label", row["report"]["method"]) for row in rows]
-    gaps = [row["report"].get("avg_gap") for row in rows]
+    gaps = [_method_gap(row["report"]) for row in rows]
     times = [row["report"]["runtime_s"]["unlearn"] for row in rows]
     retrain_time = next((row["report"]["runtime_s"].get("retrain") for row in rows
                          if row["report"]["runtime_s"].get("retrain") is not None), None)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Avg. Gap to Retrain (points, lower is better)",
-                                                       "Unlearning run time (s)"))
-    order = np.argsort([g if g is not None else math.inf for g in gaps])
-    fig.add_trace(go.Bar(x=[labels[i] for i in order], y=[gaps[i] for i in order], marker_color=FRONT_COLOUR,
-                         name="Avg. Gap", text=[f"{gaps[i]:.2f}" if gaps[i] is not None else "n/a" for i in order],
-                         textposition="outside"), row=1, col=1)
+    with_gap = sorted((i for i, gap in enumerate(gaps) if gap is not None), key=lambda i: gaps[i])
+    time_title = "Unlearning run time (s, as measured when computed)"
+    gap_name = _gap_name(rows)
+    if with_gap:
+        gap_title = ("Avg. Gap to Retrain (points, lower is better)" if gap_name == AVG_GAP
+                     else "Gap to Retrain: UA, retained acc., FID worsening (lower is better)")
+        fig = make_subplots(rows=1, cols=2, subplot_titles=(gap_title, time_title))
+        fig.add_trace(go.Bar(x=[labels[i] for i in with_gap], y=[gaps[i] for i in with_gap],
+                             marker_color=FRONT_COLOUR, name=gap_name if gap_name == AVG_GAP else "generation gap",
+                             text=[f"{gaps[i]:.2f}" for i in with_gap], textposition="outside"), row=1, col=1)
+        time_cell = {"row": 1, "col": 2}
+    else:
+        fig = make_subplots(rows=1, cols=1, subplot_titles=(time_title,))
+        time_cell = {"row": 1, "col": 1}
+    order = with_gap + [i for i in range(len(rows)) if gaps[i] is None]
     fig.add_trace(go.Bar(x=[labels[i] for i in order], y=[times[i] for i in order], marker_color=ACCENT,
                          name="run time", text=[f"{times[i]:.1f}" for i in order], textposition="outside"),
-                  row=1, col=2)
+                  **time_cell)
     if retrain_time is not None:
-        fig.add_hline(y=retrain_time, line_dash="dash", line_color="#333", row=1, col=2,
+        fig.add_hline(y=retrain_time, line_dash="dash", line_color="#333", **time_cell,
                       annotation_text=f"Retrain {retrain_time:.1f} s", annotation_position="top left")
     original_gap = _original_gap(rows)
-    if original_gap is not None:
+    if with_gap and original_gap is not None:
         fig.add_hline(y=original_gap, line_dash="dash", line_color="#333", row=1, col=1,
                       annotation_text=f"doing nothing: {original_gap:.2f}", annotation_position="top right")
+    if with_gap:
         # Room for the reference line and the bar labels above the tallest bar.
-        tallest = max([original_gap, *[g for g in gaps if g is not None]])
+        tallest = max([original_gap or 0.0, *[gaps[i] for i in with_gap]])
         fig.update_yaxes(range=[0, 1.2 * tallest if tallest > 0 else 1.0], row=1, col=1)
-    fig.update_layout(height=420, showlegend=False, margin={"l": 50, "r": 20, "t": 60, "b": 60},
+    fig.add_annotation(text="<i>" + "<br>".join(RUNTIME_NOTE_LINES) + "</i>", x=0, y=-0.2, xref="paper",
+                       yref="paper", showarrow=False,
+                       xanchor="left", yanchor="top", font={"size": 11, "color": "#555"})
+    fig.update_layout(height=450, showlegend=False, margin={"l": 50, "r": 20, "t": 60, "b": 100},
                       plot_bgcolor="white")
     return fig
 
@@ -498,6 +836,17 @@ def sweep_png(sweep: Mapping[str, Any], path) -> None:
 # ------------------------------------------------------------------------------------------------------
 # Attributions
 
+def keep_square_pixels(fig: go.Figure, row: int, col: int, width: int, height: int) -> None:
+    """Give one image subplot its true aspect ratio: its y axis is scaled to its own x axis (1 pixel = 1 pixel,
+    whatever the figure's width), the picture shrinks within its cell rather than stretching, axes hidden,
+    row 0 at the top."""
+    subplot = fig.get_subplot(row, col)
+    x_name = subplot.xaxis.plotly_name.replace("axis", "")  # "xaxis3" -> "x3", as scaleanchor wants it
+    subplot.xaxis.update(visible=False, range=[-0.5, width - 0.5], constrain="domain")
+    subplot.yaxis.update(visible=False, range=[height - 0.5, -0.5], scaleanchor=x_name, scaleratio=1,
+                         constrain="domain")
+
+
 def attribution_figure(attr: Mapping[str, Any]) -> go.Figure:
     """Rows = forget samples; columns = the input, the original model's attribution and the unlearned
     model's, both for the sample's true (forgotten) label, on one colour scale per row."""
@@ -524,8 +873,10 @@ def attribution_figure(attr: Mapping[str, Any]) -> go.Figure:
                                      colorbar={"title": {"text": "attribution"}, "len": 1.0 / max(n, 1), "y": 1.0,
                                                "yanchor": "top"},
                                      hovertemplate="pixel %{x},%{y}: %{z:.3g}<extra></extra>"), row=i + 1, col=col)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    height, width = images.shape[1:3]
+    for row in range(1, n + 1):
+        for col in range(1, 4):
+            keep_square_pixels(fig, row, col, width, height)
     fig.update_annotations(font_size=11)
     fig.update_layout(
         title={"text": f"{attr.get('method_label', 'Attribution')} for the true label, before and after "

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import DivergenceError, UnlearningInputError
+from .metrics import generation_gap_of
 from .methods import METHODS, get_method
 from .methods.registry import TUNED_DIR
 from .runner import run_unlearning
@@ -125,27 +126,11 @@ GRIDS: dict[tuple[str, str], dict[str, list]] = {
 }
 
 
-def generation_gap(unlearned: dict[str, float], retrain: dict[str, float], original: dict[str, float]) -> float:
-    """Class-conditional generation's stand-in for Avg. Gap (see the module docstring)."""
-    fid_worse = min(100.0, max(0.0, 100.0 * (unlearned["fid"] - original["fid"]) / max(original["fid"], 1e-9)))
-    return float(np.mean([abs(unlearned["ua"] - retrain["ua"]), abs(unlearned["retain_acc"] - retrain["retain_acc"]),
-                          fid_worse]))
-
-
-def _generation_gap_of(metrics: dict[str, Any]) -> float | None:
-    """The generation gap of metrics holding the unlearned, Retrain and original models' generation scores;
-    None for other families (or without Retrain)."""
-    unlearned, retrain, original = (metrics.get(k) for k in ("unlearned", "retrain", "original"))
-    if unlearned and retrain and original and {"ua", "retain_acc", "fid"} <= set(unlearned):
-        return generation_gap(unlearned, retrain, original)
-    return None
-
-
 def objective(report: dict[str, Any]) -> float:
     """The number tuning minimises for one run (the family's gap to Retrain)."""
     if "avg_gap" in report:
         return float(report["avg_gap"])
-    gap = _generation_gap_of(report["metrics"])
+    gap = generation_gap_of(report["metrics"])
     if gap is None:
         raise UnlearningInputError(f"{report['model']}: no gap to Retrain to tune on for `{report['forget']}` "
                                    "(tuning needs a Retrain reference)")
@@ -155,7 +140,7 @@ def objective(report: dict[str, Any]) -> float:
 def row_objective(row: dict[str, Any]) -> float:
     """A logged run's objective, recomputed from its metrics where it can be (so a refined definition of the
     generation gap applies to runs logged before it), else as logged."""
-    gap = _generation_gap_of(row)
+    gap = generation_gap_of(row)
     return float(row["objective"]) if gap is None else gap
 
 
