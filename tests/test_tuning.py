@@ -66,7 +66,7 @@ def test_tuning_picks_the_lowest_gap_and_the_registry_uses_it(tmp_path, monkeypa
     monkeypatch.setattr(registry, "TUNED_DIR", tmp_path / "tuned")
     small_plan = TuningPlan(tune=Targets(("class:1", "random:10"), (100, 101)), report=Targets(("class:3",), (0,)))
     monkeypatch.setitem(PLANS, "digits-mlp", small_plan)
-    grid = {"ga": {"lr": [1e-5, 1e-3]}}
+    grid = {"ga": {"lr": [1e-5, 1e-3], "retain_weight": [0.0]}}
     table = run_tuning("digits-mlp", ["ga"], grid, out_dir=tmp_path / "tables", tuned_dir=tmp_path / "tuned")
     rows = [json.loads(line) for line in (tmp_path / "tables" / "digits-mlp.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * len(PLANS["digits-mlp"].tune.runs())
@@ -79,11 +79,11 @@ def test_tuning_picks_the_lowest_gap_and_the_registry_uses_it(tmp_path, monkeypa
             if row["forget"].startswith(kind):
                 gaps.setdefault(row["setting"]["lr"], []).append(row["objective"])
         best = min(gaps, key=lambda lr: sum(gaps[lr]) / len(gaps[lr]))
-        assert chosen["defaults"][kind]["ga"] == {"lr": best}
+        assert chosen["defaults"][kind]["ga"] == {"lr": best, "retain_weight": 0.0}
         method = get_method("ga").for_task("classification", {}, model="digits-mlp", forget_kind=kind)
         assert method.config.lr == best
     # 1e-5 barely moves a class; 1e-3 forgets it, so class targets must choose 1e-3.
-    assert chosen["defaults"]["class"]["ga"] == {"lr": 1e-3}
+    assert chosen["defaults"]["class"]["ga"] == {"lr": 1e-3, "retain_weight": 0.0}
     text = table.read_text()
     assert "**(chosen)**" in text and "tuning targets" in text and "held-out targets" in text
     # The user's own value still wins, and another model keeps its family default.
