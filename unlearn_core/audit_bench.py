@@ -195,16 +195,23 @@ def inversion_table(by_method: dict[str, list[dict]], labels) -> list[str]:
     lines = ["## Concept inversion", "",
              f"A new embedding learned for {first.get('steps', '?')} steps against the frozen model, on images of the "
              f"concept drawn by the original; score: {first.get('score_name', 'forget score')} (% of samples). "
-             "Positive control: the same inversion on the original model, which still draws the concept.", "",
-             "| Method | plain | under attack | original (control): plain | original: under attack | audit (s) |",
-             "|---|---|---|---|---|---|"]
+             "Positive control: the same inversion on the original model, which still draws the concept; Retrain "
+             "(where shipped) shows what a model that never learned it gives under the same attack.", "",
+             "| Method | plain | under attack | original (control): plain | original: under attack | "
+             "Retrain: plain | Retrain: under attack | audit (s) |",
+             "|---|---|---|---|---|---|---|---|"]
     for method, rs in by_method.items():
         if not rs:
             continue
         audits = [r["audit"]["inversion"] for r in rs]
+
+        def part(name: str, key: str) -> str:
+            values = [(a.get(name) or {}).get(key) for a in audits]
+            return _stat(values, 1) if any(v is not None for v in values) else "—"
+
         lines.append(f"| {labels[method].label} | {_stat([a['erasure'] for a in audits], 1)} | "
-                     f"{_stat([a['erasure_under_attack'] for a in audits], 1)} | "
-                     f"{_stat([a['original']['erasure'] for a in audits], 1)} | "
-                     f"{_stat([a['original']['erasure_under_attack'] for a in audits], 1)} | "
+                     f"{_stat([a['erasure_under_attack'] for a in audits], 1)} | {part('original', 'erasure')} | "
+                     f"{part('original', 'erasure_under_attack')} | {part('retrain', 'erasure')} | "
+                     f"{part('retrain', 'erasure_under_attack')} | "
                      f"{_stat([r['audit']['seconds']['inversion'] for r in rs], 1)} |")
     return lines + [""]
