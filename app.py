@@ -18,7 +18,7 @@ import threading
 
 from lab_ui.compute import runs_dir
 from lab_ui.config import EXAMPLES
-from lab_ui.layout import build_app
+from lab_ui.layout import CSS, THEME, build_app
 from lab_ui.state import WARMUP_DONE
 from lab_ui.warmup import warm_up
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     demo = build_app(examples)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
-                allowed_paths=[str(runs_dir())], footer_links=["api", "gradio"])
+                allowed_paths=[str(runs_dir())], footer_links=["api", "gradio"], theme=THEME, css=CSS)
     LOG.info("Unlearning Lab is up on http://%s:%d", args.host, args.port)
     if examples:
         threading.Thread(target=warm_up, args=(examples,), name="warm-up", daemon=True).start()

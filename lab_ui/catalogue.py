@@ -66,10 +66,24 @@ def model_markdown(model: str) -> str:
     return text
 
 
+def retrain_applies(model: str) -> bool:
+    """Whether "Compare with Retrain" does anything for this model: its family has Retrain references (the
+    families the Retrain method applies to; text-diffusion models ship none)."""
+    return family_of(model) in get_method("retrain").tasks if "retrain" in METHODS else False
+
+
+def attributions_apply(model: str) -> bool:
+    """Input attributions are computed for classifiers only."""
+    return family_of(model) == "classification"
+
+
 def methods_table() -> str:
-    """The Learn tab's table of every registered method."""
-    lines = ["### The methods in this lab", "", "| method | what it does | applies to | reference |",
+    """The Learn tab's table of every registered method, with the families of the models offered here."""
+    families = {get_model_spec(name).family for name in available_models()}
+    lines = ["### The methods in this lab", "", "| method | what it does | applies to (models here) | reference |",
              "| --- | --- | --- | --- |"]
     for cls in METHODS.values():
-        lines.append(f"| {cls.label} | {cls.summary} | {', '.join(cls.tasks)} | {cls.reference} |")
+        here = [task for task in cls.tasks if task in families]
+        if here:
+            lines.append(f"| {cls.label} | {cls.summary} | {', '.join(here)} | {cls.reference} |")
     return "\n".join(lines)

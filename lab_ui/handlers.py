@@ -1,11 +1,14 @@
 """The event handlers that do work; each is also an API endpoint (``/run``, ``/cancel``, ``/saliency_layer``,
-``/compare``, ``/sweep``, ``/describe``, ``/audit``). ``user_errors`` turns the core's errors into readable messages in the page.
+``/compare``, ``/sweep``, ``/describe``, ``/audit``). ``user_errors`` turns the core's errors into readable messages in the page;
+``status_errors`` keeps them on the page, in the event's status line (API clients still get the error).
 
 Their names, parameters, defaults and docstrings are what ``gradio_client`` sees: change them only on purpose.
 """
 from __future__ import annotations
 
 import functools
+import html
+import inspect
 import logging
 import time
 from typing import Any, Callable
@@ -50,7 +53,50 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-@user_errors
+def from_api_client(request: gr.Request | None) -> bool:
+    """Whether the caller is an API client: ``gradio_client`` marks its requests with ``x-gradio-user: api``;
+    the page does not."""
+    headers = getattr(request, "headers", None)
+    return bool(headers is not None and headers.get("x-gradio-user") == "api")
+
+
+def error_status(title: str, message: str) -> str:
+    """The status line of a request that failed: the message in red, and a warning that the panels below
+    (unchanged) still show an earlier result."""
+    return (f'<div class="lab-error" role="alert"><strong>{html.escape(title)}</strong>: {html.escape(message)}'
+            "<br>Nothing was computed; the results below, if any, are from an earlier request and do not match "
+            "the controls.</div>")
+
+
+def status_errors(outputs: int) -> Callable[[Callable], Callable]:
+    """Like ``user_errors``, but in the page the message stays: it goes into the event's first output (its
+    status line) and the other ``outputs - 1`` outputs are left as they were (``gr.skip``), so no panel shows an
+    error badge and no toast has to be read before it fades. API clients (``from_api_client``) still get the
+    error raised, as before."""
+
+    def decorate(fn: Callable) -> Callable:
+        checked = user_errors(fn)
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return checked(*args, **kwargs)
+            except gr.Error as error:
+                try:
+                    request = signature.bind_partial(*args, **kwargs).arguments.get("request")
+                except TypeError:
+                    request = None
+                if request is None or from_api_client(request):
+                    raise
+                return [error_status(error.title or "Error", error.message), *[gr.skip()] * (outputs - 1)]
+
+        return wrapper
+
+    return decorate
+
+
+@status_errors(16)
 def run(model: str, forget: str, method: str, hyperparameters: str, seed: float, with_retrain: bool = True,
         attribution: str = DEFAULT_ATTRIBUTION, progress=gr.Progress(), request: gr.Request = None):
     """Unlearn `forget` from `model` with `method` (hyperparameters as a JSON object of overrides) and return
@@ -83,7 +129,7 @@ def saliency_layer(view: dict[str, Any] | None, layer: str):
     return layer_heatmap(view, layer)
 
 
-@user_errors
+@status_errors(3)
 def compare(model: str, forget: str, methods: list[str], seed: float, hyperparameters: str = "",
             progress=gr.Progress(), request: gr.Request = None):
     """Run several methods on one forget target (each with its defaults, or the overrides given as a JSON
@@ -113,7 +159,7 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
     return status, plots.compare_frame(rows), plots.compare_chart(rows)
 
 
-@user_errors
+@status_errors(2)
 def sweep(model: str, shares: str, methods: list[str], seed: float, hyperparameters: str = "",
           progress=gr.Progress(), request: gr.Request = None):
     """Forget-amount sweep (SalUn's Figure 1): run each method on `random:P` for every share P in `shares`
@@ -142,7 +188,7 @@ def describe(model: str, method: str) -> dict[str, Any]:
     return describe_method(method, family, model, default_forget_kind(model))
 
 
-@user_errors
+@status_errors(5)
 def audit(view: dict[str, Any] | None, attacks: list[str], settings: str = "", progress=gr.Progress(),
           request: gr.Request = None):
     """Audit this session's last run with `attacks` (ulira: per-example membership inference, classifiers;

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import gradio as gr
 
@@ -15,15 +16,32 @@ from unlearn_core.errors import UnlearningInputError
 from unlearn_core.methods import get_method
 from unlearn_core.zoo import get_model_spec
 
-from lab_ui.catalogue import (describe_method, family_of, hyperparameter_defaults, method_markdown, methods_for,
-                              model_choices, model_markdown)
-from lab_ui.config import COMPUTE, DEFAULT_METHOD, DEFAULT_MODEL
-from lab_ui.handlers import audit, cancel, compare, describe, run, saliency_layer, sweep, user_errors
+from lab_ui.catalogue import (attributions_apply, describe_method, family_of, hyperparameter_defaults,
+                              method_markdown, methods_for, model_choices, model_markdown, retrain_applies)
+from lab_ui.compute import parse_overrides, view_key
+from lab_ui.config import COMPUTE, DEFAULT_ATTRIBUTION, DEFAULT_METHOD, DEFAULT_MODEL
+from lab_ui.handlers import (audit, cancel, compare, describe, error_status, run, saliency_layer, sweep,
+                             user_errors)
 from lab_ui.panels import panel_values
-from lab_ui.state import WARMUP_DONE
-from lab_ui.tabs import (AuditSection, CompareTab, LabControls, ResultPanels, attack_choices, compare_tab, lab_tab,
-                         learn_tab)
+from lab_ui.state import VIEWS, WARMUP_DONE
+from lab_ui.tabs import (AuditSection, CompareTab, LabControls, Lesson, ResultPanels, attack_choices, compare_tab,
+                         lab_tab, learn_tab)
 from lab_ui.warmup import default_view
+
+# Only local assets: system font stacks instead of the default theme's web fonts (which are fetched from
+# Google's servers, and without a network fall back to mismatched sizes).
+SANS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial",
+        "Noto Sans", "Liberation Sans", "sans-serif"]
+MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "DejaVu Sans Mono", "Liberation Mono", "monospace"]
+THEME = gr.themes.Default(font=SANS, font_mono=MONO)
+CSS = """
+.lab-error { color: #b91c1c; background: #fef2f2; border: 1px solid #fca5a5; border-radius: 6px;
+             padding: 6px 10px; }
+.lab-stale { color: #92400e; background: #fffbeb; border: 1px solid #fcd34d; border-radius: 6px;
+             padding: 6px 10px; }
+.lesson { padding: 4px 8px; margin-bottom: 10px; }
+.lesson .try-it { max-width: 32em; }
+"""
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -98,17 +116,15 @@ def wire_lab_run(lab: LabControls, panels: ResultPanels, session: gr.State) -> N
     pool = lab.hyperparameters.pool
 
     def collect(model: str, method: str, *values):
-        """Gather the selected method's controls into the JSON the run receives (and validate it)."""
-        if not method:
-            raise UnlearningInputError("choose a method")
-        overrides = {field: value for (name, field, _), value in zip(pool, values) if name == method}
-        get_method(method).for_task(family_of(model), overrides)
-        return json.dumps(overrides, indent=1)
+        """Gather the selected method's controls into the JSON the run receives (the run validates it and, in
+        the page, shows what is wrong in the status line)."""
+        return json.dumps(method_overrides(pool, method, values), indent=1)
 
     run_event = lab.run_button.click(user_errors(collect), [lab.model, lab.method, *lab.hyperparameters.controls],
                                      lab.hp_json, api_visibility="private").success(
         run, [lab.model, lab.forget_target, lab.method, lab.hp_json, lab.seed, lab.with_retrain, lab.attribution],
-        panels.outputs(session), api_name="run", concurrency_limit=1, concurrency_id=COMPUTE)
+        panels.outputs(session), api_name="run", concurrency_limit=1, concurrency_id=COMPUTE,
+        show_progress_on=panels.status)
     lab.cancel_button.click(cancel, None, panels.status, api_name="cancel", cancels=[run_event], queue=False)
     panels.layer.input(saliency_layer, [session, panels.layer], panels.heatmap, api_name="saliency_layer")
 
@@ -116,7 +132,7 @@ def wire_lab_run(lab: LabControls, panels: ResultPanels, session: gr.State) -> N
 def wire_compare(tab: CompareTab) -> None:
     compare_event = tab.compare_button.click(
         compare, [tab.model, tab.forget, tab.methods, tab.seed, tab.overrides], [tab.status, tab.table, tab.chart],
-        api_name="compare", concurrency_limit=1, concurrency_id=COMPUTE)
+        api_name="compare", concurrency_limit=1, concurrency_id=COMPUTE, show_progress_on=tab.status)
     tab.cancel_button.click(cancel, None, tab.status, api_name="cancel_compare", cancels=[compare_event],
                             queue=False)
 
@@ -134,7 +150,7 @@ def wire_sweep(tab: CompareTab) -> None:
     section = tab.sweep
     sweep_event = section.run_button.click(
         sweep, [tab.model, section.shares, tab.methods, tab.seed, tab.overrides], [section.status, section.chart],
-        api_name="sweep", concurrency_limit=1, concurrency_id=COMPUTE)
+        api_name="sweep", concurrency_limit=1, concurrency_id=COMPUTE, show_progress_on=section.status)
     section.cancel_button.click(cancel, None, section.status, api_name="cancel_sweep", cancels=[sweep_event],
                                 queue=False)
 
@@ -156,7 +172,7 @@ def wire_audit(lab: LabControls, section: AuditSection, session: gr.State) -> No
     audit_event = section.run_button.click(
         collect, [section.attacks, *section.controls], section.settings_json, api_visibility="private").success(
         audit, [session, section.attacks, section.settings_json], section.outputs(), api_name="audit",
-        concurrency_limit=1, concurrency_id=COMPUTE)
+        concurrency_limit=1, concurrency_id=COMPUTE, show_progress_on=section.status)
     section.cancel_button.click(cancel, None, section.status, api_name="cancel_audit", cancels=[audit_event],
                                 queue=False)
 
@@ -177,9 +193,9 @@ def wire_example(demo: gr.Blocks, session: gr.State, panels: ResultPanels,
     result_outputs = panels.outputs(session)
     timer = gr.Timer(2.0, active=warmup_examples is not None)
 
-    def show_example(current: dict | None):
+    def show_example(current: dict | None, request: gr.Request = None):
         skip = [gr.skip()] * len(result_outputs)
-        if current is not None:
+        if current is not None or link_query(request).get("model"):  # a deep link fills the page itself
             return [*skip, gr.Timer(active=False)]
         view = default_view()
         if view is None:
@@ -190,8 +206,185 @@ def wire_example(demo: gr.Blocks, session: gr.State, panels: ResultPanels,
                                     "Change anything and press **Run**.")
         return [*values, gr.Timer(active=False)]
 
-    demo.load(show_example, session, [*result_outputs, timer], api_visibility="private")
-    timer.tick(show_example, session, [*result_outputs, timer], api_visibility="private")
+    demo.load(show_example, session, [*result_outputs, timer], api_visibility="private", show_progress="hidden")
+    timer.tick(show_example, session, [*result_outputs, timer], api_visibility="private", show_progress="hidden")
+
+
+# ------------------------------------------------------------------------------------------------------
+# Loading a configuration into the Lab (Learn's "Try it", deep links) and sharing one. Wired after every
+# older event, so their numbers in the API stay as they were.
+
+LINK_KEYS = ("model", "forget", "method", "seed", "hp")
+
+
+def method_overrides(pool, method: str, values) -> dict[str, Any]:
+    """The selected method's controls as {field: value}."""
+    return {field: value for (name, field, _), value in zip(pool, values) if name == method}
+
+
+def link_query(request: gr.Request | None) -> dict[str, str]:
+    """The deep-link parameters of the page's URL (``?model=...&forget=...&method=...&seed=...&hp={...}``)."""
+    params = getattr(request, "query_params", None) if request is not None else None
+    if not params:
+        return {}
+    return {key: params[key] for key in LINK_KEYS if key in params}
+
+
+def share_query(model: str, forget: str, method: str, seed: Any, overrides: dict[str, Any]) -> str:
+    """The query string of a deep link to these controls."""
+    seed_text = "" if seed is None else f"{int(float(seed))}" if float(seed).is_integer() else f"{seed}"
+    return "?" + urlencode({"model": model or "", "forget": forget or "", "method": method or "",
+                            "seed": seed_text, "hp": json.dumps(overrides, separators=(",", ":"))})
+
+
+def config_outputs(lab: LabControls) -> list[gr.components.Component]:
+    """What loading a configuration sets in the Lab (see ``config_values``)."""
+    return [lab.model, lab.model_info, lab.forget_kind, lab.forget_class, lab.forget_share, lab.forget_concept,
+            lab.forget_target, lab.method, lab.method_info, lab.seed, lab.with_retrain, lab.attribution,
+            *lab.hyperparameters.groups.values(), *lab.hyperparameters.controls]
+
+
+def config_values(lab: LabControls, model: str, forget: str, method: str, seed: Any,
+                  overrides: dict[str, Any]) -> list[Any]:
+    """The values of ``config_outputs`` for this configuration: the pickers, the method, the seed, the defaults
+    tuned for this model and kind of target with ``overrides`` on top, Retrain on, the default attribution.
+    Raises UnlearningInputError for a configuration the page cannot show."""
+    spec = get_model_spec(str(model))
+    request = spec.parse_forget(str(forget or ""))
+    options = methods_for(spec.family)
+    if method not in [value for _, value in options]:
+        raise UnlearningInputError(f"method {method!r} does not apply to {spec.name}; valid: "
+                                   f"{', '.join(v for _, v in options)}")
+    kind = request.kind
+    value = str(request).split(":", 1)[1]
+    pool = lab.hyperparameters.pool
+    known = {field for name, field, _ in pool if name == method}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise UnlearningInputError(f"unknown hyperparameter(s) for {method}: {', '.join(unknown)}")
+    get_method(method).for_task(spec.family, overrides, model=spec.name, forget_kind=kind)  # validates
+    defaults = hyperparameter_defaults(spec.name, kind)
+    classes = [str(c) for c in range(spec.num_classes or 0)]
+    share = float(value) if kind == "random" else 10
+    return [gr.Dropdown(value=spec.name), model_markdown(spec.name),
+            gr.Radio(choices=list(spec.forget_kinds), value=kind),
+            gr.Dropdown(choices=classes, value=value if kind == "class" else None, visible=kind == "class"),
+            gr.Slider(value=share, visible=kind == "random"),
+            gr.Textbox(value=value if kind == "concept" else "", visible=kind == "concept"), str(request),
+            gr.Dropdown(choices=options, value=method), method_markdown(method, spec.family), seed,
+            gr.Checkbox(value=True, visible=retrain_applies(spec.name)),
+            gr.Radio(value=DEFAULT_ATTRIBUTION, visible=attributions_apply(spec.name)),
+            *[gr.Group(visible=name == method) for name in lab.hyperparameters.groups],
+            *[gr.update(value=overrides[field] if name == method and field in overrides else defaults[(name, field)])
+              for name, field, _ in pool]]
+
+
+def loaded_result(model: str, forget: str, method: str, seed: Any, overrides: dict[str, Any],
+                  where: str) -> list[Any] | None:
+    """The result panels of this configuration when it was computed before (the cache), else None."""
+    try:
+        view = VIEWS.get(view_key(model, forget, method, overrides, seed, True, DEFAULT_ATTRIBUTION))
+    except UnlearningInputError:
+        return None
+    if view is None:
+        return None
+    report = view["report"]
+    return panel_values(view, f"**From the cache** ({where}): {report['method']} on {report['model']}, forget "
+                              f"`{report['forget']}`, seed {report['seed']}; this exact request was computed "
+                              "before, nothing was recomputed.")
+
+
+def not_computed_status(model: str, forget: str, method: str, seed: Any, where: str) -> str:
+    return (f'<div class="lab-stale"><strong>Loaded</strong> ({where}): {method} on {model}, forget '
+            f"<code>{forget}</code>, seed {seed}. Press <strong>Run</strong> to compute it; any results below "
+            "are from an earlier request.</div>")
+
+
+def wire_model_extras(lab: LabControls, panels: ResultPanels, session: gr.State) -> None:
+    """Retrain and attribution controls only where they do something; results of another model marked stale."""
+
+    def on_model_extras(model: str):
+        return gr.Checkbox(visible=retrain_applies(model)), gr.Radio(visible=attributions_apply(model))
+
+    lab.model.change(user_errors(on_model_extras), lab.model, [lab.with_retrain, lab.attribution],
+                     api_visibility="private", show_progress="hidden")
+
+    def mark_stale(model: str, view: dict | None):
+        report = (view or {}).get("report")
+        if not report or report.get("model") == model:
+            return gr.skip()
+        return (f'<div class="lab-stale"><strong>The results below are for {report["model"]}</strong> '
+                f"({report['method']}, forget <code>{report['forget']}</code>), not {model}: press "
+                "<strong>Run</strong>.</div>")
+
+    lab.model.input(mark_stale, [lab.model, session], panels.status, api_visibility="private",
+                    show_progress="hidden")
+
+
+def wire_learn(lessons: list[Lesson], tabs: gr.Tabs, lab: LabControls, panels: ResultPanels,
+               session: gr.State) -> None:
+    """Each lesson's "Try it": its configuration into the Lab's controls, its cached result when there is
+    one, and the Lab tab."""
+    outputs = [*config_outputs(lab), tabs, *panels.outputs(session)]
+    skip_panels = [gr.skip()] * len(panels.outputs(session))
+    for lesson in lessons:
+        if lesson.button is None:
+            continue
+
+        def try_it(config=lesson.config, title=lesson.title):
+            model, forget, method, seed = config
+            values = config_values(lab, model, forget, method, seed, {})
+            where = f"Learn: {title}"
+            result = loaded_result(model, forget, method, seed, {}, where)
+            if result is None:
+                result = [not_computed_status(model, forget, method, seed, where), *skip_panels[1:]]
+            return [*values, gr.Tabs(selected="lab"), *result]
+
+        lesson.button.click(user_errors(try_it), None, outputs, api_visibility="private",
+                            show_progress="hidden")
+
+
+def wire_links(demo: gr.Blocks, lab: LabControls, panels: ResultPanels, session: gr.State) -> None:
+    """Deep links restore the controls (and a cached result) on load; Share shows the link to the controls."""
+    outputs = [*config_outputs(lab), *panels.outputs(session)]
+    skip_all = [gr.skip()] * len(outputs)
+    skip_panels = [gr.skip()] * len(panels.outputs(session))
+
+    def from_link(request: gr.Request = None):
+        query = link_query(request)
+        if not query.get("model"):
+            return skip_all
+        model, method = query["model"], query.get("method") or DEFAULT_METHOD
+        forget, seed = query.get("forget") or "", query.get("seed") or 0
+        try:
+            forget = forget or get_model_spec(model).default_forget
+            seed = int(float(seed))
+            overrides = parse_overrides(query.get("hp") or "")
+            values = config_values(lab, model, forget, method, seed, overrides)
+        except (UnlearningInputError, ValueError) as error:
+            return [*skip_all[:-len(skip_panels)],
+                    error_status("This link cannot be shown", str(error)), *skip_panels[1:]]
+        result = loaded_result(model, forget, method, seed, overrides, "shared link")
+        if result is None:
+            result = [not_computed_status(model, forget, method, seed, "shared link"), *skip_panels[1:]]
+        return [*values, *result]
+
+    demo.load(from_link, None, outputs, api_visibility="private", show_progress="hidden")
+
+    pool = lab.hyperparameters.pool
+
+    def share(model: str, forget: str, method: str, seed: Any, *values):
+        return gr.Textbox(value=share_query(model, forget, method, seed, method_overrides(pool, method, values)),
+                          visible=True)
+
+    lab.share_button.click(
+        user_errors(share), [lab.model, lab.forget_target, lab.method, lab.seed, *lab.hyperparameters.controls],
+        lab.share_link, api_visibility="private", show_progress="hidden").then(
+        None, lab.share_link, lab.share_link, api_visibility="private",
+        js="(q) => { const url = window.location.origin + window.location.pathname + q; "
+           "try { window.history.replaceState(null, '', url); } catch (e) {} "
+           "try { navigator.clipboard && navigator.clipboard.writeText(url).catch(() => {}); } catch (e) {} "
+           "return url; }")
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -210,13 +403,13 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
         gr.Markdown("# Unlearning Lab\nMake a trained image model forget a class or a random share of its data, "
                     "and see how close each method gets to **Retrain**, the model trained without it.")
         session = gr.State(None)
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Lab", id="lab"):
                 lab, panels, audit_section = lab_tab(models, first_model, family, method_options, warmup_examples)
             with gr.Tab("Compare", id="compare"):
                 compare_controls = compare_tab(models, first_model, method_options)
             with gr.Tab("Learn", id="learn"):
-                learn_tab()
+                lessons = learn_tab(models)
         wire_lab_pickers(lab)
         wire_lab_run(lab, panels, session)
         wire_compare(compare_controls)
@@ -225,4 +418,7 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
         wire_sweep(compare_controls)
         wire_tuned_defaults(lab)
         wire_audit(lab, audit_section, session)
+        wire_model_extras(lab, panels, session)
+        wire_learn(lessons, tabs, lab, panels, session)
+        wire_links(demo, lab, panels, session)
     return demo

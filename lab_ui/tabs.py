@@ -4,6 +4,7 @@ browser tests and users see: keep them."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,16 @@ from unlearn_core.audit import ATTACKS, attacks_for
 from unlearn_core.methods import METHODS
 from unlearn_core.zoo import get_model_spec
 
-from lab_ui.catalogue import default_forget_kind, method_markdown, methods_table, model_markdown
+from lab_ui.catalogue import (attributions_apply, default_forget_kind, method_markdown, methods_table, model_markdown,
+                              retrain_applies)
 from lab_ui.config import (ATTRIBUTION_CHOICES, DEFAULT_ATTRIBUTION, DEFAULT_FORGET, DEFAULT_METHOD, DEFAULT_SEED,
                            DEFAULT_SWEEP_SHARES, EXAMPLES)
 
 LEARN_PAGE = Path(__file__).resolve().parent.parent / "unlearn_core" / "learn.md"
 Component = gr.components.Component
+# Maths in the Learn tab: $...$ inline, $$...$$ displayed (KaTeX, bundled with gradio: no request leaves).
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+LESSON = re.compile(r"^<!-- lesson(?: try: (\S+) (\S+) (\S+) (\d+))? -->$", re.M)
 
 
 @dataclasses.dataclass
@@ -53,6 +58,16 @@ class LabControls:
     cancel_button: gr.Button
     hyperparameters: HyperparameterControls
     hp_json: gr.Code
+    share_button: gr.Button
+    share_link: gr.Textbox
+
+
+@dataclasses.dataclass
+class Lesson:
+    """One lesson of the Learn tab, and its "Try it" button with the configuration it loads into the Lab."""
+    title: str
+    button: gr.Button | None
+    config: tuple[str, str, str, int] | None  # (model, forget, method, seed)
 
 
 @dataclasses.dataclass
@@ -186,20 +201,27 @@ def lab_controls(models: list[tuple[str, str]], first_model: str | None, family:
     seed = gr.Number(DEFAULT_SEED, label="Seed", precision=0, elem_id="seed",
                      info="decides random forget sets and the method's randomness")
     with_retrain = gr.Checkbox(True, label="Compare with Retrain (shipped for every class; trained and cached for "
-                                           "random shares)", elem_id="with-retrain")
-    attribution = gr.Radio(ATTRIBUTION_CHOICES, value=DEFAULT_ATTRIBUTION, label="Input attributions (captum)")
+                                           "random shares)", elem_id="with-retrain",
+                               visible=retrain_applies(first_model) if first_model else True)
+    attribution = gr.Radio(ATTRIBUTION_CHOICES, value=DEFAULT_ATTRIBUTION, label="Input attributions (captum)",
+                           elem_id="attribution",
+                           visible=attributions_apply(first_model) if first_model else True)
     with gr.Row():
         run_button = gr.Button("Run", variant="primary", elem_id="run-button")
         cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel-button")
     with gr.Accordion("Hyperparameters (defaults: the method's paper, scaled to this data, tuned for this model "
                       "and kind of target where a tuning table exists)", open=True):
         hyperparameters = hyperparameter_controls(family, first_model)
-    with gr.Accordion("Run request as the API receives it", open=False):
-        hp_json = gr.Code("{}", language="json", label="hyperparameters (JSON overrides)", interactive=True,
-                          elem_id="hp-json")
+    with gr.Accordion("Run request as the API receives it (read-only: what the last Run sent)", open=False):
+        hp_json = gr.Code("{}", language="json", label="hyperparameters sent (JSON overrides; set the controls "
+                          "above to change them)", interactive=False, elem_id="hp-json")
+    with gr.Row():
+        share_button = gr.Button("Share", size="sm", elem_id="share-button")
+    share_link = gr.Textbox(label="Link to these controls (model, forget target, method, hyperparameters, seed)",
+                            visible=False, interactive=False, buttons=["copy"], elem_id="share-link")
     return LabControls(model_dd, model_info, forget_kind, forget_class, forget_share, forget_concept, forget_target,
                        method_dd, method_info, seed, with_retrain, attribution, run_button, cancel_button,
-                       hyperparameters, hp_json)
+                       hyperparameters, hp_json, share_button, share_link)
 
 
 def result_panels(warmup_examples: list[list[Any]] | None) -> ResultPanels:
@@ -255,9 +277,9 @@ def audit_section(family: str) -> AuditSection:
                 for field in attack.controls(family):
                     control = hyperparameter_control(f"audit-{name}", field)
                     pool.append((name, field["name"], control))
-    with gr.Accordion("Audit request as the API receives it", open=False):
-        settings_json = gr.Code("{}", language="json", label="attack settings (JSON: {attack: {knob: value}})",
-                                interactive=True, elem_id="audit-json")
+    with gr.Accordion("Audit request as the API receives it (read-only: what the last audit sent)", open=False):
+        settings_json = gr.Code("{}", language="json", label="attack settings sent (JSON: {attack: {knob: value}}; "
+                                "read-only, set by the controls above)", interactive=False, elem_id="audit-json")
     with gr.Row():
         run_button = gr.Button("Audit this run", variant="primary", elem_id="audit-button")
         cancel_button = gr.Button("Cancel", variant="stop", elem_id="audit-cancel-button")
@@ -323,6 +345,30 @@ def sweep_section() -> SweepSection:
     return SweepSection(shares, run_button, cancel_button, status, chart)
 
 
-def learn_tab() -> None:
-    gr.Markdown(LEARN_PAGE.read_text(encoding="utf-8"), latex_delimiters=[])
+def lessons(text: str) -> list[tuple[str, tuple[str, str, str, int] | None]]:
+    """The lessons of ``learn.md``: (markdown, Try-it configuration or None), split at its lesson markers."""
+    parts = LESSON.split(text)
+    found = []
+    for i in range(1, len(parts), 5):
+        model, forget, method, seed = parts[i:i + 4]
+        found.append((parts[i + 4].strip(), (model, forget, method, int(seed)) if model else None))
+    return found
+
+
+def learn_tab(models: list[tuple[str, str]]) -> list[Lesson]:
+    """Short lessons with rendered maths; a lesson about a configuration has a "Try it" button (wired in
+    ``layout``) that loads it into the Lab tab. Lessons about a model that is not here have no button."""
+    available = {value for _, value in models}
+    found = []
+    for i, (text, config) in enumerate(lessons(LEARN_PAGE.read_text(encoding="utf-8"))):
+        title = next((line.lstrip("# ") for line in text.splitlines() if line.startswith("#")), "")
+        with gr.Column(variant="panel", elem_classes=["lesson"]):
+            gr.Markdown(text, latex_delimiters=LATEX, elem_id=f"lesson-{i}")
+            button = None
+            if config and config[0] in available:
+                model, forget, method, seed = config
+                button = gr.Button(f"Try it: {method} on {model}, forget {forget}, seed {seed}", size="sm",
+                                   variant="secondary", elem_id=f"try-{i}", elem_classes=["try-it"])
+        found.append(Lesson(title, button, config if button else None))
     gr.Markdown(methods_table())
+    return found
