@@ -263,7 +263,7 @@ def attack_choices(family: str) -> list[tuple[str, str]]:
 def audit_section(family: str) -> AuditSection:
     """Audit the run shown above: per-example membership inference, relearning, concept inversion."""
     gr.Markdown("### Audit: is it private, and is it really gone?\n"
-                + "\n".join(f"- **{attack.label}** ({', '.join(attack.families)}): {attack.question}"
+                + "\n".join(f"- **{attack.label}** ({attack.applies_to}): {attack.question}"
                              for attack in ATTACKS.values()),
                 elem_id="audit-intro")
     choices = attack_choices(family)

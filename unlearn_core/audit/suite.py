@@ -20,6 +20,7 @@ class Attack:
     name: str
     label: str
     question: str                      # what it answers, in one line (the app shows it)
+    applies_to: str                    # the families it applies to, in the user's words
     families: tuple[str, ...]          # model families it applies to
     config_class: type
     run: Callable[..., dict[str, Any]]  # (outcome, config, progress) -> plain data
@@ -41,13 +42,13 @@ class Attack:
 ATTACKS: dict[str, Attack] = {attack.name: attack for attack in (
     Attack("ulira", "Per-example membership inference (U-LiRA)",
            "Is it private? Shadow models tell forgotten samples from never-seen ones, one sample at a time.",
-           ("classification",), membership.ULiRAConfig, membership.ulira),
+           "classifiers", ("classification",), membership.ULiRAConfig, membership.ulira),
     Attack("relearn", "Relearning attack",
            "Is it gone, or hidden? A few fine-tuning steps on a handful of forget samples, against Retrain's pace.",
-           tuple(relearn.SCORE_NAMES), relearn.RelearnConfig, relearn.relearn, relearn.FAMILY_DEFAULTS),
+           "every model", tuple(relearn.SCORE_NAMES), relearn.RelearnConfig, relearn.relearn, relearn.FAMILY_DEFAULTS),
     Attack("inversion", "Concept inversion",
            "Is it gone, or hidden? A learned embedding, searched against the frozen unlearned model, asks for it.",
-           ("class-diffusion", "text-diffusion"), inversion.InversionConfig, inversion.invert),
+           "image generators", ("class-diffusion", "text-diffusion"), inversion.InversionConfig, inversion.invert),
 )}
 
 
