@@ -10,6 +10,7 @@ from typing import Any
 
 import gradio as gr
 
+from unlearn_core import plots
 from unlearn_core.audit import ATTACKS, attacks_for
 from unlearn_core.methods import METHODS
 from unlearn_core.zoo import get_model_spec
@@ -286,9 +287,12 @@ def audit_section(family: str) -> AuditSection:
     status = gr.Markdown("Run a method above, then audit it.", elem_id="audit-status", label="audit status")
     summary = gr.Markdown(elem_id="audit-summary")
     with gr.Row():
-        roc = gr.Plot(label="Membership inference ROC", elem_id="audit-roc")
-        relearn = gr.Plot(label="Relearning curves", elem_id="audit-relearn")
-    inversion = gr.Plot(label="Concept inversion", elem_id="audit-inversion")
+        roc = gr.Plot(plots.message_figure("Audit a classifier's run with U-LiRA to see its ROC here.", 260),
+                      label="Membership inference ROC", elem_id="audit-roc")
+        relearn = gr.Plot(plots.message_figure("Audit a run with the relearning attack to see its curves here.",
+                                               260), label="Relearning curves", elem_id="audit-relearn")
+    inversion = gr.Plot(plots.message_figure("Audit a generator's run with concept inversion to see it here.", 260),
+                        label="Concept inversion", elem_id="audit-inversion")
     return AuditSection(attacks, pool, settings_json, run_button, cancel_button, status, summary, roc, relearn,
                         inversion)
 
