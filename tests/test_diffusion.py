@@ -146,3 +146,122 @@ def test_benchmark_writes_the_generation_targets_verdict():
     assert "**not met**" in text.splitlines()[-2] and text.splitlines()[-1].endswith("**not met**")
     # Classifier reports (no fid) get no verdict.
     assert generation_targets({"salun": [{"metrics": {"unlearned": {"ua": 1.0}}}]}) == ""
+
+
+# --- issue 14: the original's evaluation is computed once per model and evaluation settings ----------------
+
+def _counting_evaluate(monkeypatch, cls):
+    """Replace ``cls.evaluate`` (and the cheap forget score) by stubs that count their calls."""
+    from unlearn_core import runner
+    from unlearn_core.cache import ModelCache
+
+    calls = {"evaluate": 0, "forget_score": 0}
+
+    def evaluate(self, model):
+        calls["evaluate"] += 1
+        return {"ua": 0.0, "forget_acc": 100.0, "retain_acc": 100.0, "fid": 0.0}
+
+    def forget_score(self, model):
+        calls["forget_score"] += 1
+        return 10.0
+
+    monkeypatch.setattr(cls, "evaluate", evaluate)
+    monkeypatch.setattr(cls, "forget_score", forget_score)
+    monkeypatch.setattr(runner, "_ORIGINAL", ModelCache(64))  # a fresh cache, dropped after the test
+    return calls
+
+
+def test_new_seed_does_not_evaluate_the_original_again(monkeypatch):
+    from unlearn_core.runner import run_unlearning
+    from unlearn_core.tasks.class_diffusion import ClassDiffusionTask
+
+    calls = _counting_evaluate(monkeypatch, ClassDiffusionTask)
+    tiny = {"epochs": 0.02}
+    first = run_unlearning("digits-ddpm", "class:3", "ga", 0, tiny)
+    assert calls == {"evaluate": 3, "forget_score": 1}  # original, unlearned, Retrain; Retrain's forget score
+    second = run_unlearning("digits-ddpm", "class:3", "ga", 1, tiny)
+    assert calls == {"evaluate": 4, "forget_score": 1}  # only the unlearned model: the seed changes no metric
+    assert second.report["metrics"]["original"] == first.report["metrics"]["original"]
+    assert second.report["metrics"]["retrain"] == first.report["metrics"]["retrain"]
+    run_unlearning("digits-ddpm", "class:4", "ga", 1, tiny, with_retrain=False)
+    assert calls["evaluate"] == 6  # another forget class is another evaluation of the original
+
+
+def test_evaluation_key_names_what_the_metrics_depend_on(task):
+    from unlearn_core.zoo.digits_ddpm import digits_ddpm_task
+
+    assert digits_ddpm_task(ForgetRequest("class", 3), 7).evaluation_key() == task.evaluation_key()
+    assert digits_ddpm_task(ForgetRequest("class", 4), 0).evaluation_key() != task.evaluation_key()
+    changed = digits_ddpm_task(ForgetRequest("class", 3), 0)
+    changed.eval_forget_samples = 50
+    assert changed.evaluation_key() != task.evaluation_key()
+
+
+def test_classifier_evaluation_depends_on_the_seed(monkeypatch):
+    """A classifier's forget set (random:P) and MIA shadow set are drawn by the seed: a new seed evaluates the
+    original again."""
+    from unlearn_core.runner import run_unlearning
+    from unlearn_core.tasks.classification import ClassificationTask
+
+    calls = _counting_evaluate(monkeypatch, ClassificationTask)
+    run_unlearning("digits-cnn", "class:3", "ft", 0, {"epochs": 0.05}, with_retrain=False)
+    run_unlearning("digits-cnn", "class:3", "ft", 1, {"epochs": 0.05}, with_retrain=False)
+    assert calls["evaluate"] == 4
+    from unlearn_core.zoo import get_model_spec
+
+    spec = get_model_spec("digits-cnn")
+    keys = {spec.make_task(spec.parse_forget("random:10"), seed).evaluation_key() for seed in (0, 1)}
+    assert len(keys) == 2
+
+
+def test_report_states_the_evaluation_settings(monkeypatch, task):
+    from unlearn_core.runner import run_unlearning
+    from unlearn_core.tasks.class_diffusion import ClassDiffusionTask
+
+    _counting_evaluate(monkeypatch, ClassDiffusionTask)
+    report = run_unlearning("digits-ddpm", "class:3", "ga", 0, {"epochs": 0.02}, with_retrain=False).report
+    assert report["evaluation"] == {
+        "forget_samples": 100, "retain_samples_per_class": 40, "retain_samples": 360, "ddim_steps": task.steps,
+        "guidance": task.guidance, "sampler": "ddim (eta 0, fixed seeds)"}
+    for key in ("model", "forget", "method", "seed", "hyperparameters", "metrics", "runtime_s"):
+        assert key in report  # the existing keys stay
+
+
+def test_sampling_runs_in_inference_mode_and_returns_ordinary_tensors(task, base):
+    """Each image is its seed's, batched or not, run to run; the model runs under inference mode and the
+    samples are ordinary tensors (the inversion audit trains on them)."""
+    from unlearn_core.diffusion import sampling
+
+    modes = []
+    hook = base.register_forward_pre_hook(lambda module, args: modes.append(torch.is_inference_mode_enabled()))
+    try:
+        first = task.sample(base, [3, 7, 1], [11, 12, 13], steps=4)
+    finally:
+        hook.remove()
+    assert modes and all(modes)
+    assert not first.is_inference() and not first.requires_grad
+    (first * torch.ones(1, requires_grad=True)).sum().backward()  # usable in autograd
+    assert torch.equal(first, task.sample(base, [3, 7, 1], [11, 12, 13], steps=4))
+    small = sampling.ddim_sample(base, task.alphas_cumprod, [3, 7, 1], [11, 12, 13], task.null_class,
+                                 task.guidance, 4, batch_size=2)
+    assert torch.allclose(small, first, atol=1e-3)  # batching changes only float rounding
+
+
+def test_new_seed_reuses_the_original_grid_and_layer_analysis(monkeypatch, tmp_path):
+    """The before/after grids use fixed seeds and the layer analysis fixed noise: a second seed's inspection
+    takes the original's samples, Retrain's samples and the layer analysis from the cache."""
+    from unlearn_core import inspection
+    from unlearn_core.cache import ModelCache
+    from unlearn_core.runner import run_unlearning
+    from unlearn_core.tasks.class_diffusion import ClassDiffusionTask
+
+    _counting_evaluate(monkeypatch, ClassDiffusionTask)
+    monkeypatch.setattr(inspection, "_SAMPLES", ModelCache(16))
+    monkeypatch.setattr(inspection, "_LAYER_ANALYSIS", ModelCache(16))
+    views = [inspection.inspect_run(run_unlearning("digits-ddpm", "class:3", "ga", seed, {"epochs": 0.02}),
+                                    tmp_path / str(seed), None) for seed in (0, 1)]
+    first, second = (view["generated"] for view in views)
+    assert first["seeds"] == second["seeds"] == inspection.grid_seeds(inspection.SAMPLES_PER_CLASS)
+    assert second["before"] is first["before"] and second["retrain"] is first["retrain"]
+    assert views[1]["slug"] is views[0]["slug"]
+    assert first["after"].shape == first["before"].shape

@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                 "unlearn_core.audit")),
     ("plots", ("unlearn_core.plots",)),
     ("cli", ("unlearn_core.cli", "unlearn_core.__main__", "unlearn_core.bench", "unlearn_core.tuning",
-             "unlearn_core.audit_bench")),
+             "unlearn_core.audit_bench", "unlearn_core.speed")),
     ("ui", ("lab_ui", "app")),
 ]
 

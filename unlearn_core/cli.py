@@ -1,4 +1,5 @@
-"""Headless command line: ``python -m unlearn_core {run,methods,models,train,bench,tune,audit,shadows,bench-audit}``."""
+"""Headless command line: ``python -m unlearn_core {run,methods,models,train,bench,tune,audit,shadows,bench-audit,
+bench-speed}``."""
 from __future__ import annotations
 
 import argparse
@@ -145,6 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench_audit.add_argument("--seeds", default=None, help="comma-separated seeds (default: the model's)")
     bench_audit.add_argument("--attack", action="append", default=None, help="attacks (default: all that apply)")
     bench_audit.add_argument("--out", type=Path, default=None, help="markdown file (default: benchmarks/audit-MODEL.md)")
+
+    speed = sub.add_parser("bench-speed", help="time the app's click to result (run + inspection, warm process, "
+                                               "new seed) for digits-cnn SalUn, digits-ddpm SalUn, shapes-t2i ESD")
+    speed.add_argument("--models", default=None, help="comma-separated models (default: all three)")
+    speed.add_argument("--seed", type=int, default=1, help="the timed run's seed (default 1)")
+    speed.add_argument("--warmup-seed", type=int, default=0, help="the warm-up run's seed (default 0)")
+    speed.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, as the app)")
+    speed.add_argument("--json", type=Path, default=None, help="also write the times as JSON here")
     return parser
 
 
@@ -309,6 +318,23 @@ def cmd_bench_audit(args) -> int:
     return 0
 
 
+def cmd_bench_speed(args) -> int:
+    from .speed import format_rows, run_speed_benchmark
+
+    if args.seed == args.warmup_seed or args.seed < 0 or args.warmup_seed < 0:
+        raise UnlearningInputError("--seed and --warmup-seed must be different non-negative integers")
+    if args.threads is not None and args.threads < 1:
+        raise UnlearningInputError(f"--threads must be at least 1; got {args.threads}")
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    rows = run_speed_benchmark(models, args.seed, args.warmup_seed, args.threads, progress=_progress)
+    print(format_rows(rows))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([{k: v for k, v in r.items() if k not in ("report", "view")} for r in rows],
+                                        indent=2) + "\n")
+    return 0
+
+
 def _seed_list(text: str | None) -> list[int] | None:
     if text is None:
         return None
@@ -331,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "methods": cmd_methods, "models": cmd_models, "train": cmd_train,
                "bench": cmd_bench, "tune": cmd_tune, "audit": cmd_audit, "shadows": cmd_shadows,
-               "bench-audit": cmd_bench_audit}[args.command]
+               "bench-audit": cmd_bench_audit, "bench-speed": cmd_bench_speed}[args.command]
     try:
         return handler(args)
     except UnlearningInputError as error:

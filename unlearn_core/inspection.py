@@ -20,6 +20,13 @@ from .zoo import fresh_copy
 
 ProgressFn = Callable[[float, str], None]
 SAMPLES_PER_CLASS = 4
+# The before/after grids draw every model from the same fixed seeds (ones the evaluation does not use), whatever
+# the run's seed: a new seed then reuses the original's and Retrain's cached grids, and grids of different
+# runs start from the same noise, so they compare across seeds and methods too.
+GRID_SEED_OFFSET = 30_000
+# The layer analysis draws its noise from this seed (not from whatever the run left in torch's generator), so
+# it is a function of the model and the task's data and can be cached by them.
+LAYER_ANALYSIS_SEED = 0
 # Keyed by (model name, ...): the analyses and samples of the original model depend only on the key.
 _LAYER_ANALYSIS = ModelCache(16)
 _SAMPLES = ModelCache(16)
@@ -33,30 +40,44 @@ def layer_analysis(model_name: str, task: Any, retain_samples: int = 256, batch_
     def compute() -> dict[str, Any]:
         model = fresh_copy(model_name).eval()
         layers = task.layer_weights(model)
-        forget_grad = mean_gradient(model, task, "forget", batch_size, layers)
-        retain_grad = mean_gradient(model, task, "retain", batch_size, layers, limit=retain_samples)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(LAYER_ANALYSIS_SEED)
+            forget_grad = mean_gradient(model, task, "forget", batch_size, layers)
+            retain_grad = mean_gradient(model, task, "retain", batch_size, layers, limit=retain_samples)
         scores = layer_scores(model, task, layers, forget_grad, retain_grad)
         front = pareto_front({s["name"]: s["importance"] for s in scores}, {s["name"]: s["alignment"] for s in scores})
         for s in scores:
             s["on_front"] = s["name"] in front
         return {"layers": scores, "front": front, "chosen": None, "trace": [], "searches": {}}
 
-    key = (model_name, str(getattr(task, "request", "")), int(getattr(task, "seed", 0)), retain_samples)
+    # The forget and retain sets are fixed by what the task's evaluation depends on (a classifier's random
+    # forget set by the seed; a class or concept not), so the evaluation key keys the analysis too.
+    key = (model_name, *_evaluation_key(task), retain_samples, batch_size)
     return _LAYER_ANALYSIS.remember(key, compute)
+
+
+def _evaluation_key(task: Any) -> tuple:
+    key = getattr(task, "evaluation_key", None)
+    return tuple(key()) if callable(key) else (str(getattr(task, "request", "")), int(getattr(task, "seed", 0)))
+
+
+def grid_seeds(per_class: int) -> list[int]:
+    """The seeds of the before/after grids' columns (the same for every run; see ``GRID_SEED_OFFSET``)."""
+    return [GRID_SEED_OFFSET + i for i in range(per_class)]
 
 
 def before_after_samples(outcome: Any, per_class: int = SAMPLES_PER_CLASS) -> dict[str, Any] | None:
     """Samples of every class from the original, the unlearned and (when the task has one) the Retrain model,
     all from the same seeds (the same starting noise), in [0, 1], class-major; ``None`` for models that do
-    not generate. The original's and Retrain's samples depend only on the seeds, so they are cached."""
+    not generate. The seeds are fixed (:func:`grid_seeds`), so the original's and Retrain's samples are cached
+    once per model and forget target."""
     task = outcome.task
     if hasattr(task, "grid_prompts"):
         return prompt_samples(outcome, per_class)
     if not hasattr(task, "sample"):
         return None
     classes = list(range(int(getattr(task, "num_classes", 10))))
-    seed = int(outcome.report.get("seed", 0))
-    seeds = [1000 * seed + i for i in range(per_class)]
+    seeds = grid_seeds(per_class)
     labels = [c for c in classes for _ in range(per_class)]
     all_seeds = [s for _ in classes for s in seeds]
 
@@ -80,11 +101,11 @@ def before_after_samples(outcome: Any, per_class: int = SAMPLES_PER_CLASS) -> di
 def prompt_samples(outcome: Any, per_prompt: int = SAMPLES_PER_CLASS) -> dict[str, Any]:
     """Text-to-image models: the task's fixed prompt list (rows; ``marked`` for the prompts that ask for the
     erased concept) x ``per_prompt`` seeds, from the original and the unlearned model with the same seeds, as
-    [0, 1] arrays (N, C, H, W), prompt-major. The original's images are cached."""
+    [0, 1] arrays (N, C, H, W), prompt-major, from the fixed :func:`grid_seeds`. The original's images are
+    cached."""
     task = outcome.task
     prompts, marked = task.grid_prompts()
-    seed = int(outcome.report.get("seed", 0))
-    seeds = [1000 * seed + i for i in range(per_prompt)]
+    seeds = grid_seeds(per_prompt)
 
     def draw(model) -> np.ndarray:
         with torch.no_grad():

@@ -95,13 +95,18 @@ def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
         reference = retrain_model(model_name, str(request), seed, task, _sub_progress(progress, 0.0, 0.4),
                                   live=live_retrain)
     retrain = reference.model
+    # Metrics of the original and of Retrain depend only on the weights and what the task's evaluation depends
+    # on (task.evaluation_key(): for generative families not the run's seed, their samples use fixed seeds).
+    evaluation_key = task.evaluation_key()
+    retrain_key = (model_name, "retrain", live_retrain, *task.retrain_key(), *evaluation_key)
     if retrain is not None:
-        task.target_forget_score = task.forget_score(retrain)
+        task.target_forget_score = _ORIGINAL.remember((*retrain_key, "forget_score"),
+                                                      lambda: task.forget_score(retrain))
 
     if progress:
         progress(0.4, "evaluating the original model")
-    original = fresh_copy(model_name).eval()
-    original_metrics = _ORIGINAL.remember((model_name, str(request), seed), lambda: task.evaluate(original))
+    original_metrics = _ORIGINAL.remember((model_name, "original", *evaluation_key),
+                                          lambda: task.evaluate(fresh_copy(model_name).eval()))
 
     model = fresh_copy(model_name)
     torch.manual_seed(seed)
@@ -119,8 +124,7 @@ def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
         "hyperparameters": dataclasses.asdict(method_obj.config), "metrics": metrics,
     }
     if retrain is not None:
-        metrics["retrain"] = _ORIGINAL.remember((model_name, "retrain", str(request), seed, live_retrain),
-                                                lambda: task.evaluate(retrain))
+        metrics["retrain"] = _ORIGINAL.remember(retrain_key, lambda: task.evaluate(retrain))
         report["retrain_source"] = reference.source
         if all(k in metrics["retrain"] for k in ("ua", "ra", "ta", "mia")):
             report["avg_gap"] = avg_gap(metrics["unlearned"], metrics["retrain"])
@@ -128,6 +132,9 @@ def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
         if hasattr(task, "kl_to"):
             report["kl_to_retrain"] = task.kl_to(retrain, unlearned)
     report["runtime_s"] = {"unlearn": unlearn_time, "retrain": reference.seconds}
+    settings = task.evaluation_settings()
+    if settings is not None:
+        report["evaluation"] = settings
     if progress:
         progress(1.0, "done")
     return RunOutcome(report, unlearned, result.artifacts, task)

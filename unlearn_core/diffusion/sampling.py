@@ -55,13 +55,24 @@ def noise_for_seeds(seeds: Sequence[int], shape: tuple[int, ...]) -> torch.Tenso
     return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
 
 
-@torch.no_grad()
+# Images per model call in the samplers: a guided step runs the model on twice as many. On a small CPU larger
+# batches gain little (the convolutions are already compute-bound) and cost memory; see `bench-speed`.
+SAMPLE_BATCH = 256
+
+
+def outside_inference(tensor: torch.Tensor) -> torch.Tensor:
+    """A tensor computed under ``torch.inference_mode()`` as an ordinary one (a copy made outside the mode), so
+    callers may use it in autograd (the concept-inversion audit trains on samples) or modify it in place."""
+    return tensor.clone()
+
+
 def ddim_sample(model: nn.Module, alphas_cumprod: torch.Tensor, classes: Sequence[int] | torch.Tensor,
                 seeds: Sequence[int], null_class: int, guidance: float = DEFAULT_GUIDANCE,
                 steps: int = DEFAULT_STEPS, image_shape: tuple[int, ...] | None = None,
-                batch_size: int = 256) -> torch.Tensor:
+                batch_size: int = SAMPLE_BATCH) -> torch.Tensor:
     """DDIM (eta = 0) with classifier-free guidance eps = eps(x, null) + w (eps(x, c) - eps(x, null)).
-    Returns samples in the model's [-1, 1] space, one per (class, seed) pair."""
+    Returns samples in the model's [-1, 1] space, one per (class, seed) pair. Runs under
+    ``torch.inference_mode()``; the result is an ordinary tensor."""
     guidance, steps = validate_sampling(guidance, steps, len(alphas_cumprod))
     classes = torch.as_tensor(list(classes) if not torch.is_tensor(classes) else classes, dtype=torch.long)
     if len(classes) != len(seeds):
@@ -71,6 +82,16 @@ def ddim_sample(model: nn.Module, alphas_cumprod: torch.Tensor, classes: Sequenc
         image_shape = (config.in_channels, config.sample_size, config.sample_size)
     was_training = model.training
     model.eval()
+    try:
+        with torch.inference_mode():
+            samples = _ddim_batches(model, alphas_cumprod, classes, list(seeds), null_class, guidance, steps,
+                                    image_shape, batch_size)
+    finally:
+        model.train(was_training)
+    return outside_inference(samples)
+
+
+def _ddim_batches(model, alphas_cumprod, classes, seeds, null_class, guidance, steps, image_shape, batch_size):
     a_bar = alphas_cumprod.double()
     times = ddim_timesteps(len(a_bar), steps)
     out = []
@@ -95,5 +116,4 @@ def ddim_sample(model: nn.Module, alphas_cumprod: torch.Tensor, classes: Sequenc
             eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()  # consistent with the clipped x0
             x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
         out.append(x.float())
-    model.train(was_training)
     return torch.cat(out) if out else torch.empty((0, *image_shape))

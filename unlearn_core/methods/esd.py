@@ -64,5 +64,15 @@ class ESD(UnlearningMethod):
                 loss = loss + cfg.retain_weight * task.loss(model, next(retain))
             return loss
 
-        losses = run_loop(model, task, cfg.iterations, loss_at, optimizer, self.label, progress, clip=cfg.clip)
+        # Only the chosen set needs gradients: the others (ESD-x: all but cross-attention; the text encoder) are
+        # frozen for the loop, so backward skips their weight gradients (the same update, less work).
+        chosen = {id(p) for p in params.values()}
+        frozen_here = [p for p in model.parameters() if p.requires_grad and id(p) not in chosen]
+        for p in frozen_here:
+            p.requires_grad_(False)
+        try:
+            losses = run_loop(model, task, cfg.iterations, loss_at, optimizer, self.label, progress, clip=cfg.clip)
+        finally:
+            for p in frozen_here:
+                p.requires_grad_(True)
         return UnlearnResult(model, {"esd": {"losses": losses}})

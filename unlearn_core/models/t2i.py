@@ -29,6 +29,8 @@ from ..errors import UnlearningInputError
 TOKENIZER_CONFIG = "tokenizer_config.json"
 VOCAB_NAME = "vocab.json"
 SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
+# Prompts per sampler batch (a guided step runs the UNet on twice as many); bounded for large hub models.
+T2I_SAMPLE_BATCH = 128
 
 
 class PromptTokenizer:
@@ -233,14 +235,27 @@ class TextToImage(nn.Module):
         return squared_error(self.predict_noise(x_t, t, cond), noise, reduction)
 
     # --- sampling -----------------------------------------------------------------------------------------
-    @torch.no_grad()
     def sample_latents(self, prompts: Sequence[str] | torch.Tensor, seeds: Sequence[int], guidance: float,
-                       steps: int, batch_size: int = 128) -> torch.Tensor:
+                       steps: int, batch_size: int | None = None) -> torch.Tensor:
         """Deterministic DDIM (eta 0, trailing timesteps) with classifier-free guidance against the empty
         prompt: eps = eps(x, "") + w (eps(x, c) - eps(x, "")). Each image's starting noise comes from its own
-        seed, so an image depends only on (weights, prompt, seed, guidance, steps)."""
+        seed, so an image depends only on (weights, prompt, seed, guidance, steps). Runs under
+        ``torch.inference_mode()``; the result is an ordinary tensor."""
+        from ..diffusion.sampling import outside_inference
+
+        return outside_inference(self._sampled(prompts, seeds, guidance, steps, batch_size, decode=False))
+
+    def sample(self, prompts: Sequence[str] | torch.Tensor, seeds: Sequence[int], guidance: float, steps: int,
+               batch_size: int | None = None) -> torch.Tensor:
+        """Images (N, C, H, W) in [0, 1] for prompts (or token ids) and one seed each; see sample_latents."""
+        from ..diffusion.sampling import outside_inference
+
+        return outside_inference(self._sampled(prompts, seeds, guidance, steps, batch_size, decode=True))
+
+    def _sampled(self, prompts, seeds, guidance, steps, batch_size, decode: bool) -> torch.Tensor:
         from ..diffusion.sampling import ddim_timesteps, noise_for_seeds, validate_sampling
 
+        batch_size = T2I_SAMPLE_BATCH if batch_size is None else int(batch_size)
         a_bar = self.alphas_cumprod.double()
         guidance, steps = validate_sampling(guidance, steps, len(a_bar))
         ids = prompts if torch.is_tensor(prompts) else self.tokenize(prompts)
@@ -252,31 +267,33 @@ class TextToImage(nn.Module):
         times = ddim_timesteps(len(a_bar), steps)
         clip = 1.0 if self.vae is None else None
         out = []
-        for start in range(0, len(seeds), batch_size):
-            chunk = ids[start:start + batch_size]
-            n = len(chunk)
-            x = noise_for_seeds(seeds[start:start + batch_size], self.latent_shape).double()
-            states = self.encode_prompts(torch.cat([chunk, self.null_ids(n)]) if guidance not in (0.0, 1.0) else
-                                         (chunk if guidance == 1.0 else self.null_ids(n)))
-            for i, t in enumerate(times):
-                a_t = a_bar[t]
-                a_prev = a_bar[times[i + 1]] if i + 1 < len(times) else torch.tensor(1.0, dtype=torch.float64)
-                if guidance in (0.0, 1.0):
-                    eps = self.unet(x.float(), torch.full((n,), int(t)), encoder_hidden_states=states).sample.double()
-                else:
-                    both = self.unet(torch.cat([x, x]).float(), torch.full((2 * n,), int(t)),
-                                     encoder_hidden_states=states).sample.double()
-                    eps = both[n:] + guidance * (both[:n] - both[n:])
-                x = ddim_step(x, eps, a_t, a_prev, clip)
-            out.append(x.float())
-        self.train(was_training)
-        return torch.cat(out) if out else torch.empty((0, *self.latent_shape))
-
-    @torch.no_grad()
-    def sample(self, prompts: Sequence[str] | torch.Tensor, seeds: Sequence[int], guidance: float, steps: int,
-               batch_size: int = 128) -> torch.Tensor:
-        """Images (N, C, H, W) in [0, 1] for prompts (or token ids) and one seed each; see sample_latents."""
-        return self.decode(self.sample_latents(prompts, seeds, guidance, steps, batch_size))
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(seeds), batch_size):
+                    chunk = ids[start:start + batch_size]
+                    n = len(chunk)
+                    x = noise_for_seeds(seeds[start:start + batch_size], self.latent_shape).double()
+                    states = self.encode_prompts(torch.cat([chunk, self.null_ids(n)]) if guidance not in (0.0, 1.0)
+                                                 else (chunk if guidance == 1.0 else self.null_ids(n)))
+                    for i, t in enumerate(times):
+                        a_t = a_bar[t]
+                        a_prev = a_bar[times[i + 1]] if i + 1 < len(times) else torch.tensor(1.0, dtype=torch.float64)
+                        if guidance in (0.0, 1.0):
+                            eps = self.unet(x.float(), torch.full((n,), int(t)),
+                                            encoder_hidden_states=states).sample.double()
+                        else:
+                            both = self.unet(torch.cat([x, x]).float(), torch.full((2 * n,), int(t)),
+                                             encoder_hidden_states=states).sample.double()
+                            eps = both[n:] + guidance * (both[:n] - both[n:])
+                        x = ddim_step(x, eps, a_t, a_prev, clip)
+                    x = x.float()
+                    out.append(self.decode(x) if decode else x)
+                if out:
+                    return torch.cat(out)
+                return self.decode(torch.empty((0, *self.latent_shape))) if decode else \
+                    torch.empty((0, *self.latent_shape))
+        finally:
+            self.train(was_training)
 
     # --- parameters -----------------------------------------------------------------------------------------
     def trainable_parameters(self) -> dict[str, nn.Parameter]:

@@ -101,6 +101,18 @@ class TaskAdapter(abc.ABC):
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         """The metrics the report shows for one model."""
 
+    def evaluation_key(self) -> tuple:
+        """What :meth:`evaluate` depends on besides the model's weights: the runner caches the original's and
+        Retrain's metrics by it. By default the forget target and the run's seed (a forget set or a held-out
+        subset drawn by the seed); families whose evaluation uses fixed sampling seeds leave the run's seed out,
+        so a new seed does not evaluate the original again."""
+        return (str(getattr(self, "request", "")), self.seed)
+
+    def evaluation_settings(self) -> dict[str, Any] | None:
+        """The evaluation's sample counts and sampler settings, as the report states them (None: nothing to
+        state, e.g. a classifier evaluated on its whole forget, retain and test sets)."""
+        return None
+
     # --- Retrain (exact unlearning) -------------------------------------------------------------------
     def retrain_available(self) -> bool:
         """Whether :meth:`retrain` can give a reference for this forget target."""

@@ -210,6 +210,17 @@ class ClassDiffusionTask(TensorSetsTask):
             self._real_features = features(resize(self._x01_retain, 16))
         return self._real_features
 
+    def evaluation_settings(self) -> dict:
+        return {"forget_samples": self.eval_forget_samples,
+                "retain_samples_per_class": self.eval_retain_samples_per_class,
+                "retain_samples": self.eval_retain_samples_per_class * len(self.retained_classes),
+                "ddim_steps": self.steps, "guidance": self.guidance, "sampler": "ddim (eta 0, fixed seeds)"}
+
+    def evaluation_key(self) -> tuple:
+        """The forget class and the evaluation's settings: the samples come from fixed seeds, so the metrics do
+        not depend on the run's seed."""
+        return (str(self.request), *sorted(self.evaluation_settings().items()))
+
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         from ..diffusion.evaluation import classifier_input, features

@@ -95,17 +95,23 @@ class ClassificationTask(TensorSetsTask):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """UA, RA, TA (and the forget class's test accuracy) and the MIA scores. One forward pass per set (in
+        the batches :func:`accuracy` uses): the accuracies and the MIA's probabilities come from the same logits,
+        and the MIA's shadow members are a subset of the retain set's."""
         was_training = model.training
         model.eval()
+        logits = {name: _logits(model, x) for name, x in
+                  (("forget", self.x_forget), ("retain", self.x_retain), ("test", self.x_test))}
         metrics = {
-            "ua": 100.0 - accuracy(model, self.x_forget, self.y_forget),
-            "ra": accuracy(model, self.x_retain, self.y_retain),
-            "ta": accuracy(model, self.x_test, self.y_test),
+            "ua": 100.0 - _accuracy(logits["forget"], self.y_forget),
+            "ra": _accuracy(logits["retain"], self.y_retain),
+            "ta": _accuracy(logits["test"], self.y_test),
         }
         if self.x_test_forget is not None:
             metrics["forget_class_ta"] = accuracy(model, self.x_test_forget, self.y_test_forget)
-        probs = {name: self.probabilities(model, x).numpy() for name, x in
-                 (("shadow", self.x_retain[self._shadow]), ("test", self.x_test), ("forget", self.x_forget))}
+        probs = {"shadow": torch.softmax(logits["retain"][self._shadow], dim=1).numpy(),
+                 "test": torch.softmax(logits["test"], dim=1).numpy(),
+                 "forget": torch.softmax(logits["forget"], dim=1).numpy()}
         labels = {"shadow": self.y_retain[self._shadow].numpy(), "test": self.y_test.numpy(),
                   "forget": self.y_forget.numpy()}
         for feature, key in (("confidence", "mia"), ("entropy", "mia_entropy")):
@@ -147,3 +153,15 @@ class ClassificationTask(TensorSetsTask):
         return float((p * (p.log() - q.log())).sum(1).mean())
 
 
+def _logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """The model's logits for ``x`` in the batches :func:`~unlearn_core.training.accuracy` uses."""
+    if len(x) == 0:
+        return torch.empty((0, 0))
+    return torch.cat([model(x[start:start + batch_size]) for start in range(0, len(x), batch_size)])
+
+
+def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """What :func:`~unlearn_core.training.accuracy` returns, from logits already computed."""
+    if len(y) == 0:
+        return float("nan")
+    return 100.0 * (logits.argmax(1) == y).sum().item() / len(y)

@@ -172,6 +172,10 @@ class StableDiffusionTask(TextDiffusionTask):
             out[which] = self.sample(model, texts, seeds).cpu()
         return out
 
+    def evaluation_key(self) -> tuple:
+        """The alignment scores use noisy latents drawn by the run's seed: the seed is part of the key."""
+        return (*super().evaluation_key(), self.unet_part, self.scorer is not None, self.seed)
+
     @torch.no_grad()
     def evaluate(self, model) -> dict[str, float]:
         metrics = super().evaluate(model) if self.scorer is not None else {}

@@ -268,6 +268,22 @@ class TextDiffusionTask(TensorSetsTask):
             self._real_features = self.evaluator.features(self._real01)
         return self._real_features
 
+    def evaluation_settings(self) -> dict:
+        p = self.prompts
+        return {"forget_prompts": len(p.forget), "forget_seeds_per_prompt": p.seeds_forget,
+                "forget_samples": len(p.forget) * p.seeds_forget,
+                "retain_prompts": len(p.retain), "retain_seeds_per_prompt": p.seeds_retain,
+                "retain_samples": len(p.retain) * p.seeds_retain,
+                "paraphrase_samples": len(p.paraphrase) * p.seeds_paraphrase,
+                "ddim_steps": self.steps, "guidance": self.guidance, "sampler": "ddim (eta 0, fixed seeds)"}
+
+    def evaluation_key(self) -> tuple:
+        """The concept, the prompt lists and the sampler settings: the samples come from fixed seeds, so the
+        metrics do not depend on the run's seed."""
+        p = self.prompts
+        return (str(self.request), tuple(p.forget), tuple(p.retain), tuple(p.paraphrase), p.seeds_forget,
+                p.seeds_retain, p.seeds_paraphrase, self.guidance, self.steps, self._real01 is not None)
+
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         p = self.prompts
