@@ -165,3 +165,28 @@ def test_audit_benchmark_table_reads_against_original_and_retrain():
     assert "| Retrain (the floor) | 0.500 ± 0.000 | 1.00 ± 0.00 | 5.00 ± 0.00 | 9.00 ± 0.00 | — | — |" in lines
     assert "| SalUn | 0.550 ± 0.010 | 2.00 ± 0.00 | 8.00 ± 0.00 | 8.00 ± 0.00 | 1.00 ± 0.00 | 2.0 ± 0.0 |" in lines
     assert "built once per classifier in 15 s" in text
+
+
+def test_audits_report_progress_often_enough_to_cancel_within_two_seconds(salun_class3):
+    """The app's Cancel raises from the progress callback: the longest stretch without a call bounds how long
+    a cancelled audit keeps running."""
+    import time
+
+    stamps = []
+    run_audit(salun_class3, ["ulira", "relearn"], progress=lambda f, m: stamps.append(time.perf_counter()))
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert len(stamps) > 20 and max(gaps) < 2.0
+
+    class Cancelled(Exception):
+        pass
+
+    calls = []
+
+    def cancel_at_fifth(fraction, message):
+        calls.append(message)
+        if len(calls) == 5:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        run_audit(salun_class3, ["ulira"], progress=cancel_at_fifth)
+    assert len(calls) == 5
