@@ -45,12 +45,13 @@ def panel_values(view: dict[str, Any], status: str) -> list[Any]:
         trace = plots.slug_search_trace({})
     generated = view.get("generated")
     if generated:
-        before = plots.generated_grid_image(generated, "before")
-        after = plots.generated_grid_image(generated, "after")
-        slider = (before, after)
-        gallery = [(before, "before: the original model"), (after, f"after: {report['method']}")]
+        slider = plots.before_after_slider(generated, report["method"])
+        panels = [("before", "before: the original model"), ("after", f"after: {report['method']}")]
         if generated.get("retrain") is not None:
-            gallery.append((plots.generated_grid_image(generated, "retrain"), "Retrain (never saw the class)"))
+            panels.append(("retrain", "Retrain (never saw the class)"))
+        # One labelled image per model (titles, seeds and rows inside the picture: nothing to cut off).
+        gallery = [(plots.labelled_grid_image(generated, [panel]), title) for panel in panels
+                   for title in [panel[1].split(":")[0]]]
         generative_group = gr.Column(visible=True)
     else:
         slider, gallery, generative_group = None, [], gr.Column(visible=False)

@@ -246,7 +246,8 @@ def result_panels(warmup_examples: list[list[Any]] | None) -> ResultPanels:
     with gr.Column(visible=False) as generative_group:
         gr.Markdown("### Before / after (same seeds; the forget class's row is framed in red)")
         with gr.Row():
-            slider = gr.ImageSlider(label="original | unlearned", elem_id="before-after-slider", type="numpy")
+            slider = gr.ImageSlider(label="original | unlearned (same seeds; drag the handle)",
+                                    elem_id="before-after-slider", type="numpy")
             gallery = gr.Gallery(label="Sample grids", elem_id="before-after-gallery", columns=3)
     with gr.Column() as attribution_group:
         attribution_plot = gr.Plot(label="Input attributions on forget samples", elem_id="attributions")

@@ -182,3 +182,41 @@ def test_layer_analysis_front_is_not_dominated(digits_task_factory):
         assert not any(o["alignment"] < layers[name]["alignment"] and o["importance"] > layers[name]["importance"]
                        for o in layers.values())
     assert all(not name.endswith("bias") for name in layers)
+
+
+def _generated(prompts: bool):
+    rng = np.random.default_rng(0)
+    if prompts:
+        return {"prompts": ["a red triangle", "a blue circle on white"], "marked": [True, False], "per_class": 3,
+                "seeds": [30000, 30001, 30002], "before": rng.random((6, 3, 8, 8)), "after": rng.random((6, 3, 8, 8)),
+                "retrain": None}
+    return {"classes": [0, 1, 2], "forget_class": 1, "per_class": 4, "seeds": [30000, 30001, 30002, 30003],
+            "before": rng.random((12, 1, 8, 8)), "after": rng.random((12, 1, 8, 8)), "retrain": None}
+
+
+@pytest.mark.parametrize("prompts", [False, True])
+def test_slider_opens_on_a_clean_before_after_split(prompts):
+    """The handle starts at 50%: the left half of the 'before' image must be labels + the whole original grid,
+    the right half of the 'after' image the whole unlearned grid + labels, split exactly between two grids
+    (not through a sample or the prompt text)."""
+    generated = _generated(prompts)
+    before, after = plots.before_after_slider(generated, "salun")
+    assert before.shape == after.shape
+    middle = before.shape[1] // 2
+    single = plots.labelled_grid_image(generated, [("before", "before: the original model")])
+    label_width = (single.shape[1] - (before.shape[1] - single.shape[1])) // 2  # the two label columns
+    grid_width = before.shape[1] - single.shape[1]
+    assert middle == label_width + grid_width  # the middle is the boundary between the two copies
+    assert np.array_equal(before[:, :middle], single[:, :middle])
+    seam = before[:, middle - 2:middle + 2].reshape(-1, 3)
+    # only the gap between grids (white, or the red frame of the forget rows): no sample is cut in two
+    assert all(tuple(pixel) in {(255, 255, 255), (214, 39, 40)} for pixel in seam)
+    assert not np.array_equal(before[:, middle:], after[:, middle:])
+
+
+def test_grid_images_label_rows_and_seeds():
+    generated = _generated(False)
+    image = plots.labelled_grid_image(generated, [("after", "after: salun")])
+    red_rows = np.where(np.all(image == (214, 39, 40), axis=2).any(axis=1))[0]
+    assert len(red_rows) > 0  # the forgotten class's row is framed
+    assert image.shape[0] > 3 * 44  # a header above the rows for the title and seeds

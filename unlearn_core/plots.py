@@ -959,6 +959,81 @@ def generated_grid_image(generated: dict, which: str) -> np.ndarray:
     return sample_grid_image(generated[which], generated["classes"], generated["per_class"], generated["forget_class"])
 
 
+def _row_labels(generated: Mapping[str, Any]) -> tuple[list[str], list[bool]]:
+    """Row labels of a before/after grid (``class K`` or the prompt) and which rows hold the forget target."""
+    if generated.get("prompts") is not None:
+        return list(generated["prompts"]), list(generated["marked"])
+    forget = generated.get("forget_class")
+    return [f"class {c}" + (" (forgotten)" if c == forget else "") for c in generated["classes"]], \
+        [c == forget for c in generated["classes"]]
+
+
+def _fit_text(text: str, width_px: int, char_px: int = 6) -> str:
+    limit = max(4, width_px // char_px)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def labelled_grid_image(generated: Mapping[str, Any], panels: Sequence[tuple[str, str]], cell: int = 40,
+                        pad: int = 4, label_width: int = 190, header: int = 34) -> np.ndarray:
+    """Grids side by side, labelled so they read on their own: a title over each panel (``panels`` =
+    [(which samples, title), ...]), the seed over each column, and the row's class or prompt on the left and on
+    the right (the forget target's rows in red). With two copies of the same layout, a slider whose handle sits
+    in the middle opens on a clean split between the panels (see :func:`before_after_slider`)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    labels, marked = _row_labels(generated)
+    per = int(generated["per_class"])
+    seeds = list(generated.get("seeds") or range(per))
+    grid_width = per * (cell + pad) + pad
+    rows = len(labels)
+    height = header + rows * (cell + pad) + pad
+    width = 2 * label_width + len(panels) * grid_width
+    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
+    red = (214, 39, 40)
+    for index, (which, _) in enumerate(panels):
+        samples = np.asarray(generated[which])
+        left0 = label_width + index * grid_width
+        for r in range(rows):
+            top = header + pad + r * (cell + pad)
+            if marked[r]:
+                canvas[top - pad:top + cell + pad, left0:left0 + grid_width] = red
+            for c in range(per):
+                image = samples[r * per + c]
+                if generated.get("prompts") is None:
+                    image = 1.0 - image  # digits: ink drawn dark on white
+                pixels = _to_uint8(image)
+                ys = np.arange(cell) * pixels.shape[0] // cell
+                xs = np.arange(cell) * pixels.shape[1] // cell
+                left = left0 + pad + c * (cell + pad)
+                canvas[top:top + cell, left:left + cell] = pixels[ys][:, xs]
+    picture = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(picture)
+    font = ImageFont.load_default()
+    for index, (_, title) in enumerate(panels):
+        left0 = label_width + index * grid_width
+        draw.text((left0 + pad, 2), _fit_text(title, grid_width - pad), fill=(0, 0, 0), font=font)
+        for c, seed in enumerate(seeds[:per]):
+            draw.text((left0 + pad + c * (cell + pad), header - 13), _fit_text(f"s{seed}", cell + pad), fill=(90, 90, 90),
+                      font=font)
+    for r, (text, is_marked) in enumerate(zip(labels, marked)):
+        y = header + pad + r * (cell + pad) + cell // 2 - 6
+        colour = red if is_marked else (0, 0, 0)
+        draw.text((4, y), _fit_text(text, label_width - 8), fill=colour, font=font)
+        draw.text((width - label_width + 4, y), _fit_text(text, label_width - 8), fill=colour, font=font)
+    return np.asarray(picture)
+
+
+def before_after_slider(generated: Mapping[str, Any], method: str) -> tuple[np.ndarray, np.ndarray]:
+    """The slider's two images: [labels | before | before | labels] and [labels | after | after | labels]. The
+    handle starts in the middle, which is the boundary between the two copies, so the page opens on the
+    original's samples on the left and the unlearned model's on the right, the same seeds on both sides; dragging
+    shows either model everywhere."""
+    before_title, after_title = "before: the original model", f"after: {method}"
+    before = labelled_grid_image(generated, [("before", before_title), ("before", before_title)])
+    after = labelled_grid_image(generated, [("after", after_title), ("after", after_title)])
+    return before, after
+
+
 # ------------------------------------------------------------------------------------------------------
 # Audits (unlearn_core/audit): membership inference, relearning, concept inversion
 AUDIT_MODELS = (("unlearned", "unlearned", ACCENT), ("original", "original (doing nothing)", "#333333"),
