@@ -24,7 +24,7 @@ from lab_ui.handlers import (audit, cancel, compare, describe, error_status, run
                              user_errors)
 from lab_ui.panels import panel_values
 from lab_ui.state import VIEWS, WARMUP_DONE
-from lab_ui.tabs import (AuditSection, CompareTab, LabControls, Lesson, ResultPanels, attack_choices, compare_tab,
+from lab_ui.tabs import (AuditSection, CompareTab, LabControls, Lesson, ResultPanels, compare_tab, default_attacks,
                          lab_tab, learn_tab)
 from lab_ui.warmup import default_view
 
@@ -178,10 +178,9 @@ def wire_audit(lab: LabControls, section: AuditSection, session: gr.State) -> No
 
     def on_model(model: str):
         family = family_of(model)
-        choices = attack_choices(family)
         defaults = {(name, knob["name"]): knob["default"] for name, attack in ATTACKS.items()
                     for knob in attack.controls(family)}
-        return [gr.CheckboxGroup(choices=choices, value=[v for _, v in choices][:1]),
+        return [gr.CheckboxGroup(value=default_attacks(family)),
                 *[gr.update(value=defaults[(name, field)]) for name, field, _ in pool]]
 
     lab.model.input(user_errors(on_model), lab.model, [section.attacks, *section.controls], api_visibility="private")

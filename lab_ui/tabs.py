@@ -258,8 +258,16 @@ def result_panels(warmup_examples: list[list[Any]] | None) -> ResultPanels:
                         slider, gallery, attribution_group, attribution_plot, weights_file, report_file)
 
 
-def attack_choices(family: str) -> list[tuple[str, str]]:
-    return [(ATTACKS[name].label, name) for name in attacks_for(family)]
+def attack_choices() -> list[tuple[str, str]]:
+    """Every attack, labelled with what it applies to. The choices stay the same for every model (the API
+    validates a value against them, and an API session never changes model in the page); the core says which
+    attacks apply when one does not."""
+    return [(f"{attack.label} ({attack.applies_to})", name) for name, attack in ATTACKS.items()]
+
+
+def default_attacks(family: str) -> list[str]:
+    """The attack ticked for a model: the first that applies to its family."""
+    return attacks_for(family)[:1]
 
 
 def audit_section(family: str) -> AuditSection:
@@ -268,9 +276,8 @@ def audit_section(family: str) -> AuditSection:
                 + "\n".join(f"- **{attack.label}** ({attack.applies_to}): {attack.question}"
                              for attack in ATTACKS.values()),
                 elem_id="audit-intro")
-    choices = attack_choices(family)
-    attacks = gr.CheckboxGroup(choices, value=[value for _, value in choices][:1], label="Attacks",
-                               elem_id="audit-attacks", info="those that apply to this model's family")
+    attacks = gr.CheckboxGroup(attack_choices(), value=default_attacks(family), label="Attacks",
+                               elem_id="audit-attacks", info="each says which models it applies to")
     pool: list[tuple[str, str, Component]] = []
     with gr.Accordion("Attack settings (defaults for this model's family)", open=False):
         for name, attack in ATTACKS.items():

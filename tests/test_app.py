@@ -91,7 +91,7 @@ def test_starts_quickly_and_lists_endpoints(server):
     api = Client(server.url, verbose=False).view_api(print_info=False, return_format="dict")
     names = set(api["named_endpoints"])
     assert {"/run", "/cancel", "/saliency_layer", "/compare", "/cancel_compare", "/sweep", "/cancel_sweep",
-            "/describe"} <= names
+            "/describe", "/audit", "/cancel_audit"} <= names
 
 
 def test_describe_matches_the_method_dataclass(client):
@@ -314,3 +314,17 @@ def test_generative_model_returns_before_after_images(client):
     assert len(out["gallery"]) >= 2
     assert "classifiers" in json.dumps(plot_json(out["attributions"])["layout"])  # hidden: not a classifier
     assert plot_json(out["pareto"])["data"]  # SLUG's layer scores on the UNet
+
+
+def test_audit_needs_a_run_then_audits_the_session_s_run(client):
+    """/audit before any /run in this session: a clear message; after a run: the relearning verdict and its plot."""
+    expect_error(lambda: client.predict(["relearn"], "{}", api_name="/audit"), "run a method first")
+    run(client, "salun", {"epochs": 1}, attribution="none")
+    expect_error(lambda: client.predict(["inversion"], "{}", api_name="/audit"), "inversion applies to")
+    status, summary, roc, relearning, inversion = client.predict(["relearn"], '{"relearn": {"steps": 4}}',
+                                                                 api_name="/audit")
+    assert "Audited" in status and "salun" in status and "class:3" in status
+    assert "Relearning" in summary
+    figure = plot_json(relearning)
+    assert len(figure["data"]) == 3 and any(t["name"].startswith("Retrain") for t in figure["data"])
+    assert "Not part of this audit" in json.dumps(plot_json(roc))

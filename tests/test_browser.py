@@ -235,7 +235,7 @@ def test_audit_of_the_run_shows_membership_roc(page):
     page.script("document.querySelector('#audit-button').scrollIntoView();")
     checked = page.script("return Array.from(document.querySelectorAll('#audit-attacks input:checked'))"
                           ".map(e => e.closest('label').innerText.trim());")
-    assert checked == ["Per-example membership inference (U-LiRA)"], checked
+    assert checked == ["Per-example membership inference (U-LiRA) (classifiers)"], checked
     page.click(page.find("#audit-button"))
     status = page.wait(lambda: (lambda t: t if "Audited" in t else None)(text_of(page, "#audit-status")),
                        RUN_TIMEOUT_S, "the audit", every=1.0)
