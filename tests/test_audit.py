@@ -190,3 +190,11 @@ def test_audits_report_progress_often_enough_to_cancel_within_two_seconds(salun_
     with pytest.raises(Cancelled):
         run_audit(salun_class3, ["ulira"], progress=cancel_at_fifth)
     assert len(calls) == 5
+
+
+def test_cli_lists_attacks_with_the_family_defaults(capsys):
+    assert main(["attacks", "--model", "digits-ddpm"]) == 0
+    out = capsys.readouterr().out
+    assert "ulira" in out and "(not for digits-ddpm)" in out.splitlines()[0]
+    relearn_lines = out.split("relearn")[1].split("inversion")[0]
+    assert "lr               = 0.0001" in relearn_lines

@@ -63,17 +63,22 @@ def configure_hub(args) -> None:
         eval_seeds=args.eval_seeds))
 
 
+def add_run_request_arguments(parser: argparse.ArgumentParser, default_model: str) -> None:
+    """What one unlearning run needs (``run`` and ``audit`` both start with one)."""
+    parser.add_argument("--model", default=default_model)
+    parser.add_argument("--forget", required=True, help="class:K, random:P or concept:WORDS")
+    parser.add_argument("--method", required=True)
+    parser.add_argument("--seed", default="0")
+    parser.add_argument("--set", dest="overrides", action="append", metavar="NAME=VALUE",
+                        help="override a hyperparameter of the method (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m unlearn_core", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="unlearn a forget target from a shipped model and write a JSON report")
-    run.add_argument("--model", default="digits-cnn")
-    run.add_argument("--forget", required=True, help="class:K, random:P or concept:WORDS")
-    run.add_argument("--method", required=True)
-    run.add_argument("--seed", default="0")
-    run.add_argument("--set", dest="overrides", action="append", metavar="NAME=VALUE",
-                     help="override a hyperparameter (repeatable)")
+    add_run_request_arguments(run, "digits-cnn")
     run.add_argument("--no-retrain", action="store_true", help="skip the Retrain reference")
     run.add_argument("--out", type=Path, help="write the JSON report here (default: stdout)")
     run.add_argument("--weights", type=Path, help="save the unlearned weights (safetensors) here")
@@ -118,19 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="run an unlearning, then audit it: membership inference (ulira), "
                                          "relearning (relearn) or concept inversion (inversion)")
-    audit.add_argument("--model", default="digits-mlp")
-    audit.add_argument("--forget", required=True, help="class:K, random:P or concept:WORDS")
-    audit.add_argument("--method", required=True)
-    audit.add_argument("--seed", default="0")
-    audit.add_argument("--set", dest="overrides", action="append", metavar="NAME=VALUE",
-                       help="override a hyperparameter of the method (repeatable)")
+    add_run_request_arguments(audit, "digits-mlp")
     audit.add_argument("--attack", action="append", required=True, metavar="ATTACK",
                        help="ulira, relearn or inversion (repeatable)")
     audit.add_argument("--audit-set", dest="audit_overrides", action="append", default=[],
                        metavar="ATTACK.KNOB=VALUE", help="override an attack's knob, e.g. relearn.steps=40 "
-                       "(repeatable; `audit --list` shows the knobs)")
+                       "(repeatable; `attacks --model M` lists the knobs)")
     audit.add_argument("--out", type=Path, help="write the JSON (the run's report and the audit) here "
                        "(default: stdout)")
+
+    attacks = sub.add_parser("attacks", help="list the audit attacks, where they apply and their knobs")
+    attacks.add_argument("--model", default="digits-mlp", help="show the knobs' defaults for this model's family")
 
     shadows = sub.add_parser("shadows", help="train (or resume) the shadow models of a classifier's "
                                              "membership audit")
@@ -300,6 +303,19 @@ def cmd_audit(args) -> int:
     return 0
 
 
+def cmd_attacks(args) -> int:
+    from .audit import ATTACKS
+    from .zoo import get_model_spec
+
+    family = get_model_spec(args.model).family
+    for name, attack in ATTACKS.items():
+        mark = "" if family in attack.families else f"  (not for {args.model})"
+        print(f"{name:10s} {attack.label} ({attack.applies_to}){mark}: {attack.question}")
+        for knob in attack.controls(family):
+            print(f"    {knob['name']:16s} = {knob['default']!r:10}  {knob['help']} ({knob['valid']})")
+    return 0
+
+
 def cmd_shadows(args) -> int:
     from .audit.membership import build_shadows
 
@@ -356,7 +372,8 @@ def _method_list(text: str | None) -> list[str] | None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "methods": cmd_methods, "models": cmd_models, "train": cmd_train,
-               "bench": cmd_bench, "tune": cmd_tune, "audit": cmd_audit, "shadows": cmd_shadows,
+               "bench": cmd_bench, "tune": cmd_tune, "audit": cmd_audit, "attacks": cmd_attacks,
+               "shadows": cmd_shadows,
                "bench-audit": cmd_bench_audit, "bench-speed": cmd_bench_speed}[args.command]
     try:
         return handler(args)
