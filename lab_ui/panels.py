@@ -46,12 +46,14 @@ def panel_values(view: dict[str, Any], status: str) -> list[Any]:
     generated = view.get("generated")
     if generated:
         slider = plots.before_after_slider(generated, report["method"])
-        panels = [("before", "before: the original model"), ("after", f"after: {report['method']}")]
+        panels = [("before", "before: the original model", "before"),
+                  ("after", f"after: {report['method']}", "after")]
         if generated.get("retrain") is not None:
-            panels.append(("retrain", "Retrain (never saw the class)"))
-        # One labelled image per model (titles, seeds and rows inside the picture: nothing to cut off).
-        gallery = [(plots.labelled_grid_image(generated, [panel]), title) for panel in panels
-                   for title in [panel[1].split(":")[0]]]
+            panels.append(("retrain", "Retrain (never saw the class)", "Retrain"))
+        # One labelled image per model (titles, seeds and rows inside the picture); captions one word long, so
+        # the gallery never cuts them off.
+        gallery = [(plots.labelled_grid_image(generated, [(which, title)]), caption)
+                   for which, title, caption in panels]
         generative_group = gr.Column(visible=True)
     else:
         slider, gallery, generative_group = None, [], gr.Column(visible=False)

@@ -6,6 +6,7 @@ Skips only when chromium or chromedriver is not installed (`apt-get install -y c
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -47,6 +48,21 @@ def plot_legend(browser: Browser, elem_id: str) -> list[str]:
     return browser.script(
         "return Array.from(document.querySelectorAll('#' + arguments[0] + ' .legendtext')).map(e => e.textContent);",
         elem_id)
+
+
+def figure(browser: Browser, elem_id: str) -> dict:
+    """The plotly figure the page draws in ``#elem_id``: its data and its full layout (ranges as plotly computed
+    them, in axis units: log10 for log axes)."""
+    return browser.script(
+        "const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
+        "if (!gd || !gd._fullLayout) return null;"
+        "const axes = {};"
+        "for (const [k, v] of Object.entries(gd._fullLayout)) {"
+        "  if (/^[xy]axis\\d*$/.test(k)) axes[k] = {range: v.range, type: v.type, title: v.title && v.title.text,"
+        "    scaleanchor: v.scaleanchor, ticktext: v.ticktext};"
+        "}"
+        "return {data: gd.data.map(t => ({name: t.name, x: t.x, y: t.y, type: t.type, xaxis: t.xaxis})),"
+        "        axes: axes, height: gd._fullLayout.height};", elem_id)
 
 
 def has_plot(browser: Browser, elem_id: str) -> bool:
@@ -107,6 +123,17 @@ def test_slug_run_shows_pareto_and_search(page):
     assert "Pareto front" in plot_legend(page, "slug-pareto")
     assert any(t.endswith("forget score") for t in plot_legend(page, "slug-trace"))
     assert "UA: unlearning accuracy" in metrics_text(page)
+    # Issue 14: the search trace's log x axis ran from 1 to 1e108, piling every step up at the left.
+    trace = figure(page, "slug-trace")
+    low, high = trace["axes"]["xaxis"]["range"]
+    xs = [x for t in trace["data"] if (t.get("xaxis") or "x") == "x" for x in (t["x"] or []) if x]
+    assert xs and all(low <= math.log10(x) <= high for x in xs) and high - low < math.log10(max(xs) / min(xs)) + 2
+    # Pareto labels were truncated to the same text: every front label is distinct.
+    pareto = figure(page, "slug-pareto")
+    front = next(t for t in pareto["data"] if t["name"] == "Pareto front")
+    labels = page.script("return Array.from(document.querySelectorAll('#slug-pareto .textpoint text'))"
+                         ".map(e => e.textContent);")
+    assert len(labels) == len(front["x"]) and len(set(labels)) == len(labels)
     page.full_page_screenshot(SHOTS / "02-slug.png")
 
 
@@ -119,6 +146,14 @@ def test_salun_run_shows_metrics_and_heatmap(page):
     wait_plots(page, "saliency-heatmap", "saliency-bars", "slug-pareto", "attributions")
     assert page.script("return document.querySelectorAll('#saliency-heatmap .hm, #saliency-heatmap image').length") > 0
     assert page.script("return document.querySelector('#layer input').value;") == "fc1.weight"
+    # Issue 14: a linear layer's heatmap said "input x kernel position" and counted blocks, not weights.
+    heatmap = figure(page, "saliency-heatmap")
+    assert heatmap["axes"]["xaxis"]["title"] == "input feature"
+    assert heatmap["axes"]["xaxis"]["range"][1] >= 1000  # fc1 has 1024 inputs: real indices, not block numbers
+    # Attribution images were stretched 2:1: every image keeps square pixels.
+    attributions = figure(page, "attributions")
+    y_axes = {k: v for k, v in attributions["axes"].items() if k.startswith("yaxis")}
+    assert y_axes and all(v["scaleanchor"] == "x" + k[5:] for k, v in y_axes.items())
     page.full_page_screenshot(SHOTS / "03-salun.png")
 
 
@@ -370,15 +405,29 @@ def test_generative_model_shows_before_after(page):
     page.wait(lambda: page.script("return document.querySelector('#model input').value;") == label, 10,
               "the model to switch")
     page.wait(lambda: "class-diffusion" in text_of(page, "#model-info"), 30, "the model description")
-    choose(page, "method", "SLUG")
-    set_number(page, "hp-slug-search_steps", "2")
+    choose(page, "method", "SalUn")
     if page.script("return document.querySelector('#with-retrain input').checked;"):
         page.click(page.find("#with-retrain input"))  # keep the run short: no Retrain reference needed
     start = time.time()
-    run_and_wait(page, "slug", GENERATIVE_TIMEOUT_S)
+    run_and_wait(page, "salun", GENERATIVE_TIMEOUT_S)
     page.wait(lambda: page.script("return document.querySelectorAll('#before-after-slider img').length") >= 1, 60,
               "the before/after slider")
     assert page.script("return document.querySelectorAll('#before-after-gallery img').length") >= 2
     assert "digits-ddpm" in text_of(page, "#summary")
-    print(f"\ndiffusion SLUG run shown after {time.time() - start:.1f} s")
+    print(f"\ndiffusion SalUn run shown after {time.time() - start:.1f} s")
+    # Issue 14: 145 weight tensors crammed into a 70 px strip with every other label missing.
+    wait_plots(page, "saliency-bars")
+    bars = figure(page, "saliency-bars")
+    rows = bars["data"][0]["y"]
+    assert len(set(rows)) == len(rows) and bars["height"] >= 20 * len(rows)
+    shown = page.script("return Array.from(document.querySelectorAll('#saliency-bars .ytick text'))"
+                        ".map(e => e.textContent);")
+    assert len(shown) == len(rows)  # every row labelled
+    # Gallery captions were cut off: no caption text overflows its box.
+    cut = page.script(
+        "return Array.from(document.querySelectorAll('#before-after-gallery *')).filter(e => e.children.length === 0"
+        " && e.innerText && e.innerText.trim() && e.scrollWidth > e.clientWidth + 1).map(e => e.innerText);")
+    assert cut == [], cut
+    # The slider opens on a clean before | after split (its images carry their own row and seed labels).
+    assert page.script("return document.querySelector('#before-after-slider').innerText").count("original") >= 1
     page.full_page_screenshot(SHOTS / "05-generative.png")
