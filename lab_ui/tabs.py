@@ -334,7 +334,7 @@ def compare_tab(models: list[tuple[str, str]], first_model: str | None,
     with gr.Row():
         compare_button = gr.Button("Compare", variant="primary", elem_id="compare-button")
         cancel_button = gr.Button("Cancel", variant="stop")
-    status = gr.Markdown(label="status")
+    status = gr.Markdown(label="status", elem_id="compare-status")
     table = gr.Dataframe(label="Methods against Retrain", interactive=False, elem_id="compare-table")
     chart = gr.Plot(label="Gap to Retrain and run time", elem_id="compare-chart")
     return CompareTab(model, forget, seed, methods, overrides, compare_button, cancel_button, status, table, chart,

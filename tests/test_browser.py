@@ -431,3 +431,46 @@ def test_generative_model_shows_before_after(page):
     # The slider opens on a clean before | after split (its images carry their own row and seed labels).
     assert page.script("return document.querySelector('#before-after-slider').innerText").count("original") >= 1
     page.full_page_screenshot(SHOTS / "05-generative.png")
+
+
+def test_compare_on_a_generator_fills_its_gap_column_and_chart(page):
+    """Issue 14: on digits-ddpm the Compare table's gap and KL columns were blank and the chart said "n/a"."""
+    click_tab(page, "Compare")
+    if not choose_model(page, "compare-model", "digits-ddpm"):
+        pytest.skip("digits-ddpm is not shipped in this checkout")
+    page.script("Array.from(document.querySelectorAll('#compare-methods input:checked')).forEach(e => e.click());")
+    salun = next(e for e in page.find_all("#compare-methods label") if page.text(e).strip() == "SalUn")
+    page.click(salun)
+    page.click(page.find("#compare-button"))
+    page.wait(lambda: "Compared" in text_of(page, "#compare-status"), GENERATIVE_TIMEOUT_S,
+              "the comparison", every=1.0)
+    table = page.wait(lambda: (lambda t: t if "SalUn" in t else None)(text_of(page, "#compare-table")), 60,
+                      "the compare table")
+    headers = page.script("return Array.from(document.querySelectorAll('#compare-table th'))"
+                          ".map(e => e.innerText.trim());")
+    assert any("Gap to Retrain" in h for h in headers) and not any(h.startswith("KL") for h in headers), headers
+    wait_plots(page, "compare-chart")
+    chart = figure(page, "compare-chart")
+    gaps = [(trace["x"], trace["y"]) for trace in chart["data"] if "gap" in (trace["name"] or "").lower()]
+    assert gaps, chart["data"]
+    labels, values = gaps[0]
+    pairs = dict(zip(labels, values)) if isinstance(labels[0], str) else dict(zip(values, labels))
+    assert "SalUn" in pairs and math.isfinite(float(pairs["SalUn"])), pairs
+    assert "n/a" not in text_of(page, "#compare-chart")
+    page.full_page_screenshot(SHOTS / "11-compare-ddpm.png")
+    click_tab(page, "Lab")
+
+
+def test_text_to_image_metrics_read_in_words(page):
+    """Issue 14: shapes-t2i showed raw metric keys (erasure, erasure_paraphrase) and 'FID on retained classes'."""
+    click_tab(page, "Lab")
+    if not choose_model(page, "model", "shapes-t2i"):
+        pytest.skip("shapes-t2i is not shipped in this checkout")
+    page.wait(lambda: "text-diffusion" in text_of(page, "#model-info"), 30, "the model description")
+    choose(page, "method", "ESD")
+    run_and_wait(page, "esd", GENERATIVE_TIMEOUT_S)
+    table = metrics_text(page)
+    for raw in ("erasure_paraphrase", "erasure\t", "preservation\t", "retained classes"):
+        assert raw not in table, table
+    assert "FID" in table and "prompt" in table
+    page.full_page_screenshot(SHOTS / "12-shapes-t2i-esd.png")
