@@ -59,3 +59,23 @@ def test_learning_rate_warms_up_then_decays_to_its_floor():
     lrs = [warmup_cosine_lr(step, 1.0, 10, 110, 0.05) for step in range(111)]
     assert lrs[0] == 0.1 and lrs[9] == 1.0 and abs(lrs[110] - 0.05) < 1e-12
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+
+
+PLANTED = []
+
+
+class Planted:
+    """A pickle that runs code when loaded without weights_only."""
+
+    def __reduce__(self):
+        return (PLANTED.append, ("ran",))
+
+
+def test_a_planted_checkpoint_is_refused_not_run(tmp_path):
+    from unlearn_core.errors import UnlearningInputError
+
+    torch.save({"identity": Planted(), "step": 1}, tmp_path / CHECKPOINT_NAME)
+    x, y = _data()
+    with pytest.raises(UnlearningInputError, match="could run code"):
+        train_ddpm(x, y, seed=3, recipe=DDPMRecipe(**TINY), checkpoint_dir=tmp_path)
+    assert PLANTED == []

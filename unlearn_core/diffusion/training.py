@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import pickle
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -11,7 +12,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..errors import check_finite
+from ..errors import UnlearningInputError, check_finite
 
 CHECKPOINT_NAME = "checkpoint.pt"
 ProgressFn = Callable[[float, str], None]
@@ -68,7 +69,13 @@ def train_with_ema(model: nn.Module, recipe: Any, seed: int, batch_loss: Callabl
     start, resumed = 0, None
     path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
     if path is not None and path.exists():
-        state = torch.load(path, weights_only=False)
+        # weights_only: a planted checkpoint cannot run code; the state is tensors, numbers, strings and dicts.
+        try:
+            state = torch.load(path, weights_only=True)
+        except pickle.UnpicklingError as error:
+            raise UnlearningInputError(
+                f"{path} holds more than weights and training state, so it was not loaded (it could run code); "
+                f"delete it to train from scratch ({str(error)[:120]})") from None
         if (can_resume or (lambda s: s["identity"] == identity))(state):
             model.load_state_dict(state["model"])
             ema.load_state_dict(state["ema"])
