@@ -18,6 +18,13 @@ def methods_for(family: str) -> list[tuple[str, str]]:
     return [(cls.label, name) for name, cls in METHODS.items() if family in cls.tasks]
 
 
+def offered_methods() -> list[tuple[str, str]]:
+    """Every method that applies to some model offered here: what the API may ask for (the core then says
+    whether it applies to the model named)."""
+    families = {get_model_spec(name).family for name in available_models()}
+    return [(cls.label, name) for name, cls in METHODS.items() if families & set(cls.tasks)]
+
+
 def family_of(model: str) -> str:
     return get_model_spec(model).family
 

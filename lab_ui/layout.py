@@ -17,7 +17,8 @@ from unlearn_core.methods import get_method
 from unlearn_core.zoo import get_model_spec
 
 from lab_ui.catalogue import (attributions_apply, describe_method, family_of, hyperparameter_defaults,
-                              method_markdown, methods_for, model_choices, model_markdown, retrain_applies)
+                              method_markdown, methods_for, model_choices, model_markdown, offered_methods,
+                              retrain_applies)
 from lab_ui.compute import parse_overrides, view_key
 from lab_ui.config import COMPUTE, DEFAULT_ATTRIBUTION, DEFAULT_METHOD, DEFAULT_MODEL
 from lab_ui.handlers import (audit, cancel, compare, describe, error_status, run, saliency_layer, sweep,
@@ -142,6 +143,17 @@ def wire_compare(tab: CompareTab) -> None:
         return gr.CheckboxGroup(choices=options, value=[v for _, v in options][:3]), spec.default_forget
 
     tab.model.input(user_errors(on_compare_model), tab.model, [tab.methods, tab.forget], api_visibility="private")
+
+
+def wire_compare_choices(demo: gr.Blocks, tab: CompareTab) -> None:
+    """Compare's method list is built with every offered method (so the API can name any of them, and the core
+    validates); on load the page narrows it to its model's family. Wired after every older event."""
+
+    def narrow(model: str):
+        options = [c for c in methods_for(family_of(model)) if c[1] != "retrain"]
+        return gr.CheckboxGroup(choices=options)
+
+    demo.load(user_errors(narrow), tab.model, tab.methods, api_visibility="private", show_progress="hidden")
 
 
 def wire_sweep(tab: CompareTab) -> None:
@@ -406,7 +418,7 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
             with gr.Tab("Lab", id="lab"):
                 lab, panels, audit_section = lab_tab(models, first_model, family, method_options, warmup_examples)
             with gr.Tab("Compare", id="compare"):
-                compare_controls = compare_tab(models, first_model, method_options)
+                compare_controls = compare_tab(models, first_model, offered_methods())
             with gr.Tab("Learn", id="learn"):
                 lessons = learn_tab(models)
         wire_lab_pickers(lab)
@@ -420,4 +432,5 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
         wire_model_extras(lab, panels, session)
         wire_learn(lessons, tabs, lab, panels, session)
         wire_links(demo, lab, panels, session)
+        wire_compare_choices(demo, compare_controls)
     return demo

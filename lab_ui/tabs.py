@@ -197,7 +197,10 @@ def lab_controls(models: list[tuple[str, str]], first_model: str | None, family:
     forget_target = gr.Textbox(DEFAULT_FORGET, label="Forget target",
                                info="class:K, random:P or concept:WORDS (set by the pickers above)",
                                max_lines=1, elem_id="forget-target")
-    method_dd = gr.Dropdown(method_options, value=DEFAULT_METHOD, label="Method", elem_id="method")
+    # The list shows the model's methods; a value outside it (an API call naming another family's method) is
+    # passed on, and the core says whether it applies, instead of Gradio refusing it against this list.
+    method_dd = gr.Dropdown(method_options, value=DEFAULT_METHOD, label="Method", elem_id="method",
+                            allow_custom_value=True)
     method_info = gr.Markdown(method_markdown(DEFAULT_METHOD, family))
     seed = gr.Number(DEFAULT_SEED, label="Seed", precision=0, elem_id="seed",
                      info="decides random forget sets and the method's randomness")
@@ -335,8 +338,11 @@ def compare_tab(models: list[tuple[str, str]], first_model: str | None,
         compare_button = gr.Button("Compare", variant="primary", elem_id="compare-button")
         cancel_button = gr.Button("Cancel", variant="stop")
     status = gr.Markdown(label="status", elem_id="compare-status")
-    table = gr.Dataframe(label="Methods against Retrain", interactive=False, elem_id="compare-table")
-    chart = gr.Plot(label="Gap to Retrain and run time", elem_id="compare-chart")
+    # Headers and a message before the first comparison (an empty Dataframe would show "1 2 3").
+    table = gr.Dataframe(headers=["Method", "UA", "RA", "TA", "MIA", "Avg. Gap", "Run time (s)"],
+                         label="Methods against Retrain", interactive=False, elem_id="compare-table")
+    chart = gr.Plot(plots.message_figure("Press Compare to run the selected methods.", 260),
+                    label="Gap to Retrain and run time", elem_id="compare-chart")
     return CompareTab(model, forget, seed, methods, overrides, compare_button, cancel_button, status, table, chart,
                       sweep_section())
 
@@ -353,7 +359,9 @@ def sweep_section() -> SweepSection:
         run_button = gr.Button("Run sweep", variant="primary", elem_id="sweep-button")
         cancel_button = gr.Button("Cancel", variant="stop", elem_id="sweep-cancel-button")
     status = gr.Markdown(label="status", elem_id="sweep-status")
-    chart = gr.Plot(label="Avg. Gap to Retrain against the share forgotten", elem_id="sweep-chart")
+    chart = gr.Plot(plots.message_figure("Press Run sweep to draw each method's gap against the share forgotten.",
+                                         260), label="Avg. Gap to Retrain against the share forgotten",
+                    elem_id="sweep-chart")
     return SweepSection(shares, run_button, cancel_button, status, chart)
 
 

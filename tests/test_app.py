@@ -328,3 +328,15 @@ def test_audit_needs_a_run_then_audits_the_session_s_run(client):
     figure = plot_json(relearning)
     assert len(figure["data"]) == 3 and any(t["name"].startswith("Retrain") for t in figure["data"])
     assert "Not part of this audit" in json.dumps(plot_json(roc))
+
+
+def test_the_core_not_a_fixed_list_validates_api_methods(client, server):
+    """Issue 15: ESD, which the browser runs on generators, was refused by /run and /compare with Gradio's "not in
+    the list of choices". Any offered method now reaches the core, which says where it applies."""
+    message = expect_error(lambda: client.predict("digits-cnn", "class:3", "esd", "{}", 0, False, "none",
+                                                  api_name="/run"), "esd")
+    assert "list of choices" not in message and "does not apply to classification" in message
+    message = expect_error(lambda: client.predict("digits-cnn", "class:3", ["esd"], 0, "", api_name="/compare"),
+                           "esd")
+    assert "list of choices" not in message and "does not apply to classification" in message
+    assert server.alive()

@@ -449,10 +449,11 @@ def test_compare_on_a_generator_fills_its_gap_column_and_chart(page):
     headers = page.script("return Array.from(document.querySelectorAll('#compare-table th'))"
                           ".map(e => e.innerText.trim());")
     assert any("Gap to Retrain" in h for h in headers) and not any(h.startswith("KL") for h in headers), headers
-    wait_plots(page, "compare-chart")
-    chart = figure(page, "compare-chart")
-    gaps = [(trace["x"], trace["y"]) for trace in chart["data"] if "gap" in (trace["name"] or "").lower()]
-    assert gaps, chart["data"]
+    def gap_traces():
+        chart = figure(page, "compare-chart") or {"data": []}
+        return [(trace["x"], trace["y"]) for trace in chart["data"] if "gap" in (trace["name"] or "").lower()]
+
+    gaps = page.wait(gap_traces, 30, "the gap bars")
     labels, values = gaps[0]
     pairs = dict(zip(labels, values)) if isinstance(labels[0], str) else dict(zip(values, labels))
     assert "SalUn" in pairs and math.isfinite(float(pairs["SalUn"])), pairs
