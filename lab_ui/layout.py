@@ -174,12 +174,7 @@ def wire_audit(lab: LabControls, section: AuditSection, session: gr.State) -> No
 
     def collect(attacks: list[str], *values):
         """Gather the chosen attacks' controls into the JSON the audit receives (the core validates it)."""
-        chosen = set(attacks or [])
-        settings: dict[str, dict[str, Any]] = {}
-        for (name, field, _), value in zip(pool, values):
-            if name in chosen:
-                settings.setdefault(name, {})[field] = value
-        return json.dumps(settings, indent=1)
+        return json.dumps({name: method_overrides(pool, name, values) for name in attacks or []}, indent=1)
 
     audit_event = section.run_button.click(
         collect, [section.attacks, *section.controls], section.settings_json, api_visibility="private").success(

@@ -457,5 +457,5 @@ def test_app_panels_for_hub_models(clip_setup, sd_dir, tmp_path):
     view = inspect_run(outcome, tmp_path / "sd")
     generated = view["generated"]
     assert generated["prompts"][0] == "mickey mouse" and generated["marked"][0] and not generated["marked"][-1]
-    assert plots.generated_grid_image(generated, "after").ndim == 3
+    assert plots.labelled_grid_image(generated, [("after", "after: esd")]).ndim == 3
     assert all(n.startswith("text_encoder.") for n in (layer["name"] for layer in view["slug"]["layers"]))

@@ -133,12 +133,15 @@ def test_compare_chart_orders_methods_by_gap_beside_doing_nothing():
 
 def test_sample_grid_frames_the_forget_class():
     samples = np.zeros((3 * 2, 1, 8, 8))
-    image = plots.sample_grid_image(samples, [0, 1, 2], 2, forget_class=1, cell=8, pad=2)
-    assert image.shape == (3 * 10 + 2, 2 * 10 + 2, 3) and image.dtype == np.uint8
-    row1_top = 2 + 1 * 10
-    assert tuple(image[row1_top - 1, 0]) == (214, 39, 40)      # red frame around class 1
-    assert tuple(image[2, 0]) == (255, 255, 255)              # class 0 is not framed
-    assert tuple(image[2, 2]) == (255, 255, 255)              # blank sample = white paper (dark ink)
+    generated = {"classes": [0, 1, 2], "forget_class": 1, "per_class": 2, "seeds": [0, 1], "before": samples}
+    header, label = 10, 40  # the grid starts below the header, right of the row labels
+    image = plots.labelled_grid_image(generated, [("before", "before")], cell=8, pad=2, label_width=label,
+                                      header=header)
+    assert image.shape == (header + 3 * 10 + 2, 2 * label + 2 * 10 + 2, 3) and image.dtype == np.uint8
+    row1_top = header + 2 + 1 * 10
+    assert tuple(image[row1_top - 1, label]) == (214, 39, 40)          # red frame around class 1
+    assert tuple(image[header + 2, label]) == (255, 255, 255)          # class 0 is not framed
+    assert tuple(image[header + 2, label + 2]) == (255, 255, 255)      # blank sample = white paper (dark ink)
 
 
 def test_attributions_leave_both_models_unchanged(digits_task_factory):

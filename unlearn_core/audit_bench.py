@@ -102,6 +102,11 @@ def _steps(values: list[int | None], limit: int) -> str:
     return ", ".join(f"> {limit}" if v is None else str(v) for v in values) or "—"
 
 
+def _audited(by_method: dict[str, list[dict]], attack: str) -> list[tuple[str, list[dict], list[dict]]]:
+    """(method, its logged rows, their ``attack`` results) for every method with rows, in table order."""
+    return [(method, rs, [r["audit"][attack] for r in rs]) for method, rs in by_method.items() if rs]
+
+
 def render(model: str, forget: str, methods: list[str], seeds: list[int], attacks: list[str],
            rows: list[dict[str, Any]]) -> str:
     from .methods import METHODS
@@ -122,9 +127,10 @@ def render(model: str, forget: str, methods: list[str], seeds: list[int], attack
 
 
 def ulira_table(by_method: dict[str, list[dict]], labels) -> list[str]:
-    first = next((rs[0]["audit"]["ulira"] for rs in by_method.values() if rs), None)
-    if first is None:
+    entries = _audited(by_method, "ulira")
+    if not entries:
         return []
+    first = entries[0][2][0]
     lines = ["## Per-example membership inference (U-LiRA)", "",
              f"{first.get('shadows')} shadow models, each trained on half of a pool of the training data and "
              "never-seen digits; members = the forget set, non-members = as many never-seen digits. AUC in 0..1 "
@@ -132,7 +138,7 @@ def ulira_table(by_method: dict[str, list[dict]], labels) -> list[str]:
              "(% of forget samples it calls non-members; Retrain's is the target).", "",
              "| Model | U-LiRA AUC | TPR @ 1% FPR | TPR @ 5% FPR | MIA-efficacy | Avg. Gap | audit (s) |",
              "|---|---|---|---|---|---|---|"]
-    all_rows = [r for rs in by_method.values() for r in rs]
+    all_rows = [r for _, rs, _ in entries for r in rs]
 
     def reference(key: str, label: str, mia_key: str) -> str:
         parts = [r["audit"]["ulira"].get(key) or {} for r in all_rows]
@@ -143,26 +149,23 @@ def ulira_table(by_method: dict[str, list[dict]], labels) -> list[str]:
 
     lines.append(reference("original", "Original (doing nothing)", "original"))
     lines.append(reference("retrain", "Retrain (the floor)", "retrain"))
-    for method, rs in by_method.items():
-        if not rs:
-            continue
-        audits = [r["audit"]["ulira"] for r in rs]
+    for method, rs, audits in entries:
         lines.append(f"| {labels[method].label} | {_stat([a['auc'] for a in audits], 3)} | "
                      f"{_stat([a['tpr_at_1pct_fpr'] for a in audits])} | {_stat([a['tpr_at_5pct_fpr'] for a in audits])} | "
                      f"{_stat([a['mia_efficacy'].get('unlearned') for a in audits])} | "
                      f"{_stat([r['report'].get('avg_gap') for r in rs])} | "
                      f"{_stat([r['audit']['seconds']['ulira'] for r in rs], 1)} |")
-    builds = [a.get("shadow_build_s") for rs in by_method.values() for r in rs for a in [r["audit"]["ulira"]]]
-    builds = [b for b in builds if b]
+    builds = [a["shadow_build_s"] for _, _, audits in entries for a in audits if a.get("shadow_build_s")]
     lines += ["", f"Shadow models: built once per classifier in {max(builds):.0f} s on this machine (one thread) and "
               "reused by every audit." if builds else "", ""]
     return lines
 
 
 def relearn_table(by_method: dict[str, list[dict]], labels) -> list[str]:
-    first = next((rs[0]["audit"]["relearn"] for rs in by_method.values() if rs), None)
-    if first is None:
+    entries = _audited(by_method, "relearn")
+    if not entries:
         return []
+    first = entries[0][2][0]
     limit = first["steps"]
     lines = ["## Relearning attack", "",
              f"Adam (lr {first['lr']:g}) for up to {limit} steps on {first['samples']} forget samples (with "
@@ -173,10 +176,7 @@ def relearn_table(by_method: dict[str, list[dict]], labels) -> list[str]:
              "| Method | score after unlearning | steps to recover | Retrain: steps to recover | score after the attack "
              "| Retrain's score after the attack | audit (s) |",
              "|---|---|---|---|---|---|---|"]
-    for method, rs in by_method.items():
-        if not rs:
-            continue
-        audits = [r["audit"]["relearn"] for r in rs]
+    for method, rs, audits in entries:
         retrain = [a.get("retrain") for a in audits]
         lines.append(
             f"| {labels[method].label} | {_stat([a['unlearned']['curve'][0][1] for a in audits], 1)} | "
@@ -189,9 +189,10 @@ def relearn_table(by_method: dict[str, list[dict]], labels) -> list[str]:
 
 
 def inversion_table(by_method: dict[str, list[dict]], labels) -> list[str]:
-    first = next((rs[0]["audit"]["inversion"] for rs in by_method.values() if rs), None)
-    if first is None:
+    entries = _audited(by_method, "inversion")
+    if not entries:
         return []
+    first = entries[0][2][0]
     lines = ["## Concept inversion", "",
              f"A new embedding learned for {first.get('steps', '?')} steps against the frozen model, on images of the "
              f"concept drawn by the original; score: {first.get('score_name', 'forget score')} (% of samples). "
@@ -200,10 +201,7 @@ def inversion_table(by_method: dict[str, list[dict]], labels) -> list[str]:
              "| Method | plain | under attack | original (control): plain | original: under attack | "
              "Retrain: plain | Retrain: under attack | audit (s) |",
              "|---|---|---|---|---|---|---|---|"]
-    for method, rs in by_method.items():
-        if not rs:
-            continue
-        audits = [r["audit"]["inversion"] for r in rs]
+    for method, rs, audits in entries:
 
         def part(name: str, key: str) -> str:
             values = [(a.get(name) or {}).get(key) for a in audits]

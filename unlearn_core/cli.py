@@ -164,6 +164,17 @@ def _progress(fraction: float, message: str) -> None:
     print(f"[{fraction:5.0%}] {message}", file=sys.stderr, flush=True)
 
 
+def write_json(data: dict, out: Path | None, what: str) -> None:
+    """``data`` as indented JSON into ``out`` (folders made), or to stdout without one."""
+    text = json.dumps(data, indent=2, default=float)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        print(f"{what} written to {out}", file=sys.stderr)
+    else:
+        print(text)
+
+
 def cmd_run(args) -> int:
     from .hparams import parse_assignments
     from .runner import run_unlearning
@@ -171,13 +182,7 @@ def cmd_run(args) -> int:
     configure_hub(args)
     outcome = run_unlearning(args.model, args.forget, args.method, args.seed, parse_assignments(args.overrides),
                              with_retrain=not args.no_retrain, progress=_progress)
-    text = json.dumps(outcome.report, indent=2, default=float)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-        print(f"report written to {args.out}", file=sys.stderr)
-    else:
-        print(text)
+    write_json(outcome.report, args.out, "report")
     if args.weights:
         from .export import save_weights
 
@@ -293,13 +298,7 @@ def cmd_audit(args) -> int:
     outcome = run_unlearning(args.model, args.forget, args.method, args.seed, parse_assignments(args.overrides),
                              progress=lambda f, m: _progress(0.2 * f, m))
     audit = run_audit(outcome, args.attack, settings, progress=lambda f, m: _progress(0.2 + 0.8 * f, m))
-    text = json.dumps({"run": outcome.report, "audit": audit}, indent=2, default=float)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-        print(f"audit written to {args.out}", file=sys.stderr)
-    else:
-        print(text)
+    write_json({"run": outcome.report, "audit": audit}, args.out, "audit")
     return 0
 
 

@@ -102,10 +102,6 @@ def _load_digits_parts(image_size: int, train_share: float) -> tuple[DigitsSplit
     return split, to_tensor(x_unused), torch.from_numpy(y_unused)
 
 
-def _load_digits_split(image_size: int, train_share: float) -> DigitsSplit:
-    return _load_digits_parts(image_size, train_share)[0]
-
-
 def load_digits_split(image_size: int = 16, train_share: float = 1.0) -> DigitsSplit:
     """The seeded, stratified 80/20 split of the 1,797 digits, resized to ``image_size``; with
     ``train_share`` < 1 the training part is a seeded, stratified share of the 80% (a model trained on less
@@ -115,7 +111,7 @@ def load_digits_split(image_size: int = 16, train_share: float = 1.0) -> DigitsS
     """
     if not 0.0 < float(train_share) <= 1.0:
         raise ValueError(f"train_share must be in (0, 1]; got {train_share}")
-    return _load_digits_split(int(image_size), float(train_share))
+    return _load_digits_parts(int(image_size), float(train_share))[0]
 
 
 def load_digits_unused_part(image_size: int = 16, train_share: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:

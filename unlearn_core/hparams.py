@@ -102,6 +102,15 @@ def build_config(config_cls: type, overrides: dict[str, Any] | None = None):
     return config
 
 
+def as_config(config_cls: type, config: Any = None, defaults: dict[str, Any] | None = None):
+    """A validated ``config_cls``: ``config`` itself when it is one (checked: a config built by hand may hold
+    out-of-range values), else built from ``defaults`` and then the overrides in ``config`` (a dict or None)."""
+    if isinstance(config, config_cls):
+        validate(config)
+        return config
+    return build_config(config_cls, {**(defaults or {}), **(config or {})})
+
+
 def validate(config) -> None:
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)

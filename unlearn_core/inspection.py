@@ -52,13 +52,8 @@ def layer_analysis(model_name: str, task: Any, retain_samples: int = 256, batch_
 
     # The forget and retain sets are fixed by what the task's evaluation depends on (a classifier's random
     # forget set by the seed; a class or concept not), so the evaluation key keys the analysis too.
-    key = (model_name, *_evaluation_key(task), retain_samples, batch_size)
+    key = (model_name, *task.evaluation_key(), retain_samples, batch_size)
     return _LAYER_ANALYSIS.remember(key, compute)
-
-
-def _evaluation_key(task: Any) -> tuple:
-    key = getattr(task, "evaluation_key", None)
-    return tuple(key()) if callable(key) else (str(getattr(task, "request", "")), int(getattr(task, "seed", 0)))
 
 
 def grid_seeds(per_class: int) -> list[int]:

@@ -899,66 +899,6 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
-def sample_grid_image(samples: np.ndarray, classes: Sequence[int], per_class: int, forget_class: int | None,
-                      cell: int = 40, pad: int = 4, dark_ink: bool = True) -> np.ndarray:
-    """Rows = classes, columns = seeds; ``samples`` in [0, 1] ordered class-major (1 = ink, drawn dark on
-    white). The forget class's row is framed in red. Returns an RGB uint8 array (nearest-neighbour
-    upscaling keeps pixels crisp)."""
-    samples = np.asarray(samples)
-    rows = len(classes)
-    height, width = rows * (cell + pad) + pad, per_class * (cell + pad) + pad
-    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
-    for r, cls in enumerate(classes):
-        top = pad + r * (cell + pad)
-        if forget_class is not None and cls == forget_class:
-            canvas[top - pad:top + cell + pad, :] = (214, 39, 40)
-        for c in range(per_class):
-            image = _to_uint8(1.0 - np.asarray(samples[r * per_class + c]) if dark_ink else samples[r * per_class + c])
-            ys = np.arange(cell) * image.shape[0] // cell
-            xs = np.arange(cell) * image.shape[1] // cell
-            left = pad + c * (cell + pad)
-            canvas[top:top + cell, left:left + cell] = image[ys][:, xs]
-    return canvas
-
-
-def prompt_grid_image(samples: np.ndarray, prompts: Sequence[str], per_prompt: int, marked: Sequence[bool],
-                      cell: int = 40, pad: int = 4, label_width: int = 250) -> np.ndarray:
-    """Text-to-image grid: one row per prompt (its text on the left; rows asking for the erased concept
-    framed and labelled in red), one column per seed. ``samples`` (N, 3, H, W) in [0, 1], prompt-major."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    samples = np.asarray(samples)
-    rows = len(prompts)
-    height, width = rows * (cell + pad) + pad, label_width + per_prompt * (cell + pad) + pad
-    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
-    for r in range(rows):
-        top = pad + r * (cell + pad)
-        if marked[r]:
-            canvas[top - pad:top + cell + pad, label_width:] = (214, 39, 40)
-        for c in range(per_prompt):
-            image = _to_uint8(samples[r * per_prompt + c])
-            ys = np.arange(cell) * image.shape[0] // cell
-            xs = np.arange(cell) * image.shape[1] // cell
-            left = label_width + pad + c * (cell + pad)
-            canvas[top:top + cell, left:left + cell] = image[ys][:, xs]
-    picture = Image.fromarray(canvas)
-    draw = ImageDraw.Draw(picture)
-    font = ImageFont.load_default()
-    for r, prompt in enumerate(prompts):
-        text = prompt if len(prompt) <= 40 else prompt[:39] + "..."
-        draw.text((4, pad + r * (cell + pad) + cell // 2 - 6), text, fill=(214, 39, 40) if marked[r] else (0, 0, 0),
-                  font=font)
-    return np.asarray(picture)
-
-
-def generated_grid_image(generated: dict, which: str) -> np.ndarray:
-    """The before/after/retrain grid of ``inspection.before_after_samples`` for either kind of generative
-    model: class rows (class-conditional) or prompt rows (text-to-image)."""
-    if generated.get("prompts") is not None:
-        return prompt_grid_image(generated[which], generated["prompts"], generated["per_class"], generated["marked"])
-    return sample_grid_image(generated[which], generated["classes"], generated["per_class"], generated["forget_class"])
-
-
 def _row_labels(generated: Mapping[str, Any]) -> tuple[list[str], list[bool]]:
     """Row labels of a before/after grid (``class K`` or the prompt) and which rows hold the forget target."""
     if generated.get("prompts") is not None:
@@ -1132,9 +1072,13 @@ def audit_summary_markdown(audit: Mapping[str, Any]) -> str:
                      f"The population attack's MIA-efficacy: {u.get('mia_efficacy', {}).get('unlearned', float('nan')):.1f}.")
     if "relearn" in audit:
         r = audit["relearn"]
-        steps = lambda part: ("not shipped" if part is None else  # noqa: E731
-                              f"step {part['steps_to_recover']}" if part["steps_to_recover"] is not None
-                              else f"not within {r['steps']} steps")
+
+        def steps(part: Mapping[str, Any] | None) -> str:
+            if part is None:
+                return "not shipped"
+            recovered = part["steps_to_recover"]
+            return f"step {recovered}" if recovered is not None else f"not within {r['steps']} steps"
+
         lines.append(f"**Relearning:** the unlearned model recovers half the original's score at "
                      f"{steps(r['unlearned'])}; Retrain at {steps(r.get('retrain'))}.")
     if "inversion" in audit:

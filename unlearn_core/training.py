@@ -86,11 +86,20 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, seed: int, recipe: Classi
     return model.eval()
 
 
+def batched_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """The model's outputs for ``x``, ``batch_size`` samples at a time (empty for no samples)."""
+    if len(x) == 0:
+        return torch.empty((0, 0))
+    return torch.cat([model(x[start:start + batch_size]) for start in range(0, len(x), batch_size)])
+
+
+def logits_accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Accuracy in percent of already computed logits (NaN for no samples)."""
+    if len(y) == 0:
+        return float("nan")
+    return 100.0 * (logits.argmax(1) == y).sum().item() / len(y)
+
+
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
-    if len(x) == 0:
-        return float("nan")
-    correct = 0
-    for start in range(0, len(x), batch_size):
-        correct += (model(x[start:start + batch_size]).argmax(1) == y[start:start + batch_size]).sum().item()
-    return 100.0 * correct / len(x)
+    return logits_accuracy(batched_logits(model, x, batch_size), y)

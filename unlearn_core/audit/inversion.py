@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..errors import UnlearningInputError, check_finite
-from ..hparams import build_config, hparam, validate
+from ..hparams import as_config, hparam
 from ..runner import RunOutcome, retrain_model
 from ..zoo import base_model
 
@@ -59,13 +59,6 @@ def _check_outcome(outcome: RunOutcome) -> Any:
         raise UnlearningInputError(f"inversion applies to generative models: {', '.join(GENERATIVE_FAMILIES)}; "
                                    f"this model's family is {family}")
     return task
-
-
-def _config(config: InversionConfig | dict[str, Any] | None) -> InversionConfig:
-    if config is None or isinstance(config, dict):
-        return build_config(InversionConfig, config)
-    validate(config)  # a config built by hand may hold out-of-range values
-    return config
 
 
 def _span(progress: ProgressFn | None, start: float, end: float) -> ProgressFn | None:
@@ -124,7 +117,7 @@ def invert(outcome: RunOutcome, config: InversionConfig | dict[str, Any] | None 
     text-to-image, forget accuracy % for class diffusion) on the same prompts, seeds and steps as its plain
     forget score, without and with the learned vector. ``outcome.model`` is never changed."""
     task = _check_outcome(outcome)
-    config = _config(config)
+    config = as_config(InversionConfig, config)
     start_time = time.perf_counter()
     report = outcome.report
     seed = int(report.get("seed", 0))

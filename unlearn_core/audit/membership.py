@@ -28,7 +28,7 @@ from torch import nn
 from ..cache import ModelCache
 from ..data import DigitsSplit, forget_indices
 from ..errors import UnlearningInputError
-from ..hparams import build_config, hparam, validate
+from ..hparams import as_config, hparam
 from ..methods import get_method
 from ..runner import RunOutcome, retrain_model
 from ..tasks.classification import ClassificationTask
@@ -64,10 +64,7 @@ class ULiRAConfig:
 
 
 def _config(config: ULiRAConfig | dict[str, Any] | None) -> ULiRAConfig:
-    if isinstance(config, ULiRAConfig):
-        validate(config)
-    else:
-        config = build_config(ULiRAConfig, config)
+    config = as_config(ULiRAConfig, config)
     if config.shadows % 2:  # the keep matrix puts every sample in exactly half the shadows
         raise UnlearningInputError(f"hyperparameter 'shadows' must be an even integer in [4, 256]; got {config.shadows}")
     return config

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import UnlearningInputError
-from ..hparams import build_config, hparam
+from ..hparams import as_config, hparam
 from ..methods.base import make_optimizer
 from ..runner import retrain_model
 from ..zoo import fresh_copy, get_model_spec
@@ -56,11 +56,6 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "class-diffusion": {"lr": 1e-4, "eval_every": 2},
     "text-diffusion": {"lr": 1e-4, "eval_every": 2},
 }
-
-
-def relearn_config(family: str, overrides: dict[str, Any] | None = None) -> RelearnConfig:
-    """The attack's settings for a family: the dataclass defaults, the family's, then ``overrides``."""
-    return build_config(RelearnConfig, {**FAMILY_DEFAULTS.get(family, {}), **(overrides or {})})
 
 
 def attack_batch(task, config: RelearnConfig, seed: int):
@@ -108,8 +103,7 @@ def relearn(outcome, config: RelearnConfig | dict | None = None, progress: Progr
     threshold and the score's name."""
     report, task = outcome.report, outcome.task
     family = get_model_spec(report["model"]).family
-    if not isinstance(config, RelearnConfig):
-        config = relearn_config(family, config)
+    config = as_config(RelearnConfig, config, FAMILY_DEFAULTS.get(family))
     if not hasattr(task, "batches") or family not in SCORE_NAMES:
         raise UnlearningInputError(f"relearn applies to {', '.join(SCORE_NAMES)} models; this model's family is "
                                    f"{family}")

@@ -6,7 +6,7 @@ import time
 from typing import Any, Callable
 
 from ..errors import UnlearningInputError
-from ..hparams import build_config, describe
+from ..hparams import as_config, describe
 from ..zoo import get_model_spec
 from . import inversion, membership, relearn
 
@@ -29,7 +29,7 @@ class Attack:
     def config_for(self, family: str, overrides: dict[str, Any] | None = None):
         """The config for ``family``: dataclass defaults, the family's, then ``overrides`` (all validated)."""
         try:
-            return build_config(self.config_class, {**self.family_defaults.get(family, {}), **(overrides or {})})
+            return as_config(self.config_class, overrides, self.family_defaults.get(family))
         except UnlearningInputError as error:
             raise UnlearningInputError(f"{self.name}: {error}") from None
 

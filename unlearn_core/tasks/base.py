@@ -29,6 +29,12 @@ def wrong_labels(y: torch.Tensor, num_labels: int, generator: torch.Generator, t
     return (y + offset) % num_labels
 
 
+def inversion_seeds(seed: int, n: int) -> list[int]:
+    """Sampling seeds of the images a concept-inversion attack learns from: far from the seeds the forget score
+    and the grids use, so the attack never fits the very noise it is then judged on."""
+    return [90_000 + 1000 * int(seed) + i for i in range(n)]
+
+
 @dataclasses.dataclass
 class RetrainReference:
     """The Retrain model for a target, its training time and whether it was ``"shipped"`` or ``"trained"`` here

@@ -16,7 +16,7 @@ from ..diffusion.training import squared_error
 from ..errors import UnlearningInputError
 from ..metrics import frechet_distance
 from ..models.ddpm import NULL_CLASS, build_scheduler, noise_loss, to_model_space
-from .base import RetrainReference, TensorSetsTask, check_relabel_target
+from .base import RetrainReference, TensorSetsTask, check_relabel_target, inversion_seeds
 
 
 class ClassDiffusionTask(TensorSetsTask):
@@ -134,7 +134,7 @@ class ClassDiffusionTask(TensorSetsTask):
         """``n`` forget-class images drawn by ``original`` (model space) with their class labels. The seeds are
         not the forget score's, so the attack never fits the very noise it is then judged on."""
         labels = torch.full((n,), self.forget_class, dtype=torch.long)
-        seeds = [90_000 + 1000 * int(seed) + i for i in range(n)]
+        seeds = inversion_seeds(seed, n)
         return self.sample(original, labels, seeds).detach(), labels
 
     def inversion_loss(self, model: nn.Module, x0: torch.Tensor, cond: torch.Tensor,

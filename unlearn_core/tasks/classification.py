@@ -12,7 +12,7 @@ from torch import nn
 from ..data import DigitsSplit, ForgetRequest, forget_indices
 from ..metrics import mia_efficacy
 from ..models.classifier import WEIGHTS_NAME, DigitsCNNConfig, DigitsMLPConfig, load_classifier
-from ..training import ClassifierRecipe, ProgressFn, accuracy, train_classifier
+from ..training import ClassifierRecipe, ProgressFn, accuracy, batched_logits, logits_accuracy, train_classifier
 from .base import RetrainReference, TensorSetsTask, wrong_labels
 
 
@@ -100,12 +100,12 @@ class ClassificationTask(TensorSetsTask):
         and the MIA's shadow members are a subset of the retain set's."""
         was_training = model.training
         model.eval()
-        logits = {name: _logits(model, x) for name, x in
+        logits = {name: batched_logits(model, x) for name, x in
                   (("forget", self.x_forget), ("retain", self.x_retain), ("test", self.x_test))}
         metrics = {
-            "ua": 100.0 - _accuracy(logits["forget"], self.y_forget),
-            "ra": _accuracy(logits["retain"], self.y_retain),
-            "ta": _accuracy(logits["test"], self.y_test),
+            "ua": 100.0 - logits_accuracy(logits["forget"], self.y_forget),
+            "ra": logits_accuracy(logits["retain"], self.y_retain),
+            "ta": logits_accuracy(logits["test"], self.y_test),
         }
         if self.x_test_forget is not None:
             metrics["forget_class_ta"] = accuracy(model, self.x_test_forget, self.y_test_forget)
@@ -151,17 +151,3 @@ class ClassificationTask(TensorSetsTask):
         p = self.probabilities(reference, self.x_forget).clamp_min(1e-12)
         q = self.probabilities(model, self.x_forget).clamp_min(1e-12)
         return float((p * (p.log() - q.log())).sum(1).mean())
-
-
-def _logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """The model's logits for ``x`` in the batches :func:`~unlearn_core.training.accuracy` uses."""
-    if len(x) == 0:
-        return torch.empty((0, 0))
-    return torch.cat([model(x[start:start + batch_size]) for start in range(0, len(x), batch_size)])
-
-
-def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
-    """What :func:`~unlearn_core.training.accuracy` returns, from logits already computed."""
-    if len(y) == 0:
-        return float("nan")
-    return 100.0 * (logits.argmax(1) == y).sum().item() / len(y)

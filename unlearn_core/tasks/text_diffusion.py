@@ -36,7 +36,7 @@ from ..data import ForgetRequest
 from ..diffusion.training import squared_error
 from ..errors import UnlearningInputError
 from ..metrics import frechet_distance
-from .base import TensorSetsTask, check_relabel_target
+from .base import TensorSetsTask, check_relabel_target, inversion_seeds
 
 
 class ConceptEvaluator(Protocol):
@@ -181,7 +181,7 @@ class TextDiffusionTask(TensorSetsTask):
         attack never fits the very noise it is then judged on."""
         prompts = [self.prompts.forget[i % len(self.prompts.forget)] for i in range(n)]
         ids = self.tokenizer.encode(prompts)
-        seeds = [90_000 + 1000 * int(seed) + i for i in range(n)]
+        seeds = inversion_seeds(seed, n)
         latents = original.sample_latents(ids, seeds, self.guidance, self.steps)
         return latents.detach(), ids
 
