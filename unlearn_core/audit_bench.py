@@ -67,7 +67,13 @@ def run_audit_benchmark(model: str, forget: str | None = None, methods: list[str
     validate_audit(model, attacks)
     for method in methods:
         get_method(method).for_task(spec.family, {})  # unknown or inapplicable methods fail before any run
-    out = out or BENCH_DIR / f"audit-{model}.md"
+    default_out = BENCH_DIR / f"audit-{model}.md"
+    out = out or default_out
+    # The header names the whole command, so a table written with other targets or attacks says how to redo it.
+    command = (f"python -m unlearn_core bench-audit --model {model} --forget {forget} "
+               f"--methods {','.join(methods)} --seeds {','.join(map(str, seeds))} "
+               + " ".join(f"--attack {a}" for a in attacks)
+               + ("" if Path(out).resolve() == default_out.resolve() else f" --out {out}"))
     log = out.with_suffix(".jsonl")
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {(r["method"], r["forget"], r["seed"]): set(r["attacks"]) for r in _log_rows(log)}
@@ -85,7 +91,7 @@ def run_audit_benchmark(model: str, forget: str | None = None, methods: list[str
             handle.write(json.dumps(row, default=float) + "\n")
     rows = [r for r in _log_rows(log) if r["forget"] == forget and r["method"] in methods and r["seed"] in seeds
             and set(attacks) <= set(r["attacks"])]
-    out.write_text(render(model, forget, methods, seeds, attacks, rows))
+    out.write_text(render(model, forget, methods, seeds, attacks, rows, command))
     return out
 
 
@@ -108,13 +114,13 @@ def _audited(by_method: dict[str, list[dict]], attack: str) -> list[tuple[str, l
 
 
 def render(model: str, forget: str, methods: list[str], seeds: list[int], attacks: list[str],
-           rows: list[dict[str, Any]]) -> str:
+           rows: list[dict[str, Any]], command: str | None = None) -> str:
     from .methods import METHODS
 
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     by_method = {m: [r for r in rows if r["method"] == m] for m in methods}
     lines = [f"# Audit benchmark: {model}, `{forget}`", "",
-             f"Written by `python -m unlearn_core bench-audit --model {model}` on {stamp}; seeds "
+             f"Written by `{command or f'python -m unlearn_core bench-audit --model {model}'}` on {stamp}; seeds "
              f"{', '.join(map(str, seeds))} (mean ± std over seeds where there are several); {platform.machine()} CPU. "
              "Each method runs at its tuned default; the audit runs on that run's unlearned model.", ""]
     if "ulira" in attacks:
