@@ -1,6 +1,7 @@
 """Unlearning Lab: the Gradio app's entry point.
 
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--no-warmup] [--warmup-examples N]
+                  [--budget SECONDS] [--cache-mb MB]
 
 Pick a shipped model, a forget target and a method (its hyperparameters are generated from the method's
 dataclass), run it, and inspect the metrics against Retrain, the weight-saliency heatmaps, SLUG's Pareto plot,
@@ -16,10 +17,11 @@ import logging
 import os
 import threading
 
-from lab_ui.compute import runs_dir
-from lab_ui.config import EXAMPLES
+from lab_ui.compute import instance_dir, runs_dir
+from lab_ui.config import DEFAULT_BUDGET_S, DEFAULT_CACHE_MB, EXAMPLES
+from lab_ui.launch import budget_seconds, positive_int, prepare_instance_folder
 from lab_ui.layout import CSS, THEME, build_app
-from lab_ui.state import WARMUP_DONE
+from lab_ui.state import LIMITS, WARMUP_DONE
 from lab_ui.warmup import warm_up
 
 LOG = logging.getLogger("unlearning-lab")
@@ -37,6 +39,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-warmup", action="store_true", help="do not compute the examples at start-up")
     parser.add_argument("--warmup-examples", type=int, default=len(EXAMPLES),
                         help="how many examples to compute at start-up (the first fills the page)")
+    parser.add_argument("--budget", type=budget_seconds,
+                        default=os.environ.get("UNLEARNING_LAB_BUDGET_S", str(DEFAULT_BUDGET_S)),
+                        help="seconds of compute one request may use: requests estimated over it are refused, "
+                             "runs well past it stopped; 0 = no budget (default: $UNLEARNING_LAB_BUDGET_S, else "
+                             f"{DEFAULT_BUDGET_S:.0f}). The command line (python -m unlearn_core) has no budget.")
+    parser.add_argument("--cache-mb", type=positive_int,
+                        default=os.environ.get("UNLEARNING_LAB_CACHE_MB", str(DEFAULT_CACHE_MB)),
+                        help="megabytes gradio's cache of served images may hold (default: "
+                             f"$UNLEARNING_LAB_CACHE_MB, else {DEFAULT_CACHE_MB})")
     return parser.parse_args(argv)
 
 
@@ -44,11 +55,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     examples = None if args.no_warmup else EXAMPLES[:max(args.warmup_examples, 0)]
+    LIMITS.budget_s, LIMITS.cache_bytes = args.budget, args.cache_mb * 2**20
+    prepare_instance_folder()
     demo = build_app(examples)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
                 allowed_paths=[str(runs_dir())], footer_links=["api", "gradio"], theme=THEME, css=CSS)
-    LOG.info("Unlearning Lab is up on http://%s:%d", args.host, args.port)
+    LOG.info("Unlearning Lab is up on http://%s:%d (budget per request: %s; files in %s)", args.host, args.port,
+             f"{args.budget:.0f} s" if args.budget else "none", instance_dir())
     if examples:
         threading.Thread(target=warm_up, args=(examples,), name="warm-up", daemon=True).start()
     else:

@@ -7,8 +7,10 @@ Modules, each importing only those listed after it (no cycles):
 - ``handlers``: the event handlers that are API endpoints (``/run``, ``/compare``, ...) and ``user_errors``.
 - ``panels``: turns an inspection view into the values of the result panels (figures from ``unlearn_core.plots``).
 - ``warmup``: computes the examples in the background at start-up.
-- ``compute``: validates requests and runs them through ``unlearn_core.runner`` / ``unlearn_core.inspection``.
+- ``launch``: app.py's limits (budget, cache size) and the instance's private folder, set up before the page.
+- ``compute``: validates requests, checks them against the run budget, queues them for the one compute slot and
+  runs them through ``unlearn_core.runner`` / ``unlearn_core.inspection``; the runs' files and their clean-up.
 - ``catalogue``: the models and methods offered, and their descriptions, read from the core's registries.
-- ``state``: per-process shared state: result caches, cancel flags, the compute lock.
+- ``state``: per-process shared state: result caches, cancel flags, the compute queue, the demo's limits.
 - ``config``: defaults and the examples.
 """

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import shutil
 import tempfile
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any, Callable, Iterator
 
 from unlearn_core.attribution import attribution_method_key
 from unlearn_core.audit import run_audit, validate_audit
+from unlearn_core.budget import check_budget
 from unlearn_core.errors import UnlearningInputError
 from unlearn_core.inspection import inspect_run
 from unlearn_core.methods import get_method
@@ -21,16 +23,69 @@ from unlearn_core.runner import run_unlearning
 from unlearn_core.sweep import SweepRequest, forget_amount_sweep, validate_sweep
 from unlearn_core.zoo import available_models, get_model_spec
 
-from lab_ui.state import AUDITS, COMPUTE_LOCK, OUTCOMES, REPORTS, SWEEPS, VIEWS, WAITING, RunCancelled
+from lab_ui.state import (AUDITS, LIMITS, OUTCOMES, QUEUE, REPORTS, SWEEPS, VIEWS, QueueRefused,
+                          RunCancelled)
 
 Progress = Callable[[float, str], None]
-RUNS_DIR = Path(tempfile.gettempdir()) / "unlearning-lab-runs"
+# Each app instance gets its own private folder (mode 0700, a fresh name: never a fixed path in the shared temp
+# folder that someone else could plant); gradio's cache is pointed inside it (app.py), so the runs' files,
+# which live in it too, are served without a copy, and all of it goes at shutdown.
+_INSTANCE: list[Path] = []
+
+
+def instance_dir() -> Path:
+    """This app instance's private folder (created on first use)."""
+    if not _INSTANCE:
+        _INSTANCE.append(Path(tempfile.mkdtemp(prefix="unlearning-lab-")))
+    return _INSTANCE[0]
 
 
 def runs_dir() -> Path:
     """Where each run's downloads (weights, report) are written; gradio is allowed to serve files from here."""
-    RUNS_DIR.mkdir(parents=True, exist_ok=True)
-    return RUNS_DIR
+    folder = instance_dir() / "runs"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def new_run_folder(method: str) -> Path:
+    try:
+        return Path(tempfile.mkdtemp(prefix=f"{method}-", dir=runs_dir()))
+    except OSError as error:
+        raise UnlearningInputError(f"the app cannot write its run files ({error.strerror}); the run was not "
+                                   "kept. Tell the app's operator: its temporary folder is full or read-only.") from None
+
+
+def drop_run_folder(key: tuple, view: Any) -> None:
+    """A view left the cache: its files go with it."""
+    folder = RUN_FOLDERS.pop(key, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_instance_dir() -> None:
+    """At shutdown: everything this instance wrote."""
+    if _INSTANCE:
+        shutil.rmtree(_INSTANCE[0], ignore_errors=True)
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def prune_cache(folder: Path, max_bytes: int, keep: Path) -> None:
+    """Keep gradio's cache under ``folder`` (outside ``keep``, the runs we manage) below ``max_bytes``: the
+    oldest files go first."""
+    files = [f for f in folder.rglob("*") if f.is_file() and keep not in f.parents]
+    total = sum(f.stat().st_size for f in files)
+    for f in sorted(files, key=lambda f: f.stat().st_mtime):
+        if total <= max_bytes:
+            break
+        total -= f.stat().st_size
+        f.unlink(missing_ok=True)
+
+
+RUN_FOLDERS: dict[tuple, Path] = {}
+VIEWS.on_evict = drop_run_folder
 
 
 def parse_overrides(text: str | dict | None) -> dict[str, Any]:
@@ -88,22 +143,60 @@ def view_key(model: str, forget: str, method: str, overrides: dict[str, Any], se
     return (*report_key(model, forget, method, overrides, seed, with_retrain), attribution)
 
 
-def acquire_compute(flag: threading.Event | None, progress: Progress, background: bool = False) -> None:
-    """Wait for the one computation slot, honouring Cancel. A ``background`` caller (the warm-up) waits until
-    no visitor is waiting, so a visitor never queues behind more than the example being computed."""
-    if background:
-        while True:
-            while WAITING.any():
-                time.sleep(0.2)
-            if COMPUTE_LOCK.acquire(timeout=0.5):
-                if not WAITING.any():
-                    return
-                COMPUTE_LOCK.release()  # a visitor arrived meanwhile: let them go first
-    with WAITING:
-        while not COMPUTE_LOCK.acquire(timeout=0.5):
+class OverBudget(RunCancelled):
+    """A computation that ran past the app's budget (``LIMITS.limit_s()``) and was stopped."""
+
+    def __init__(self, elapsed_s: float, budget_s: float, estimate_s: float):
+        estimate = f" (its estimate was {estimate_s:.0f} s)" if estimate_s else ""
+        super().__init__(f"stopped after {elapsed_s:.0f} s: this request ran past the app's budget of "
+                         f"{budget_s:.0f} s{estimate}; nothing was kept. Try smaller settings, or run it from the "
+                         "command line, which has no budget.")
+
+
+def budget_checked(requests: list[tuple]) -> float:
+    """The summed estimate of runs ``(model, forget, method, overrides, seed, with_retrain)``; refuses
+    (``BudgetExceeded``, before any work) when it is over the app's budget."""
+    return check_budget(requests, LIMITS.budget_s).seconds
+
+
+def waiting_message(ahead: int, wait_s: float) -> str:
+    if ahead == 0:
+        return "starting"
+    return (f"queued: {ahead} request{'s' if ahead != 1 else ''} ahead of yours, expected wait about "
+            f"{wait_s:.0f} s")
+
+
+@contextlib.contextmanager
+def compute_slot(flag: threading.Event | None, progress: Progress, estimate_s: float = 0.0,
+                 visitor: str = "api", background: bool = False) -> Iterator[Progress]:
+    """Hold the one computation slot for the body of a ``with`` block. The request joins the queue (one per
+    visitor; ``QueueRefused`` otherwise), reports its place and expected wait while it waits, honours Cancel,
+    and yields the progress function to run with: it raises ``OverBudget`` once the computation has run past
+    the budget's limit."""
+    try:
+        ticket = QUEUE.join(visitor, estimate_s, background)
+    except QueueRefused as refused:
+        raise UnlearningInputError(str(refused)) from None
+    try:
+        while not QUEUE.try_start(ticket):
             if flag is not None and flag.is_set():
                 raise RunCancelled()
-            progress(0.0, "waiting for the example being computed at start-up to finish")
+            if not background:
+                progress(0.0, waiting_message(*QUEUE.position(ticket)))
+            QUEUE.wait(0.5)
+        limit = None if background else LIMITS.limit_s()
+        prune_cache(instance_dir(), LIMITS.cache_bytes, runs_dir())
+        started = time.monotonic()
+
+        def report(fraction: float, message: str) -> None:
+            elapsed = time.monotonic() - started
+            if limit is not None and elapsed > limit:
+                raise OverBudget(elapsed, LIMITS.budget_s, estimate_s)
+            progress(fraction, message)
+
+        yield report
+    finally:
+        QUEUE.leave(ticket)
 
 
 def cancellable(flag: threading.Event | None, progress: Progress) -> Progress:
@@ -118,53 +211,61 @@ def cancellable(flag: threading.Event | None, progress: Progress) -> Progress:
     return report
 
 
-@contextlib.contextmanager
-def compute_slot(flag: threading.Event | None, progress: Progress, background: bool = False) -> Iterator[None]:
-    """Hold the one computation slot for the body of a ``with`` block (see ``acquire_compute``)."""
-    acquire_compute(flag, progress, background)
-    try:
-        yield
-    finally:
-        COMPUTE_LOCK.release()
-
-
 def compute_view(model: str, forget: str, method: str, overrides: dict[str, Any], seed: int, with_retrain: bool,
                  attribution: str, progress: Progress, flag: threading.Event | None = None,
-                 background: bool = False):
-    """Run (or fetch) one request and inspect it; returns (view, from_cache)."""
+                 background: bool = False, visitor: str = "api"):
+    """Run (or fetch) one request and inspect it; returns (view, from_cache). A request estimated over the
+    budget is refused before it queues."""
     key = view_key(model, forget, method, overrides, seed, with_retrain, attribution)
     cached = VIEWS.get(key)
     if cached is not None:
         return cached, True
-
-    report = cancellable(flag, progress)
-    with compute_slot(flag, report, background):
+    estimate = budget_checked([(model, forget, method, overrides, key[3], bool(with_retrain))]) if not background else 0.0
+    with compute_slot(flag, cancellable(flag, progress), estimate, visitor, background) as report:
         cached = VIEWS.get(key)  # someone may have computed it while we waited
         if cached is not None:
             return cached, True
-        outcome = run_unlearning(model, forget, method, int(float(seed)), overrides, bool(with_retrain),
+        outcome = run_unlearning(model, forget, method, key[3], overrides, bool(with_retrain),
                                  lambda f, m: report(0.85 * f, m))
-        out_dir = Path(tempfile.mkdtemp(prefix=f"{outcome.report['method']}-", dir=runs_dir()))
+        out_dir = new_run_folder(outcome.report["method"])
         view = inspect_run(outcome, out_dir, None if attribution == "none" else attribution,
                            lambda f, m: report(0.85 + 0.15 * f, m))
+    RUN_FOLDERS[key] = out_dir
     VIEWS.put(key, view)
     OUTCOMES.put(key[:5], outcome)
     REPORTS.put(key[:-1], view["report"])
     return view, False
 
 
-def compute_report(key: tuple, model: str, forget: str, method: str, overrides: dict[str, Any], seed: Any,
-                   flag: threading.Event, progress: Progress, run_progress: Progress) -> dict[str, Any]:
-    """Run (or fetch) one request with Retrain but without inspection (what Compare needs); returns its report.
-    ``key`` is the request's ``report_key`` (validated up front by the caller).
-    ``progress`` reports the wait for the compute slot, ``run_progress`` the run itself."""
-    result = REPORTS.get(key)
-    if result is None:
-        with compute_slot(flag, progress):
-            outcome = run_unlearning(model, forget, method, int(float(seed)), overrides, True, run_progress)
-        result = outcome.report
-        REPORTS.put(key, result)
-    return result
+@dataclasses.dataclass(frozen=True)
+class CompareItem:
+    """One method of a Compare: its validated report key and what run_unlearning takes."""
+
+    key: tuple
+    model: str
+    forget: str
+    method: str
+    overrides: dict[str, Any]
+    seed: int
+
+
+def compute_reports(items: list[CompareItem], flag: threading.Event, progress: Progress,
+                    visitor: str = "api") -> list[dict[str, Any]]:
+    """Run (or fetch) several requests with Retrain but without inspection (what Compare needs), holding the
+    compute slot once for all of them; returns their reports. Refused before it queues when the runs not yet
+    cached are estimated over the budget."""
+    missing = [item for item in items if REPORTS.get(item.key) is None]
+    if missing:
+        estimate = budget_checked([(i.model, i.forget, i.method, i.overrides, i.seed, True) for i in missing])
+        with compute_slot(flag, cancellable(flag, progress), estimate, visitor) as report:
+            for n, item in enumerate(missing):
+                if REPORTS.get(item.key) is not None:
+                    continue
+                outcome = run_unlearning(item.model, item.forget, item.method, item.seed, item.overrides, True,
+                                         lambda f, m, n=n, name=item.method:
+                                         report((n + f) / len(missing), f"{name}: {m}"))
+                REPORTS.put(item.key, outcome.report)
+    return [REPORTS.get(item.key) for item in items]
 
 
 def sweep_request(model: str, shares: Any, methods: Any, seed: Any, overrides: dict[str, Any]) -> SweepRequest:
@@ -172,14 +273,17 @@ def sweep_request(model: str, shares: Any, methods: Any, seed: Any, overrides: d
     return validate_sweep(model, shares, methods, [seed], overrides)
 
 
-def compute_sweep(request: SweepRequest, flag: threading.Event, progress: Progress) -> tuple[dict[str, Any], bool]:
+def compute_sweep(request: SweepRequest, flag: threading.Event, progress: Progress,
+                  visitor: str = "api") -> tuple[dict[str, Any], bool]:
     """Run a validated sweep holding the compute slot, or fetch an identical one from the cache; returns
-    (sweep data, from_cache)."""
+    (sweep data, from_cache). Refused before it queues when estimated over the budget."""
     cached = SWEEPS.get(request.cache_key)
     if cached is not None:
         return cached, True
-    report = cancellable(flag, progress)
-    with compute_slot(flag, report):
+    estimate = budget_checked([(request.model, f"random:{share:g}", method, request.overrides.get(method) or {},
+                                seed, True)
+                               for share in request.shares for seed in request.seeds for method in request.methods])
+    with compute_slot(flag, cancellable(flag, progress), estimate, visitor) as report:
         result = forget_amount_sweep(request.model, request.shares, request.methods, request.seeds,
                                      request.overrides, report)
     SWEEPS.put(request.cache_key, result)
@@ -187,9 +291,10 @@ def compute_sweep(request: SweepRequest, flag: threading.Event, progress: Progre
 
 
 def compute_audit(view: dict[str, Any] | None, attacks: Any, settings: dict[str, Any], flag: threading.Event,
-                  progress: Progress) -> tuple[dict[str, Any], bool]:
+                  progress: Progress, visitor: str = "api") -> tuple[dict[str, Any], bool]:
     """Audit the run shown in ``view`` (this session's last run); returns (audit data, from_cache). The run's
-    model comes from ``OUTCOMES``; a run evicted from there is repeated first (runs are seeded)."""
+    model comes from ``OUTCOMES``; a run evicted from there is repeated first (runs are seeded). Audits have no
+    estimate: one that runs past the budget is stopped."""
     if not view or not view.get("report"):
         raise UnlearningInputError("run a method first: the audit examines the result of the run shown above")
     report = view["report"]
@@ -200,8 +305,7 @@ def compute_audit(view: dict[str, Any] | None, attacks: Any, settings: dict[str,
     cached = AUDITS.get(key)
     if cached is not None:
         return cached, True
-    report_progress = cancellable(flag, progress)
-    with compute_slot(flag, report_progress):
+    with compute_slot(flag, cancellable(flag, progress), 0.0, visitor) as report_progress:
         outcome = OUTCOMES.get(run_key)
         share = 0.0
         if outcome is None:

@@ -18,3 +18,9 @@ EXAMPLES = [
 DEFAULT_ATTRIBUTION = "integrated_gradients"
 ATTRIBUTION_CHOICES = [("Integrated Gradients", "integrated_gradients"), ("Saliency", "saliency"), ("None", "none")]
 COMPUTE = "compute"  # concurrency id shared by every event that trains or evaluates
+# Gradio lets this many compute events in at once; inside, lab_ui.state.QUEUE runs one at a time, one per visitor,
+# and tells the others their place and expected wait (so gradio's own queue is only the overflow).
+COMPUTE_WORKERS = 12
+# Defaults of the public-demo limits (app.py's --budget, --cache-mb and their environment variables).
+DEFAULT_BUDGET_S = 120.0
+DEFAULT_CACHE_MB = 200

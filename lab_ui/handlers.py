@@ -16,12 +16,13 @@ from typing import Any, Callable
 import gradio as gr
 
 from unlearn_core import plots
+from unlearn_core.budget import BudgetExceeded
 from unlearn_core.errors import DivergenceError, UnlearningInputError
 from unlearn_core.methods import get_method
 
 from lab_ui.catalogue import default_forget_kind, describe_method, family_of, methods_for
-from lab_ui.compute import (attribution_key, cancellable, compute_audit, compute_report, compute_sweep, compute_view,
-                            parse_overrides, report_key, sweep_request)
+from lab_ui.compute import (CompareItem, OverBudget, attribution_key, compute_audit, compute_reports, compute_sweep,
+                            compute_view, parse_overrides, report_key, sweep_request)
 from lab_ui.config import DEFAULT_ATTRIBUTION
 from lab_ui.panels import done_status, layer_heatmap, panel_values
 from lab_ui.state import CANCEL, RunCancelled, session_id
@@ -39,6 +40,10 @@ def user_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except gr.Error:
             raise
+        except BudgetExceeded as error:
+            raise gr.Error(str(error), title="Over the budget", print_exception=False) from None
+        except OverBudget as error:
+            raise gr.Error(str(error), title="Stopped: over the budget", print_exception=False) from None
         except UnlearningInputError as error:
             raise gr.Error(str(error), title="Invalid input", print_exception=False) from None
         except DivergenceError as error:
@@ -107,7 +112,7 @@ def run(model: str, forget: str, method: str, hyperparameters: str, seed: float,
     flag = CANCEL.start(session_id(request))
     overrides = parse_overrides(hyperparameters)
     view, cached = compute_view(model, forget, method, overrides, seed, with_retrain, attribution_method,
-                                lambda f, m: progress(f, desc=m), flag)
+                                lambda f, m: progress(f, desc=m), flag, visitor=session_id(request))
     return panel_values(view, done_status(view, cached, time.perf_counter() - start))
 
 
@@ -140,20 +145,17 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
     unknown = [name for name in per_method if name not in methods]
     if unknown:
         raise UnlearningInputError(f"overrides given for methods not selected: {', '.join(unknown)}")
-    keys = []
+    items = []
     for name in methods:
         overrides = per_method.get(name) or {}
         if not isinstance(overrides, dict):
             raise UnlearningInputError(f"overrides for {name} must be a JSON object; got {overrides!r}")
-        keys.append(report_key(model, forget, name, overrides, seed, True))
+        key = report_key(model, forget, name, overrides, seed, True)
+        items.append(CompareItem(key, model, forget, name, overrides, key[3]))
     flag = CANCEL.start(session_id(request))
     start = time.perf_counter()
-    rows = []
-    report = cancellable(flag, lambda f, m: progress(f, desc=m))
-    for i, (name, key) in enumerate(zip(methods, keys)):
-        result = compute_report(key, model, forget, name, per_method.get(name) or {}, seed, flag, report,
-                                lambda f, m, i=i, name=name: report((i + f) / len(methods), f"{name}: {m}"))
-        rows.append({"label": get_method(name).label, "report": result})
+    reports = compute_reports(items, flag, lambda f, m: progress(f, desc=m), visitor=session_id(request))
+    rows = [{"label": get_method(item.method).label, "report": result} for item, result in zip(items, reports)]
     status = (f"**Compared** {len(rows)} methods on {model}, forget `{rows[0]['report']['forget']}`, seed "
               f"{rows[0]['report']['seed']} in {time.perf_counter() - start:.1f} s. {plots.RUNTIME_NOTE}")
     return status, plots.compare_frame(rows), plots.compare_chart(rows)
@@ -168,7 +170,7 @@ def sweep(model: str, shares: str, methods: list[str], seed: float, hyperparamet
     sweep_input = sweep_request(model, shares, methods, seed, parse_overrides(hyperparameters))
     flag = CANCEL.start(session_id(request))
     start = time.perf_counter()
-    result, cached = compute_sweep(sweep_input, flag, lambda f, m: progress(f, desc=m))
+    result, cached = compute_sweep(sweep_input, flag, lambda f, m: progress(f, desc=m), visitor=session_id(request))
     shares_text = ", ".join(f"{share:g}%" for share in result["shares"])
     status = (f"**Swept** {len(result['methods'])} method{'s' if len(result['methods']) != 1 else ''} over "
               f"{shares_text} of the training set on {result['model']}, seed {result['seeds'][0]}, in "
@@ -200,7 +202,8 @@ def audit(view: dict[str, Any] | None, attacks: list[str], settings: str = "", p
     per_attack = parse_overrides(settings)
     flag = CANCEL.start(session_id(request))
     start = time.perf_counter()
-    result, cached = compute_audit(view, list(attacks or []), per_attack, flag, lambda f, m: progress(f, desc=m))
+    result, cached = compute_audit(view, list(attacks or []), per_attack, flag, lambda f, m: progress(f, desc=m),
+                                   visitor=session_id(request))
     report = view["report"]
     status = (f"**Audited** {report['method']} on {report['model']}, forget `{report['forget']}`, seed "
               f"{report['seed']} in {time.perf_counter() - start:.1f} s{' (answered from the cache)' if cached else ''}.")

@@ -20,7 +20,7 @@ from lab_ui.catalogue import (attributions_apply, describe_method, family_of, hy
                               method_markdown, methods_for, model_choices, model_markdown, offered_methods,
                               retrain_applies)
 from lab_ui.compute import parse_overrides, view_key
-from lab_ui.config import COMPUTE, DEFAULT_ATTRIBUTION, DEFAULT_METHOD, DEFAULT_MODEL
+from lab_ui.config import COMPUTE, COMPUTE_WORKERS, DEFAULT_ATTRIBUTION, DEFAULT_METHOD, DEFAULT_MODEL
 from lab_ui.handlers import (audit, cancel, compare, describe, error_status, run, saliency_layer, sweep,
                              user_errors)
 from lab_ui.panels import panel_values
@@ -124,7 +124,7 @@ def wire_lab_run(lab: LabControls, panels: ResultPanels, session: gr.State) -> N
     run_event = lab.run_button.click(user_errors(collect), [lab.model, lab.method, *lab.hyperparameters.controls],
                                      lab.hp_json, api_visibility="private").success(
         run, [lab.model, lab.forget_target, lab.method, lab.hp_json, lab.seed, lab.with_retrain, lab.attribution],
-        panels.outputs(session), api_name="run", concurrency_limit=1, concurrency_id=COMPUTE,
+        panels.outputs(session), api_name="run", concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE,
         show_progress_on=panels.status)
     lab.cancel_button.click(cancel, None, panels.status, api_name="cancel", cancels=[run_event], queue=False)
     panels.layer.input(saliency_layer, [session, panels.layer], panels.heatmap, api_name="saliency_layer")
@@ -133,7 +133,7 @@ def wire_lab_run(lab: LabControls, panels: ResultPanels, session: gr.State) -> N
 def wire_compare(tab: CompareTab) -> None:
     compare_event = tab.compare_button.click(
         compare, [tab.model, tab.forget, tab.methods, tab.seed, tab.overrides], [tab.status, tab.table, tab.chart],
-        api_name="compare", concurrency_limit=1, concurrency_id=COMPUTE, show_progress_on=tab.status)
+        api_name="compare", concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE, show_progress_on=tab.status)
     tab.cancel_button.click(cancel, None, tab.status, api_name="cancel_compare", cancels=[compare_event],
                             queue=False)
 
@@ -162,7 +162,7 @@ def wire_sweep(tab: CompareTab) -> None:
     section = tab.sweep
     sweep_event = section.run_button.click(
         sweep, [tab.model, section.shares, tab.methods, tab.seed, tab.overrides], [section.status, section.chart],
-        api_name="sweep", concurrency_limit=1, concurrency_id=COMPUTE, show_progress_on=section.status)
+        api_name="sweep", concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE, show_progress_on=section.status)
     section.cancel_button.click(cancel, None, section.status, api_name="cancel_sweep", cancels=[sweep_event],
                                 queue=False)
 
@@ -179,7 +179,7 @@ def wire_audit(lab: LabControls, section: AuditSection, session: gr.State) -> No
     audit_event = section.run_button.click(
         collect, [section.attacks, *section.controls], section.settings_json, api_visibility="private").success(
         audit, [session, section.attacks, section.settings_json], section.outputs(), api_name="audit",
-        concurrency_limit=1, concurrency_id=COMPUTE, show_progress_on=section.status)
+        concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE, show_progress_on=section.status)
     section.cancel_button.click(cancel, None, section.status, api_name="cancel_audit", cancels=[audit_event],
                                 queue=False)
 
@@ -405,7 +405,9 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
     family = family_of(first_model) if first_model else "classification"
     method_options = methods_for(family)
 
-    with gr.Blocks(title="Unlearning Lab", analytics_enabled=False) as demo:
+    # gradio's cache (in the instance's private folder, see app.py): files older than an hour go every 10 minutes,
+    # and lab_ui.compute.prune_cache keeps it under --cache-mb between runs
+    with gr.Blocks(title="Unlearning Lab", analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         gr.Markdown("# Unlearning Lab\nMake a trained image model forget a class or a random share of its data, "
                     "and see how close each method gets to **Retrain**, the model trained without it.")
         session = gr.State(None)

@@ -1,12 +1,15 @@
-"""Shared state of the server process: result caches, cancel flags, the one compute slot and the warm-up flag.
+"""Shared state of the server process: result caches, cancel flags, the compute queue, the run budget and the
+warm-up flag.
 
 Everything here is read-only-after-write or guarded by a lock; per-session results live in ``gr.State``.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable, ClassVar
 
 import gradio as gr
 
@@ -21,6 +24,8 @@ class ResultCache:
 
     def __init__(self, size: int = 24):
         self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+        # called with (key, value) for each entry pushed out (a view's files are deleted with it)
+        self.on_evict: Callable[[tuple, Any], None] | None = None
 
     def get(self, key: tuple) -> Any:
         with self.lock:
@@ -32,8 +37,10 @@ class ResultCache:
     def put(self, key: tuple, value: Any) -> None:
         with self.lock:
             self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
+            evicted = [self.items.popitem(last=False) for _ in range(len(self.items) - self.size)]
+        for old_key, old_value in evicted:
+            if self.on_evict is not None:
+                self.on_evict(old_key, old_value)
 
 
 class CancelFlags:
@@ -57,22 +64,99 @@ class CancelFlags:
         return True
 
 
-class WaitingVisitors:
-    """How many visitors' runs are waiting for the compute slot: the start-up warm-up lets them go first."""
+class QueueRefused(Exception):
+    """A request refused at the door of the compute queue (this visitor already has one, or the queue is full)."""
 
-    def __init__(self):
-        self._count, self._lock = 0, threading.Lock()
 
-    def __enter__(self):
-        with self._lock:
-            self._count += 1
+@dataclasses.dataclass(eq=False)
+class Ticket:
+    """One request's place in the compute queue: whose it is and how long it is expected to take."""
 
-    def __exit__(self, *exc):
-        with self._lock:
-            self._count -= 1
+    visitor: str
+    estimate_s: float
+    background: bool = False
+    started: float | None = None
 
-    def any(self) -> bool:
-        return self._count > 0
+
+class ComputeQueue:
+    """The one compute slot of this small CPU, first come first served, at most one request per visitor
+    (queued or running) and at most ``max_waiting`` waiting. A background ticket (the start-up warm-up) takes
+    the slot only while no visitor waits, so a visitor never queues behind more than the example being
+    computed."""
+
+    def __init__(self, max_waiting: int = 8):
+        self.max_waiting = max_waiting
+        self.waiting: list[Ticket] = []
+        self.running: Ticket | None = None
+        self.changed = threading.Condition()
+
+    def join(self, visitor: str, estimate_s: float, background: bool = False) -> Ticket:
+        with self.changed:
+            if not background:
+                mine = [t for t in [self.running, *self.waiting] if t is not None and t.visitor == visitor]
+                if mine:
+                    state = "running" if mine[0] is self.running else "waiting in the queue"
+                    raise QueueRefused(f"you already have a request {state}; wait for it to finish or press "
+                                       "Cancel, then try again (one request per visitor at a time)")
+                if len([t for t in self.waiting if not t.background]) >= self.max_waiting:
+                    raise QueueRefused(f"the queue is full ({self.max_waiting} requests waiting); please try "
+                                       "again in a minute")
+            ticket = Ticket(visitor, estimate_s, background)
+            self.waiting.append(ticket)
+            return ticket
+
+    def position(self, ticket: Ticket) -> tuple[int, float]:
+        """(requests ahead of ``ticket``, the expected wait in seconds: the running request's remaining
+        estimate plus the estimates of those ahead)."""
+        with self.changed:
+            ahead = [t for t in self.waiting[:self.waiting.index(ticket)] if not t.background]
+            wait = sum(t.estimate_s for t in ahead)
+            if self.running is not None:
+                wait += max(self.running.estimate_s - (time.monotonic() - self.running.started), 0.0)
+            return len(ahead) + (self.running is not None), wait
+
+    def try_start(self, ticket: Ticket) -> bool:
+        """Take the slot if it is ``ticket``'s turn (first among visitors; a background ticket only while no
+        visitor waits)."""
+        with self.changed:
+            if self.running is not None:
+                return False
+            visitors = [t for t in self.waiting if not t.background]
+            turn = (not visitors) if ticket.background else (visitors[0] is ticket)
+            if not turn:
+                return False
+            self.waiting.remove(ticket)
+            ticket.started = time.monotonic()
+            self.running = ticket
+            return True
+
+    def wait(self, timeout: float) -> None:
+        with self.changed:
+            self.changed.wait(timeout)
+
+    def leave(self, ticket: Ticket) -> None:
+        """Give the slot back (or the place in the queue) and wake the waiting."""
+        with self.changed:
+            if self.running is ticket:
+                self.running = None
+            elif ticket in self.waiting:
+                self.waiting.remove(ticket)
+            self.changed.notify_all()
+
+
+@dataclasses.dataclass
+class DemoLimits:
+    """The public demo's limits, set from app.py's flags. ``budget_s``: seconds of compute one request may use
+    (None: no budget); a request estimated over it is refused, one that runs past ``OVERRUN`` times it is stopped
+    (the margin absorbs the estimate's error). ``cache_bytes``: what gradio's cache (images it serves) may hold
+    beside the runs' own files, which leave with their runs."""
+
+    budget_s: float | None = 120.0
+    cache_bytes: int = 200 * 2**20
+    OVERRUN: ClassVar[float] = 1.25
+
+    def limit_s(self) -> float | None:
+        return None if self.budget_s is None else self.budget_s * self.OVERRUN
 
 
 VIEWS = ResultCache()           # run request -> inspection view (what the panels show)
@@ -81,8 +165,8 @@ SWEEPS = ResultCache(8)         # validated forget-amount sweep -> its plain dat
 OUTCOMES = ResultCache(4)       # run request -> the run itself (its model and task), for audits
 AUDITS = ResultCache(16)        # (run request, attacks, settings) -> the audit's plain data
 CANCEL = CancelFlags()
-COMPUTE_LOCK = threading.Lock()  # one computation at a time on this small CPU (runs, compare, warm-up)
-WAITING = WaitingVisitors()
+QUEUE = ComputeQueue()          # one computation at a time on this small CPU (runs, compare, sweeps, audits, warm-up)
+LIMITS = DemoLimits()           # set from app.py's --budget / --cache-mb (and their environment variables)
 WARMUP_DONE = threading.Event()
 
 

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("tasks", ("unlearn_core.tasks",)),
     ("methods", ("unlearn_core.methods",)),
     ("zoo", ("unlearn_core.zoo",)),
-    ("runner", ("unlearn_core.runner", "unlearn_core.inspection", "unlearn_core.export", "unlearn_core.sweep",
+    ("runner", ("unlearn_core.runner", "unlearn_core.budget", "unlearn_core.inspection", "unlearn_core.export", "unlearn_core.sweep",
                 "unlearn_core.audit")),
     ("plots", ("unlearn_core.plots",)),
     ("cli", ("unlearn_core.cli", "unlearn_core.__main__", "unlearn_core.bench", "unlearn_core.tuning",

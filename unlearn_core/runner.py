@@ -69,6 +69,20 @@ def retrain_model(model_name: str, forget: str, seed: int, task=None, progress: 
     return _RETRAIN.remember((model_name, live, *task.retrain_key()), compute)
 
 
+def retrain_is_ready(model_name: str, task) -> bool:
+    """Whether the Retrain reference of ``task`` costs no training: shipped, already cached, or none at all."""
+    return (not task.retrain_available() or task.retrain_is_shipped()
+            or (model_name, False, *task.retrain_key()) in _RETRAIN)
+
+
+def evaluation_is_cached(model_name: str, task, which: str) -> bool:
+    """Whether the metrics of the original (``which="original"``) or of Retrain are already cached for the
+    evaluation ``task`` would run."""
+    if which == "original":
+        return (model_name, "original", *task.evaluation_key()) in _ORIGINAL
+    return (model_name, "retrain", False, *task.retrain_key(), *task.evaluation_key()) in _ORIGINAL
+
+
 def check_finite_weights(model: nn.Module, label: str) -> None:
     """A step can overflow the weights without the loss showing it yet; refuse to evaluate such a model."""
     bad = [name for name, p in model.named_parameters() if not torch.isfinite(p).all()]

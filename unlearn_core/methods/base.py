@@ -22,6 +22,17 @@ ALL_TASKS = ("classification", "class-diffusion", "text-diffusion")
 GRADIENT_TASKS = ALL_TASKS + ("zero-shot",)
 
 
+@dataclasses.dataclass(frozen=True)
+class Work:
+    """What a run of a method costs, in units a model's cost profile prices (the app's run budget):
+    ``passes``, forward+backward passes of one sample through the model, and ``scores``, evaluations of the
+    forget and retain scores (SLUG's step search; each costs a model-dependent time)."""
+
+    passes: float
+    scores: int = 0
+    retrains: int = 0  # trainings from scratch with the model's recipe (Retrain as a method)
+
+
 @dataclasses.dataclass
 class UnlearnResult:
     """The unlearned model plus whatever the method computed that the app plots (saliency, SLUG scores)."""
@@ -40,6 +51,12 @@ class UnlearningMethod(abc.ABC):
     reference: ClassVar[str] = ""
     Config: ClassVar[type]
     tasks: ClassVar[tuple[str, ...]] = ALL_TASKS
+    # For the run budget (``work``): the sets one epoch walks over, and passes per sample visited (a frozen
+    # teacher's forward, an adversarial example).
+    walks: ClassVar[tuple[str, ...]] = ("forget", "retain")
+    pass_cost: ClassVar[float] = 1.0
+    # The knob that scales the work, for the budget's suggestion of settings that fit.
+    length_knob: ClassVar[str | None] = "epochs"
 
     def __init__(self, config: Any = None, **overrides: Any):
         if config is None:
@@ -73,6 +90,16 @@ class UnlearningMethod(abc.ABC):
             f["default"] = defaults.get(f["name"], f["default"])
         return {"name": cls.name, "label": cls.label, "summary": cls.summary, "reference": cls.reference,
                 "equation": (cls.Config.__doc__ or "").strip(), "tasks": list(cls.tasks), "hyperparameters": fields}
+
+    def work(self, n_forget: int, n_retain: int) -> Work:
+        """About how much this configuration computes on sets of these sizes (see :class:`Work`); read from
+        the common knobs (``iterations`` x ``batch_size``, else ``epochs`` over ``walks``). Methods whose loop
+        differs override it."""
+        cfg = self.config
+        if hasattr(cfg, "iterations"):
+            return Work(self.pass_cost * cfg.iterations * cfg.batch_size)
+        sizes = {"forget": n_forget, "retain": n_retain}
+        return Work(self.pass_cost * getattr(cfg, "epochs", 1.0) * sum(sizes[which] for which in self.walks))
 
     def check_task(self, task: TaskAdapter) -> None:
         if task.kind not in self.tasks:

@@ -8,8 +8,8 @@ import torch
 
 from ..hparams import hparam
 from ..tasks.base import RELABEL_TARGETS, TaskAdapter
-from .base import (GRADIENT_TASKS, ProgressFn, UnlearnResult, UnlearningMethod, epochs_to_steps, make_optimizer,
-                   run_loop)
+from .base import (GRADIENT_TASKS, ProgressFn, UnlearnResult, UnlearningMethod, Work, epochs_to_steps,
+                   make_optimizer, run_loop)
 from .registry import register
 
 
@@ -34,6 +34,10 @@ class Retrain(UnlearningMethod):
     summary = "Exact unlearning: the gold standard every other method is judged against."
     reference = "Retraining from scratch on D_r (SalUn, Sec. 3)."
     tasks = ("classification", "class-diffusion")  # no Retrain reference for text-to-image concept erasure
+    length_knob = None
+
+    def work(self, n_forget, n_retain):
+        return Work(0.0, retrains=1)
 
     @dataclasses.dataclass
     class Config:
@@ -62,6 +66,7 @@ class FineTune(UnlearningMethod):
     tasks = GRADIENT_TASKS
     summary = "Fine-tune on the retain set and hope the forget set is forgotten."
     reference = "Fine-tuning baseline, SalUn Table 1."
+    walks = ("retain",)
 
     @dataclasses.dataclass
     class Config(OptimConfig):
@@ -85,6 +90,7 @@ class GradientAscent(UnlearningMethod):
     tasks = GRADIENT_TASKS
     summary = "Gradient ascent on the forget set; forgets fast, often at the expense of everything else."
     reference = "Gradient ascent baseline, SalUn Table 1."
+    walks = ("forget",)
 
     @dataclasses.dataclass
     class Config(OptimConfig):
@@ -118,8 +124,9 @@ class GradientAscent(UnlearningMethod):
         _loop(self, model, task, "forget", loss_at, progress)
         return UnlearnResult(model)
 
-
-RANDOM_LABEL_ORDERS = ("mixed", "alternate")
+    def work(self, n_forget, n_retain):
+        # a paired retain batch for every forget batch
+        return Work(super().work(n_forget, n_retain).passes * (2 if self.config.retain_weight > 0 else 1))
 
 
 @dataclasses.dataclass
@@ -138,17 +145,11 @@ class RandomLabelConfig(OptimConfig):
     relabel_target: str = hparam("random", "wrong target of a forget sample: a random other label each time, or "
                                  "always the next one ((y + 1) mod K, the official DDPM code's choice)",
                                  choices=RELABEL_TARGETS)
-    order: str = hparam("mixed", "how forget and retain samples meet: mixed in every minibatch, or in turn (each "
-                        "epoch one pass over the forget set with random labels, then one over the retain set, as "
-                        "the official CIFAR-10 code does)", choices=RANDOM_LABEL_ORDERS)
 
 
 def random_label_loop(method: UnlearningMethod, model, task: TaskAdapter, progress, updater=None, after_step=None):
-    """Shared by RL and SalUn: random-labelled forget samples and retain samples, mixed in every minibatch or
-    in alternating passes (``cfg.order``)."""
+    """Shared by RL and SalUn: every minibatch mixes random-labelled forget samples with retain samples."""
     cfg = method.config
-    if cfg.order == "alternate":
-        return _alternating_random_label_loop(method, model, task, progress, updater, after_step)
     n_forget, n_retain = task.size("forget"), task.size("retain")
     share = cfg.forget_share or n_forget / (n_forget + n_retain)
     forget_size = min(max(1, int(round(share * cfg.batch_size))), cfg.batch_size - 1)
@@ -165,33 +166,6 @@ def random_label_loop(method: UnlearningMethod, model, task: TaskAdapter, progre
         return (cfg.forget_weight * forget_size * relabel + retain_size * task.loss(model, next(retain))) / cfg.batch_size
 
     steps = max(1, int(math.ceil(cfg.epochs * (n_forget + n_retain) / cfg.batch_size)))
-    params = task.parameters_for_unlearning(model)
-    optimizer = make_optimizer(params.values(), cfg.optimizer, cfg.lr, cfg.weight_decay)
-    return run_loop(model, task, steps, loss_at, optimizer, method.label, progress, updater, after_step=after_step)
-
-
-def _alternating_random_label_loop(method: UnlearningMethod, model, task: TaskAdapter, progress, updater=None,
-                                   after_step=None):
-    """Each epoch a pass over D_f with random labels, then a pass over D_r: the retain pass repairs what the
-    forget pass broke wherever the retain data generalise, so the samples left wrong are the atypical ones, as
-    in a model that never saw them."""
-    cfg = method.config
-    generator = torch.Generator().manual_seed(task.seed)
-    forget = task.cycle("forget", cfg.batch_size, generator)
-    retain = task.cycle("retain", cfg.batch_size, generator)
-    label_generator = torch.Generator().manual_seed(task.seed + 1)
-    reference = getattr(task, "frozen_reference", None)
-    forget_steps = epochs_to_steps(task, "forget", 1.0, cfg.batch_size)
-    epoch_steps = forget_steps + epochs_to_steps(task, "retain", 1.0, cfg.batch_size)
-
-    def loss_at(step):
-        if step % epoch_steps < forget_steps:
-            batch = next(forget)
-            return cfg.forget_weight * task.relabel_loss(model, batch, label_generator, reference,
-                                                         target=cfg.relabel_target)
-        return task.loss(model, next(retain))
-
-    steps = max(1, int(math.ceil(cfg.epochs * epoch_steps)))
     params = task.parameters_for_unlearning(model)
     optimizer = make_optimizer(params.values(), cfg.optimizer, cfg.lr, cfg.weight_decay)
     return run_loop(model, task, steps, loss_at, optimizer, method.label, progress, updater, after_step=after_step)
@@ -222,6 +196,7 @@ class L1Sparse(UnlearningMethod):
     tasks = GRADIENT_TASKS
     summary = "Fine-tune on the retain set with a decaying l1 penalty that sparsifies the weights."
     reference = "Jia et al., NeurIPS 2023; SalUn Table 1."
+    walks = ("retain",)
 
     @dataclasses.dataclass
     class Config(OptimConfig):

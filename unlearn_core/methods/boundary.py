@@ -32,6 +32,7 @@ class BoundaryExpandingConfig(OptimConfig):
 @register
 class BoundaryExpanding(UnlearningMethod):
     name, label = "be", "BE"
+    walks = ("forget",)
     summary = "Relabel the forget set to an extra shadow class, then delete that class."
     reference = "Chen et al., Boundary Unlearning, CVPR 2023."
     Config = BoundaryExpandingConfig
@@ -80,6 +81,7 @@ class BoundaryShrinkConfig(OptimConfig):
 @register
 class BoundaryShrink(UnlearningMethod):
     name, label = "bs", "BS"
+    walks, pass_cost = ("forget",), 2.0  # an adversarial example per forget sample, then the step
     summary = "Relabel each forget sample to its nearest wrong class (found adversarially) and fine-tune."
     reference = "Chen et al., Boundary Unlearning, CVPR 2023."
     Config = BoundaryShrinkConfig

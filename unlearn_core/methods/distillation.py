@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..hparams import hparam
-from .base import UnlearnResult, UnlearningMethod, epochs_to_steps, make_optimizer, take_step
+from .base import UnlearnResult, UnlearningMethod, Work, epochs_to_steps, make_optimizer, take_step
 from .baselines import OptimConfig
 from .registry import register
 
@@ -41,6 +41,13 @@ class SCRUB(UnlearningMethod):
     Config = SCRUBConfig
     tasks = ("classification",)
     __doc__ = SCRUBConfig.__doc__
+
+    def work(self, n_forget, n_retain):
+        # max passes over the forget set in the first max_epochs epochs, min passes over the retain set in
+        # every epoch; the teacher's forward adds about a third
+        cfg = self.config
+        epochs = max(int(round(cfg.epochs)), 1)
+        return Work(1.3 * (min(cfg.max_epochs, epochs) * n_forget + epochs * n_retain))
 
     def unlearn(self, model, task, progress=None):
         self.check_task(task)
@@ -96,6 +103,11 @@ class BadTeacher(UnlearningMethod):
     Config = BadTeacherConfig
     tasks = ("classification",)
     __doc__ = BadTeacherConfig.__doc__
+
+    def work(self, n_forget, n_retain):
+        # two teachers' forwards beside the student's pass
+        cfg = self.config
+        return Work(1.5 * cfg.epochs * (n_forget + cfg.retain_share * n_retain))
 
     def unlearn(self, model, task, progress=None):
         self.check_task(task)

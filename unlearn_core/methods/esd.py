@@ -43,6 +43,8 @@ class ESD(UnlearningMethod):
     Config = ESDConfig
     tasks = ("class-diffusion", "text-diffusion")
     __doc__ = ESDConfig.__doc__
+    length_knob = "iterations"
+    pass_cost = 1.7  # the frozen copy's two guided predictions beside the trained one
 
     def unlearn(self, model, task, progress=None):
         self.check_task(task)

@@ -7,7 +7,7 @@ import torch
 
 from ..errors import check_finite
 from ..hparams import hparam
-from .base import UnlearnResult, UnlearningMethod
+from .base import UnlearnResult, UnlearningMethod, Work
 from .registry import register
 
 
@@ -35,6 +35,13 @@ class InfluenceUnlearning(UnlearningMethod):
     reference = "Izzo et al. 2021; WoodFisher (Singh & Alistarh 2020), as used by Jia et al., NeurIPS 2023."
     Config = InfluenceConfig
     __doc__ = InfluenceConfig.__doc__
+
+    length_knob = "samples"
+
+    def work(self, n_forget, n_retain):
+        # the forget gradient in batches, then one retain gradient per sample (a batch of one costs several
+        # batched passes' worth of time)
+        return Work(n_forget + 4 * self.config.samples)
 
     def unlearn(self, model, task, progress=None):
         self.check_task(task)

@@ -7,7 +7,7 @@ import torch
 
 from ..hparams import hparam
 from ..saliency import gradient_saliency, layer_saliency, mask_share, topk_mask
-from .base import GRADIENT_TASKS, MaskedUpdater, UnlearnResult, UnlearningMethod
+from .base import GRADIENT_TASKS, MaskedUpdater, UnlearnResult, UnlearningMethod, Work
 from .baselines import RandomLabelConfig, random_label_loop
 from .registry import register
 
@@ -29,6 +29,11 @@ class SalUnConfig(RandomLabelConfig):
                                   low=0.0, high=100.0)
 
 
+def with_saliency_pass(work: Work, n_forget: int) -> Work:
+    """The random-label loop's work plus the saliency pass over the forget set."""
+    return dataclasses.replace(work, passes=work.passes + n_forget)
+
+
 def saliency_artifacts(scores, mask, kind: str) -> dict:
     return {"saliency": {"kind": kind, "layers": layer_saliency(scores, mask), "salient_share": mask_share(mask)}}
 
@@ -41,6 +46,9 @@ class SalUn(UnlearningMethod):
     reference = "Fan et al., SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency, ICLR 2024."
     Config = SalUnConfig
     __doc__ = SalUnConfig.__doc__
+
+    def work(self, n_forget, n_retain):
+        return with_saliency_pass(UnlearningMethod.work(self, n_forget, n_retain), n_forget)
 
     def unlearn(self, model, task, progress=None):
         self.check_task(task)
@@ -72,6 +80,7 @@ class SalUnSoft(UnlearningMethod):
     reference = SalUn.reference
     Config = SalUnSoftConfig
     __doc__ = SalUnSoftConfig.__doc__
+    work = SalUn.work
 
     def unlearn(self, model, task, progress=None):
         self.check_task(task)

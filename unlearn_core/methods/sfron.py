@@ -8,7 +8,8 @@ import torch
 from ..hparams import hparam
 from ..saliency import fisher_diagonal, fisher_ratio, threshold_mask
 from ..tasks.base import RELABEL_TARGETS
-from .base import GRADIENT_TASKS, MaskedUpdater, UnlearnResult, UnlearningMethod, cosine_factor, make_optimizer, take_step
+from .base import (GRADIENT_TASKS, MaskedUpdater, UnlearnResult, UnlearningMethod, Work, cosine_factor,
+                   make_optimizer, take_step)
 from .registry import register
 from .salun import saliency_artifacts
 
@@ -80,6 +81,14 @@ class SFROn(UnlearningMethod):
                  "NeurIPS 2024.")
     Config = SFROnConfig
     __doc__ = SFROnConfig.__doc__
+
+    length_knob = "iterations"
+
+    def work(self, n_forget, n_retain):
+        # the two Fishers, a remain step every iteration and a forget step every K
+        cfg = self.config
+        steps = cfg.iterations * (1 + 1 / cfg.forget_every)
+        return Work(n_forget + min(cfg.fisher_samples, n_retain) + steps * cfg.batch_size)
 
     def unlearn(self, model, task, progress=None):
         self.check_task(task)

@@ -9,7 +9,7 @@ import torch
 from ..errors import UnlearningInputError
 from ..saliency import batch_gradients
 from ..hparams import hparam
-from .base import GRADIENT_TASKS, UnlearnResult, UnlearningMethod
+from .base import GRADIENT_TASKS, UnlearnResult, UnlearningMethod, Work
 from .registry import register
 
 
@@ -107,6 +107,14 @@ class SLUG(UnlearningMethod):
         return {"trace": trace, "lambda": best["lambda"], "forget_score": best["forget_score"],
                 "retain_score": best["retain_score"], "reached_target": best["reached"],
                 "within_tolerance": best in kept}
+
+    length_knob = "search_steps"
+
+    def work(self, n_forget, n_retain):
+        # one forget and one retain gradient, then the step search's score evaluations on each front layer
+        cfg = self.config
+        layers = 1 if cfg.layer != "auto" else cfg.max_front_layers
+        return Work(n_forget + min(cfg.retain_samples, n_retain), scores=1 + layers * cfg.search_steps)
 
     def unlearn(self, model, task, progress=None):
         self.check_task(task)

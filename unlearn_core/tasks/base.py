@@ -124,6 +124,11 @@ class TaskAdapter(abc.ABC):
         """Whether :meth:`retrain` can give a reference for this forget target."""
         return False
 
+    def retrain_is_shipped(self) -> bool:
+        """Whether :meth:`retrain` loads a shipped reference (no training: what the run budget needs to know).
+        Families whose references are shipped or absent say yes."""
+        return True
+
     def retrain(self, progress=None, live: bool = False) -> RetrainReference:
         """The Retrain reference: the model trained from scratch without the forget set, with its training
         time (recorded beside a shipped reference) and source. A shipped reference is loaded when one exists

@@ -127,6 +127,9 @@ class ClassificationTask(TensorSetsTask):
         # A random forget set depends on the run's seed; a class does not.
         return (str(self.request), self.seed if self.request.kind == "random" else None, self.training_seed)
 
+    def retrain_is_shipped(self) -> bool:
+        return self._shipped_reference() is not None
+
     def _shipped_reference(self) -> Path | None:
         folder = self.reference_dir
         return folder if folder is not None and (folder / WEIGHTS_NAME).exists() else None

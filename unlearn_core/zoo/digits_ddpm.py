@@ -15,7 +15,7 @@ from ..errors import UnlearningInputError
 from ..methods.registry import register_task_defaults
 from ..models.ddpm import IMAGE_SIZE, NULL_CLASS, DDPMRecipe, build_scheduler, load_unet, save_ddpm, train_ddpm
 from ..tasks.class_diffusion import ClassDiffusionTask
-from .registry import ModelSpec, base_model, register_model
+from .registry import CostProfile, ModelSpec, base_model, register_model
 
 DIGITS_DDPM_DIR = ASSETS / "digits-ddpm"
 DIGITS_DDPM_SEED = 0
@@ -131,6 +131,9 @@ register_model(ModelSpec(
     load=_load_digits_ddpm, make_task=digits_ddpm_task, train=train_digits_ddpm,
     available=lambda: (DIGITS_DDPM_DIR / "unet" / "diffusion_pytorch_model.safetensors").exists(),
     default_forget="class:3", bench_methods=("ga", "rl", "esd", "salun", "sfr_on", "slug"),
+    # the run budget's prices, measured on one thread from benchmarks/digits-ddpm.json and timed evaluations
+    # (Retrain references are shipped: none is trained in a run)
+    cost=CostProfile(pass_s=3.9e-3, score_s=1.6, evaluation_s=13.0),
 ))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..models.classifier import DigitsMLPConfig
 from ..training import ClassifierRecipe
+from .registry import CostProfile
 from .shipped_classifier import ShippedClassifier, register_classifier
 
 DIGITS_MLP = ShippedClassifier(
@@ -22,4 +23,6 @@ DIGITS_MLP = ShippedClassifier(
                 "forgetting has something to undo",
     train_share=0.5,
 )
-register_classifier(DIGITS_MLP)
+# The run budget's prices (CostProfile: measured on one thread from benchmarks/digits-mlp.json and timed evaluations).
+register_classifier(DIGITS_MLP, cost=CostProfile(pass_s=7.7e-5, score_s=0.01, evaluation_s=0.3,
+                                                 retrain_s=7.6))

@@ -17,6 +17,18 @@ from ..tasks.base import TaskAdapter
 
 
 @dataclasses.dataclass(frozen=True)
+class CostProfile:
+    """What a run on this model costs, measured on the development machine (2-core x86_64, one thread) from
+    the benchmark rows (``benchmarks/<model>.json``) and timed evaluations; the app's run budget prices a
+    method's work with it (``unlearn_core.budget``)."""
+
+    pass_s: float           # one sample's forward+backward inside a method's loop (optimizer included)
+    score_s: float          # one evaluation of the forget and retain scores (SLUG's search)
+    evaluation_s: float     # evaluating one model (metrics, samples) and inspecting the run
+    retrain_s: float = 0.0  # training Retrain here, where no reference is shipped for the target
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelSpec:
     name: str
     family: str                      # the task adapter's kind
@@ -31,6 +43,8 @@ class ModelSpec:
     # Methods `bench` runs by default (None: every method of the family); evaluation of generative models
     # costs a minute a run on a CPU, so their benchmark keeps to the methods the issue compares.
     bench_methods: tuple[str, ...] | None = None
+    # The run budget's price list (None: a user's model, priced by the budget's measurement alone).
+    cost: CostProfile | None = None
 
     def parse_forget(self, text: str) -> ForgetRequest:
         request = ForgetRequest.parse(text, self.num_classes)

@@ -18,7 +18,7 @@ from ..methods.registry import register_task_defaults
 from ..models.shapes_t2i import ConceptClassifier, T2IRecipe, save_recipe, train_classifier, train_t2i
 from ..models.t2i import TextToImage
 from ..tasks.text_diffusion import EvalPrompts, ShapesEvaluator, TextDiffusionTask, resolve_concept
-from .registry import ModelSpec, base_model, register_model
+from .registry import CostProfile, ModelSpec, base_model, register_model
 
 SHAPES_T2I_DIR = ASSETS / "shapes-t2i"
 SHAPES_T2I_SEED = 0
@@ -206,6 +206,8 @@ register_model(ModelSpec(
     load=_load_shapes_t2i, make_task=shapes_task, train=train_shapes_t2i,
     available=lambda: (SHAPES_T2I_DIR / "unet" / "diffusion_pytorch_model.safetensors").exists(),
     default_forget="concept:triangle", bench_methods=("salun", "esd", "sfr_on", "slug"),
+    # the run budget's prices, measured on one thread from benchmarks/shapes-t2i.json and timed evaluations
+    cost=CostProfile(pass_s=1.04e-2, score_s=5.7, evaluation_s=14.0),
 ))
 
 

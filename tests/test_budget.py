@@ -1,0 +1,86 @@
+"""The run budget's estimates: checked against the measured times of the benchmark rows, and the refusal."""
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from unlearn_core.budget import BudgetExceeded, check_budget, estimate_run, estimate_runs
+from unlearn_core.methods import METHODS, get_method
+from unlearn_core.zoo import get_model_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKED = ("digits-cnn", "digits-mlp", "digits-ddpm", "shapes-t2i")
+DEFAULT_BUDGET_S = 120.0
+
+
+def benchmark_rows(model: str):
+    for forget, per_method in json.loads((ROOT / "benchmarks" / f"{model}.json").read_text()).items():
+        for method, rows in per_method.items():
+            for row in rows:
+                yield forget, method, row
+
+
+@pytest.mark.parametrize("model", BENCHMARKED)
+def test_estimates_follow_the_measured_unlearning_times(model):
+    """Every benchmark row's unlearning time is within a factor of 2.5 of its estimate (plus a second for the
+    fixed costs of tiny runs): a run the estimate lets in does not run far past the budget, and one it refuses
+    would really have taken long."""
+    spec = get_model_spec(model)
+    sizes = {}
+    checked = 0
+    for forget, method, row in benchmark_rows(model):
+        key = (forget, row["seed"])
+        if key not in sizes:
+            task = spec.make_task(spec.parse_forget(forget), row["seed"])
+            sizes[key] = task.size("forget"), task.size("retain")
+        work = get_method(method).for_task(spec.family, row["hyperparameters"]).work(*sizes[key])
+        estimate = work.passes * spec.cost.pass_s + work.scores * spec.cost.score_s
+        measured = row["runtime_s"]["unlearn"]
+        assert measured <= 2.5 * estimate + 1.0, (forget, method, row["seed"], measured, estimate)
+        assert estimate <= 2.5 * measured + 1.0, (forget, method, row["seed"], measured, estimate)
+        checked += 1
+    assert checked >= 8
+
+
+@pytest.mark.parametrize("model", BENCHMARKED)
+def test_every_default_run_fits_the_default_budget(model):
+    """Each method at its defaults on the model's default target, Retrain and evaluations included, fits the
+    app's default budget even on one thread of the development machine: no visitor is refused the defaults."""
+    spec = get_model_spec(model)
+    for method in spec.bench_methods or [name for name, cls in METHODS.items() if spec.family in cls.tasks]:
+        cost = estimate_run(model, spec.default_forget, method, {}, seed=123)
+        assert cost.seconds <= DEFAULT_BUDGET_S, (method, cost.describe())
+
+
+def test_a_run_over_budget_is_refused_at_once_with_the_estimate():
+    estimate_run("digits-cnn", "class:3", "salun", {}, 0)  # warm: the model's data and task
+    start = time.perf_counter()
+    with pytest.raises(BudgetExceeded) as info:
+        check_budget([("digits-cnn", "class:3", "sfr_on", {"iterations": 100000}, 0, True)], 120.0)
+    assert time.perf_counter() - start < 1.0
+    message = str(info.value)
+    assert "SFR-on on digits-cnn would take about" in message and "budget of 120 s" in message
+    suggested = int(message.split("iterations at most ")[1].split(" ")[0])
+    # the suggestion fits
+    check_budget([("digits-cnn", "class:3", "sfr_on", {"iterations": suggested}, 0, True)], 120.0)
+
+
+def test_retrain_training_is_priced_once_and_only_where_not_shipped():
+    shipped = estimate_run("digits-mlp", "class:3", "ga", {}, 7)
+    assert shipped.retrain_s == 0.0
+    random_forget = estimate_run("digits-mlp", "random:10", "ga", {}, 7)
+    assert random_forget.retrain_s == pytest.approx(get_model_spec("digits-mlp").cost.retrain_s)
+    compare = estimate_runs([("digits-mlp", "random:10", m, {}, 7, True) for m in ("ga", "salun", "sfr_on")])
+    assert compare.retrain_s == pytest.approx(random_forget.retrain_s)  # one Retrain for the three methods
+    without = estimate_run("digits-mlp", "random:10", "ga", {}, 7, with_retrain=False)
+    assert without.retrain_s == 0.0
+
+
+def test_work_grows_with_the_length_knob():
+    for method, knob in [("sfr_on", "iterations"), ("salun", "epochs"), ("ga", "epochs"), ("iu", "samples"),
+                         ("slug", "search_steps")]:
+        small = get_method(method).for_task("classification", {knob: 2}).work(100, 1000)
+        large = get_method(method).for_task("classification", {knob: 20}).work(100, 1000)
+        assert (large.passes, large.scores) > (small.passes, small.scores), method
+        assert get_method(method).length_knob == knob

@@ -1,0 +1,96 @@
+"""The public demo against a running app of its own: budgets, the fair queue, and a soak of 200 distinct runs
+whose files and memory must stay bounded."""
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from tests.app_server import AppServer
+
+CACHE_MB = 5
+LONG_RUN = ("digits-cnn", "class:3", "sfr_on", json.dumps({"iterations": 1000}), 0, False, "none")
+
+
+@pytest.fixture(scope="module")
+def server():
+    app = AppServer("--no-warmup", "--cache-mb", str(CACHE_MB)).wait()
+    yield app
+    app.stop()
+
+
+def instance_folder(server: AppServer) -> Path:
+    found = re.search(r"files in (\S+)\)", server.log_text())
+    assert found, server.log_text()
+    return Path(found.group(1))
+
+
+def folder_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+
+
+def rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def wait_until_running(job, timeout: float = 60.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and job.status().code.name not in ("PROCESSING", "ITERATING", "PROGRESS"):
+        time.sleep(0.1)
+
+
+def test_a_run_over_budget_is_refused_at_once_with_its_estimate(server):
+    client = Client(server.url, verbose=False)
+    client.predict("digits-cnn", "class:3", "ga", "{}", 0, False, "none", api_name="/run")  # model loaded
+    start = time.perf_counter()
+    with pytest.raises(AppError) as info:
+        client.predict("digits-cnn", "class:3", "sfr_on", json.dumps({"iterations": 100000}), 0, True, "none",
+                       api_name="/run")
+    assert time.perf_counter() - start < 1.5  # includes the client's round trip
+    message = str(info.value)
+    assert "would take about" in message and "budget of 120 s" in message and "iterations at most" in message
+
+
+def test_one_request_per_visitor_and_others_see_their_place(server):
+    mine, other = Client(server.url, verbose=False), Client(server.url, verbose=False)
+    long_job = mine.submit(*LONG_RUN, api_name="/run")
+    wait_until_running(long_job)
+    time.sleep(1.0)
+    assert not long_job.done()
+    with pytest.raises(AppError, match="one request per visitor"):
+        mine.predict("digits-cnn", "class:5", "ga", "{}", 0, False, "none", api_name="/run")
+    waiting = other.submit("digits-cnn", "class:4", "ga", "{}", 0, False, "none", api_name="/run")
+    seen = ""
+    deadline = time.time() + 20
+    while time.time() < deadline and "ahead of yours" not in seen:
+        progress = waiting.status().progress_data
+        seen = " ".join(str(p.desc) for p in progress or [])
+        time.sleep(0.2)
+    assert "1 request ahead of yours, expected wait about" in seen
+    mine.predict(api_name="/cancel")
+    with pytest.raises(Exception):  # noqa: B017  (the cancelled job raises on its result)
+        long_job.result(timeout=60)
+    assert waiting.result(timeout=120)[0].startswith("**Done**")
+
+
+def test_soak_200_distinct_runs_keep_files_and_memory_bounded(server):
+    client = Client(server.url, verbose=False)
+    folder = instance_folder(server)
+    sizes, memory = [], []
+    for i in range(200):
+        out = client.predict("digits-mlp", f"class:{i % 10}", "ga", json.dumps({"lr": 1e-4 * (1 + i / 1000)}), i,
+                             False, "none", api_name="/run")
+        assert out[0].startswith("**Done**"), out[0]
+        if i % 20 == 19:
+            sizes.append(folder_mb(folder))
+            memory.append(rss_mb(server.process.pid))
+    print(f"soak: folder MB every 20 runs {[round(s, 1) for s in sizes]}; RSS MB {[round(m) for m in memory]}")
+    # 24 cached runs' files (~0.2 MB each here) plus gradio's cache, pruned to CACHE_MB between runs
+    assert max(sizes) < 24 * 0.5 + CACHE_MB + 5
+    assert max(sizes[3:]) <= 1.2 * sizes[2] + 1.0  # flat after warm-up
+    assert memory[-1] <= memory[2] + 60  # flat after warm-up (MB)
+    assert server.alive()

@@ -1,0 +1,125 @@
+"""Run budgets: what a run will cost, in seconds of this machine, before it starts.
+
+A method states its work (:meth:`~unlearn_core.methods.base.UnlearningMethod.work`: sample passes, score
+evaluations, trainings from scratch) from its settings and the sizes of the forget and retain sets; the model's
+:class:`~unlearn_core.zoo.registry.CostProfile` prices each unit, measured on one thread of the development
+machine from the benchmark rows (the app runs on two, so the estimate errs long). Evaluations that are already
+cached (the original's, Retrain's) and Retrain references that are shipped or cached cost nothing.
+
+Prices are recorded, not measured at start-up: a timing probe taken while another visitor's run keeps the CPU
+busy came out 2 to 25 times too slow, which would have refused runs well within the budget.
+
+The app refuses a request whose estimate exceeds its budget (``BudgetExceeded``, with the estimate, the budget
+and a setting that fits) and stops one that runs well past it; the CLI has no budget.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .errors import UnlearningInputError
+from .methods import get_method
+from .runner import retrain_is_ready, evaluation_is_cached
+from .zoo import get_model_spec
+
+
+class BudgetExceeded(UnlearningInputError):
+    """A request whose estimated cost is over the app's budget (refused before any work)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunCost:
+    """Estimated seconds of one run, by part, on this machine."""
+
+    unlearning_s: float
+    evaluation_s: float
+    retrain_s: float
+
+    @property
+    def seconds(self) -> float:
+        return self.unlearning_s + self.evaluation_s + self.retrain_s
+
+    def describe(self) -> str:
+        parts = [f"unlearning {self.unlearning_s:.0f} s", f"evaluation {self.evaluation_s:.0f} s"]
+        if self.retrain_s:
+            parts.append(f"training Retrain {self.retrain_s:.0f} s")
+        return f"about {self.seconds:.0f} s ({', '.join(parts)})"
+
+
+RunRequest = tuple  # (model, forget, method, overrides, seed, with_retrain), as run_unlearning takes them
+
+
+def estimate_run(model_name: str, forget: str, method: str, overrides: dict[str, Any] | None = None,
+                 seed: int = 0, with_retrain: bool = True, counted: set | None = None) -> RunCost:
+    """The estimated cost of ``run_unlearning(model_name, forget, method, seed, overrides, with_retrain)``
+    here (validates the request as the run does). ``counted`` collects the Retrain trainings and the
+    evaluations of the original and of Retrain already priced for earlier runs of the same request (a Compare
+    or a sweep pays for each once)."""
+    counted = set() if counted is None else counted
+    spec = get_model_spec(model_name)
+    request = spec.parse_forget(forget)
+    method_obj = get_method(method).for_task(spec.family, overrides, model=model_name, forget_kind=request.kind)
+    task = spec.make_task(request, seed)
+    work = method_obj.work(task.size("forget"), task.size("retain"))
+    profile = spec.cost
+    if profile is None:  # a user's model: no prices known, so no estimate (the running job's stop still applies)
+        return RunCost(0.0, 0.0, 0.0)
+
+    def first_time(*key) -> bool:
+        new = key not in counted
+        counted.add(key)
+        return new
+
+    evaluations = 1
+    if not evaluation_is_cached(model_name, task, "original"):
+        evaluations += first_time(model_name, "original", *task.evaluation_key())
+    retraining = False
+    if with_retrain and task.retrain_available():
+        if not retrain_is_ready(model_name, task):
+            retraining = first_time(model_name, "retrain", *task.retrain_key())
+        if not evaluation_is_cached(model_name, task, "retrain"):
+            evaluations += first_time(model_name, "retrain-evaluation", *task.retrain_key(), *task.evaluation_key())
+    unlearning = work.passes * profile.pass_s + work.scores * profile.score_s + work.retrains * profile.retrain_s
+    return RunCost(unlearning_s=unlearning, evaluation_s=evaluations * profile.evaluation_s,
+                   retrain_s=profile.retrain_s * retraining)
+
+
+def estimate_runs(requests: list[RunRequest]) -> RunCost:
+    """The summed estimate of several runs done one after another (shared Retrains and evaluations once)."""
+    counted: set = set()
+    costs = [estimate_run(*request, counted=counted) for request in requests]
+    return RunCost(*(sum(getattr(c, part) for c in costs) for part in ("unlearning_s", "evaluation_s", "retrain_s")))
+
+
+def fitting_setting(requests: list[RunRequest], budget_s: float) -> str:
+    """A suggestion that fits the budget: the length knob of a single run scaled down, or what dominates."""
+    cost = estimate_runs(requests)
+    fixed = cost.evaluation_s + cost.retrain_s
+    if len(requests) > 1:
+        return "fewer methods or shares, a class target (its Retrain is shipped) or a smaller model"
+    model_name, forget, method, overrides, _, _ = requests[0]
+    spec = get_model_spec(model_name)
+    method_obj = get_method(method).for_task(spec.family, overrides, model=model_name,
+                                             forget_kind=spec.parse_forget(forget).kind)
+    knob = method_obj.length_knob
+    if fixed >= budget_s or knob is None or not cost.unlearning_s:
+        parts = "evaluating the models" + (" and training Retrain" if cost.retrain_s else "")
+        hint = "; a class target uses a shipped Retrain" if cost.retrain_s else ""
+        return f"{parts} alone would take about {fixed:.0f} s here: try a smaller model or forget target{hint}"
+    current = getattr(method_obj.config, knob)
+    value = current * 0.9 * (budget_s - fixed) / cost.unlearning_s
+    value = max(int(value), 1) if isinstance(current, int) else float(f"{value:.2g}")
+    return f"{knob} at most {value} (now {current})"
+
+
+def check_budget(requests: list[RunRequest], budget_s: float | None) -> RunCost:
+    """The estimate of ``requests`` (runs done one after another), or ``BudgetExceeded`` naming the estimate,
+    the budget and settings that fit."""
+    cost = estimate_runs(requests)
+    if budget_s is not None and cost.seconds > budget_s:
+        what = (f"{get_method(requests[0][2]).label} on {requests[0][0]}" if len(requests) == 1
+                else f"these {len(requests)} runs")
+        raise BudgetExceeded(f"{what} would take {cost.describe()}, over this app's budget of {budget_s:.0f} s "
+                             f"per request. To fit: {fitting_setting(requests, budget_s)}. (The command line "
+                             "has no budget: python -m unlearn_core run ...)")
+    return cost
