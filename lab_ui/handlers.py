@@ -16,7 +16,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from unlearn_core import plots
-from unlearn_core.errors import DivergenceError, UnlearningInputError
+from unlearn_core.errors import DivergenceError, UnlearningInputError, shown
 from unlearn_core.methods import get_method
 
 from lab_ui.catalogue import default_forget_kind, describe_method, family_of, methods_for
@@ -125,7 +125,7 @@ def saliency_layer(view: dict[str, Any] | None, layer: str):
         raise UnlearningInputError("run a method with weight saliency (SalUn, SalUn-soft, SFR-on) first")
     names = [item.name for item in view["saliency"]["layers"]]
     if layer not in names:
-        raise UnlearningInputError(f"layer must be one of {', '.join(names)}; got {layer!r}")
+        raise UnlearningInputError(f"layer must be one of {', '.join(names)}; got {shown(layer)}")
     return layer_heatmap(view, layer)
 
 
@@ -144,7 +144,7 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
     for name in methods:
         overrides = per_method.get(name) or {}
         if not isinstance(overrides, dict):
-            raise UnlearningInputError(f"overrides for {name} must be a JSON object; got {overrides!r}")
+            raise UnlearningInputError(f"overrides for {name} must be a JSON object; got {shown(overrides)}")
         keys.append(report_key(model, forget, name, overrides, seed, True))
     flag = CANCEL.start(session_id(request))
     start = time.perf_counter()
@@ -183,7 +183,7 @@ def describe(model: str, method: str) -> dict[str, Any]:
     model and its default kind of forget target where ``tune`` chose them)."""
     family = family_of(model)
     if method not in dict((v, k) for k, v in methods_for(family)):
-        raise UnlearningInputError(f"method {method!r} does not apply to {model}; valid: "
+        raise UnlearningInputError(f"method {shown(method)} does not apply to {model}; valid: "
                                    f"{', '.join(v for _, v in methods_for(family))}")
     return describe_method(method, family, model, default_forget_kind(model))
 

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import gradio as gr
 
 from unlearn_core.audit import ATTACKS
-from unlearn_core.errors import UnlearningInputError
+from unlearn_core.errors import UnlearningInputError, shown
 from unlearn_core.methods import get_method
 from unlearn_core.zoo import get_model_spec
 
@@ -259,7 +259,7 @@ def config_values(lab: LabControls, model: str, forget: str, method: str, seed: 
     request = spec.parse_forget(str(forget or ""))
     options = methods_for(spec.family)
     if method not in [value for _, value in options]:
-        raise UnlearningInputError(f"method {method!r} does not apply to {spec.name}; valid: "
+        raise UnlearningInputError(f"method {shown(method)} does not apply to {spec.name}; valid: "
                                    f"{', '.join(v for _, v in options)}")
     kind = request.kind
     value = str(request).split(":", 1)[1]

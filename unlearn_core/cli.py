@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import DivergenceError, UnlearningInputError
+from .errors import DivergenceError, UnlearningInputError, shown
+from .hparams import SEED_MAX, check_seed
 
 
 def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
@@ -233,7 +234,7 @@ def cmd_train(args) -> int:
     from .zoo import MODELS
 
     if args.name not in MODELS:
-        raise UnlearningInputError(f"unknown model {args.name!r}; valid: {', '.join(MODELS)}")
+        raise UnlearningInputError(f"unknown model {shown(args.name)}; valid: {', '.join(MODELS)}")
     kwargs = {k: v for k, v in (("seed", args.seed), ("out_dir", args.out), ("forget", args.forget)) if v is not None}
     result = MODELS[args.name].train(progress=_progress, **kwargs)
     print(json.dumps(result, indent=2, default=float))
@@ -283,7 +284,8 @@ def parse_audit_overrides(pairs: list[str]) -> dict[str, dict[str, str]]:
         name, sep, value = pair.partition("=")
         attack, dot, knob = name.partition(".")
         if not (sep and dot and attack.strip() and knob.strip()):
-            raise UnlearningInputError(f"--audit-set takes ATTACK.KNOB=VALUE (e.g. relearn.steps=40); got {pair!r}")
+            raise UnlearningInputError("--audit-set takes ATTACK.KNOB=VALUE (e.g. relearn.steps=40); "
+                                       f"got {shown(pair)}")
         settings.setdefault(attack.strip(), {})[knob.strip()] = value.strip()
     return settings
 
@@ -354,9 +356,10 @@ def _seed_list(text: str | None) -> list[int] | None:
     if text is None:
         return None
     items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items or not all(item.isascii() and item.isdigit() for item in items):
-        raise UnlearningInputError(f"--seeds takes comma-separated non-negative integers, e.g. 0,1,2; got {text!r}")
-    return [int(item) for item in items]
+    if not items:
+        raise UnlearningInputError(f"--seeds takes comma-separated integers in 0..{SEED_MAX}, e.g. 0,1,2; "
+                                   f"got {shown(text)}")
+    return [check_seed(item, "each of --seeds") for item in items]
 
 
 def _method_list(text: str | None) -> list[str] | None:
@@ -364,7 +367,7 @@ def _method_list(text: str | None) -> list[str] | None:
         return None
     methods = [m.strip() for m in text.split(",") if m.strip()]
     if not methods:
-        raise UnlearningInputError(f"--methods takes comma-separated method names; got {text!r}")
+        raise UnlearningInputError(f"--methods takes comma-separated method names; got {shown(text)}")
     return methods
 
 

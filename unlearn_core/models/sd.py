@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..errors import UnlearningInputError
+from ..errors import UnlearningInputError, shown
 from .hub import SD_FILES, local_source, resolve_device, resolve_dtype
 from .t2i import TOKENIZER_LOADERS, PromptTokenizer, TextToImage
 
@@ -124,7 +124,7 @@ class ClipPromptTokenizer(PromptTokenizer):
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         for prompt in prompts:
             if not isinstance(prompt, str):
-                raise UnlearningInputError(f"prompts must be text; got {prompt!r}")
+                raise UnlearningInputError(f"prompts must be text; got {shown(prompt)}")
             if not prompt.strip() and not allow_empty:
                 raise UnlearningInputError("empty prompt: write at least one word, e.g. 'a photo of a cat'")
         ids = self.tokenizer(prompts, padding="max_length", max_length=self.max_length, truncation=False,
@@ -132,7 +132,7 @@ class ClipPromptTokenizer(PromptTokenizer):
         if ids.shape[1] > self.max_length:
             lengths = [len(self.tokenizer(p)["input_ids"]) for p in prompts]
             long = [p for p, n in zip(prompts, lengths) if n > self.max_length]
-            raise UnlearningInputError(f"prompt {long[0]!r} is longer than {self.max_length} tokens; shorten it")
+            raise UnlearningInputError(f"prompt {shown(long[0])} is longer than {self.max_length} tokens; shorten it")
         return ids
 
     def decode(self, ids: torch.Tensor) -> list[str]:
@@ -165,8 +165,8 @@ def load_stable_diffusion(path: str | Path, device: str | torch.device | None = 
     prediction = scheduler_config.get("prediction_type", "epsilon")
     if prediction != "epsilon":
         raise UnlearningInputError(
-            f"{path!r} predicts {prediction!r}; only epsilon-prediction checkpoints (SD 1.x, SD 2.x-base) are "
-            "supported by the lab's sampler and losses")
+            f"{path!r} predicts {shown(prediction)}; only epsilon-prediction checkpoints (SD 1.x, SD 2.x-base) "
+            "are supported by the lab's sampler and losses")
     unet_cls, text_cls, vae_cls = _classes()
     try:
         unet = unet_cls.from_pretrained(str(folder / "unet"), torch_dtype=dtype)
