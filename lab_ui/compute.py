@@ -84,18 +84,32 @@ def parse_overrides(text: Any, what: str = "hyperparameters") -> dict[str, Any]:
     return value
 
 
+def name_list(value: Any, what: str) -> list[str]:
+    """Names from the API (methods, attacks): a list of strings, one string for one name, None for none."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+        raise UnlearningInputError(f"{what} must be a list of names, e.g. [\"salun\", \"ga\"]; got {shown(value)}")
+    return list(value)
+
+
 def attribution_key(value: str | None) -> str:
     """The attribution method's canonical name, or "none" when no attribution is wanted."""
     if value in (None, "", "none", "None"):
         return "none"
-    return attribution_method_key(value)
+    try:
+        return attribution_method_key(value)
+    except UnlearningInputError as error:  # the app also offers no attribution
+        raise UnlearningInputError(f"{error} (or none)") from None
 
 
 def normalise_request(model: str, forget: str, method: str, overrides: dict[str, Any], seed: Any) -> tuple:
     """Validate a request up front (clear errors before any work) and return its cache key."""
     if not model:
         raise UnlearningInputError(f"choose a model; available: {', '.join(available_models())}")
-    spec = get_model_spec(str(model))
+    spec = get_model_spec(model)
     request = spec.parse_forget(str(forget or ""))
     if not method:
         raise UnlearningInputError("choose a method")

@@ -4,9 +4,10 @@ Everything here is read-only-after-write or guarded by a lock; per-session resul
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Iterator
 
 import gradio as gr
 
@@ -47,6 +48,18 @@ class CancelFlags:
         with self.lock:
             flag = self.flags[session] = threading.Event()
             return flag
+
+    @contextlib.contextmanager
+    def running(self, session: str) -> Iterator[threading.Event]:
+        """A fresh flag for the body of a ``with`` block (one computation), dropped when it ends: a Cancel after
+        the run has finished then answers that nothing is running."""
+        flag = self.start(session)
+        try:
+            yield flag
+        finally:
+            with self.lock:
+                if self.flags.get(session) is flag:  # a newer computation of this session keeps its own
+                    del self.flags[session]
 
     def cancel(self, session: str) -> bool:
         with self.lock:

@@ -55,7 +55,7 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 
 def get_model_spec(name: str) -> ModelSpec:
-    if name not in MODELS:
+    if not isinstance(name, str) or name not in MODELS:
         raise UnlearningInputError(f"unknown model {shown(name)}; valid: {', '.join(available_models())}")
     spec = MODELS[name]
     if not spec.available():
