@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from ..errors import UnlearningInputError, shown
@@ -161,7 +162,8 @@ def load_clip(path: str | Path, device: str | torch.device | None = None,
         tokenizer = CLIPTokenizer.from_pretrained(folder, local_files_only=True)
         processor_cls = getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
         image_processor = processor_cls.from_pretrained(folder, local_files_only=True)
-    except (OSError, ValueError, KeyError) as error:
-        raise UnlearningInputError(f"could not load a CLIP model from {path!r}: {error}") from None
+    except (OSError, ValueError, KeyError, SafetensorError) as error:  # a missing or damaged file
+        raise UnlearningInputError(f"could not load a CLIP model from {path!r} (a damaged or incomplete file?): "
+                                   f"{error}") from None
     model.to(device).eval().requires_grad_(False)
     return ClipBundle(model, tokenizer, image_processor, device, dtype, folder)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from ..errors import UnlearningInputError, shown
@@ -168,15 +169,22 @@ def load_stable_diffusion(path: str | Path, device: str | torch.device | None = 
             f"{path!r} predicts {shown(prediction)}; only epsilon-prediction checkpoints (SD 1.x, SD 2.x-base) "
             "are supported by the lab's sampler and losses")
     unet_cls, text_cls, vae_cls = _classes()
-    try:
-        unet = unet_cls.from_pretrained(str(folder / "unet"), torch_dtype=dtype)
-        text_encoder = text_cls.from_pretrained(str(folder / "text_encoder"), dtype=torch.float32,
-                                                local_files_only=True)
-        vae = vae_cls.from_pretrained(str(folder / "vae"), torch_dtype=torch.float32)
-        scheduler = DDPMScheduler.from_pretrained(str(folder / "scheduler"))
-        tokenizer = ClipPromptTokenizer.from_pretrained(folder / "tokenizer")
-    except (OSError, ValueError, KeyError) as error:
-        raise UnlearningInputError(f"could not load Stable Diffusion from {path!r}: {error}") from None
+
+    def load_part(part: str, load):
+        """One part of the pipeline; a missing or damaged file is an input error naming the part's files."""
+        try:
+            return load(folder / part)
+        except (OSError, ValueError, KeyError, SafetensorError) as error:
+            files = ", ".join(sorted(str(f) for f in (folder / part).glob("*.safetensors"))) or str(folder / part)
+            raise UnlearningInputError(f"could not load Stable Diffusion's {part} from {files} (a damaged or "
+                                       f"incomplete file?): {error}") from None
+
+    unet = load_part("unet", lambda where: unet_cls.from_pretrained(str(where), torch_dtype=dtype))
+    text_encoder = load_part("text_encoder", lambda where: text_cls.from_pretrained(
+        str(where), dtype=torch.float32, local_files_only=True))
+    vae = load_part("vae", lambda where: vae_cls.from_pretrained(str(where), torch_dtype=torch.float32))
+    scheduler = load_part("scheduler", lambda where: DDPMScheduler.from_pretrained(str(where)))
+    tokenizer = load_part("tokenizer", ClipPromptTokenizer.from_pretrained)
     card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
     model = TextToImage(text_encoder, unet, scheduler, tokenizer, vae, card)
     model.to(device).eval().requires_grad_(False)
