@@ -64,7 +64,10 @@ def _check_shares(raw_shares: Any, problems: list[str]) -> tuple[float, ...]:
     for raw in _items(raw_shares):
         try:
             # As the forget target writes it (``random:{P:g}``), so the data names the share that was run.
-            share = float(f"{float(str(raw).strip().rstrip('%')):g}") if not isinstance(raw, bool) else math.nan
+            text = str(raw).strip().rstrip("%")
+            if isinstance(raw, bool) or not text.isascii():  # float() also reads other scripts' digits
+                raise ValueError(text)
+            share = float(f"{float(text):g}")
         except (TypeError, ValueError):
             wrong.append(f"{shown(raw)} is not a number")
             continue
@@ -93,7 +96,7 @@ def _check_methods(family: str, raw_methods: Any, raw_overrides: Any,
     if "retrain" in names:
         problems.append("Retrain is the reference every gap is measured to (its own gap is 0): leave it out")
     if unknown:
-        problems.append(f"unknown method {', '.join(map(repr, unknown))} for {family} models; valid: "
+        problems.append(f"unknown method {', '.join(map(shown, unknown))} for {family} models; valid: "
                         f"{', '.join(valid)}")
     elif not names:
         problems.append(f"pick at least one method; valid: {', '.join(valid)}")

@@ -75,6 +75,9 @@ def validate_audit(model_name: str, attacks: Any, settings: dict[str, dict[str, 
                 f"(valid here: {', '.join(valid)})")
     settings = settings or {}
     for name in settings:
+        if not isinstance(settings[name] or {}, dict):
+            raise UnlearningInputError(f"settings for {shown(name)} must be a JSON object of knobs, e.g. "
+                                       f"{{\"relearn\": {{\"steps\": 40}}}}; got {shown(settings[name])}")
         if name not in attacks:
             raise UnlearningInputError(f"settings given for {shown(name)}, which is not being run; running: "
                                        f"{', '.join(attacks)}")
