@@ -174,7 +174,8 @@ def test_bad_json(client, endpoint, parameter, text, fragment):
 
 
 BAD_HYPERPARAMETERS = [('{"epochs": "many"}', "epochs"), ('{"lr": -1}', "lr"), ('{"nope": 1}', "nope"),
-                       ('{"epochs": 1e999}', "epochs"), ('{"batch_size": 1.5}', "batch_size"), ('{"epochs": true}', "epochs")]
+                       ('{"epochs": 1e999}', "epochs"), ('{"batch_size": 1.5}', "batch_size"),
+                       ('{"epochs": true}', "epochs")]
 
 
 @pytest.mark.parametrize("text, fragment", BAD_HYPERPARAMETERS, ids=lambda v: repr(v)[:20])
