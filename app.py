@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import threading
 
 from lab_ui.compute import instance_dir, runs_dir
@@ -51,8 +52,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether another server already listens on ``host:port`` (bound as the app's server binds, so a port left
+    in TIME_WAIT by an earlier run counts as free)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if port_in_use(args.host, args.port):  # before building the app: one line instead of Gradio's traceback
+        raise SystemExit(f"error: port {args.port} on {args.host} is already in use (another Unlearning Lab?); "
+                         "start this one with --port N, e.g. --port 7861")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     examples = None if args.no_warmup else EXAMPLES[:max(args.warmup_examples, 0)]
     LIMITS.budget_s, LIMITS.cache_bytes = args.budget, args.cache_mb * 2**20

@@ -16,10 +16,10 @@ from typing import Any, Callable, Iterator
 from unlearn_core.attribution import attribution_method_key
 from unlearn_core.audit import run_audit, validate_audit
 from unlearn_core.budget import check_budget
-from unlearn_core.errors import UnlearningInputError
+from unlearn_core.errors import UnlearningInputError, shown
 from unlearn_core.inspection import inspect_run
 from unlearn_core.methods import get_method
-from unlearn_core.runner import run_unlearning
+from unlearn_core.runner import check_seed, run_unlearning
 from unlearn_core.sweep import SweepRequest, forget_amount_sweep, validate_sweep
 from unlearn_core.zoo import available_models, get_model_spec
 
@@ -88,47 +88,91 @@ RUN_FOLDERS: dict[tuple, Path] = {}
 VIEWS.on_evict = drop_run_folder
 
 
-def parse_overrides(text: str | dict | None) -> dict[str, Any]:
+JSON_MAX_CHARS = 20_000  # hyperparameters, per-method overrides and audit settings are a few lines of JSON
+JSON_MAX_DEPTH = 8  # {method: {knob: value}} needs 2; deeper nesting is refused before parsing
+
+
+def json_depth(text: str) -> int:
+    """How deeply ``text``'s brackets nest, outside JSON strings: found without parsing, so a document nested
+    thousands deep is refused before ``json.loads`` recurses into it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def parse_overrides(text: Any, what: str = "hyperparameters") -> dict[str, Any]:
+    """A JSON object of overrides (hyperparameters, per-method overrides, audit settings: ``what`` names it in
+    messages) from the API's text; size and nesting are checked before parsing, and every failure is one
+    UnlearningInputError."""
+    example = 'a JSON object like {"epochs": 2}'
     if text is None or (isinstance(text, str) and not text.strip()):
         return {}
     if isinstance(text, dict):
         return text
+    if not isinstance(text, str):
+        raise UnlearningInputError(f"{what} must be {example} given as text; got {shown(text)}")
+    if len(text) > JSON_MAX_CHARS:
+        raise UnlearningInputError(f"{what} must be {example} of at most {JSON_MAX_CHARS} characters; "
+                                   f"got {len(text)} characters")
+    depth = json_depth(text)
+    if depth > JSON_MAX_DEPTH:
+        raise UnlearningInputError(f"{what} must be {example} nested at most {JSON_MAX_DEPTH} deep; "
+                                   f"got {depth} levels")
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UnlearningInputError(f"hyperparameters must be a JSON object like {{\"epochs\": 2}}; {error}") from None
+    except ValueError as error:  # JSONDecodeError, and an integer past Python's int-string conversion limit
+        reason = (f"{error.msg} at character {error.pos}" if isinstance(error, json.JSONDecodeError)
+                  else "a number in it has too many digits")
+        raise UnlearningInputError(f"{what} must be {example}; {reason}: {shown(text)}") from None
     if not isinstance(value, dict):
-        raise UnlearningInputError(f"hyperparameters must be a JSON object like {{\"epochs\": 2}}; got {text!r}")
+        raise UnlearningInputError(f"{what} must be {example}; got {shown(text)}")
     return value
+
+
+def name_list(value: Any, what: str) -> list[str]:
+    """Names from the API (methods, attacks): a list of strings, one string for one name, None for none."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+        raise UnlearningInputError(f"{what} must be a list of names, e.g. [\"salun\", \"ga\"]; got {shown(value)}")
+    return list(value)
 
 
 def attribution_key(value: str | None) -> str:
     """The attribution method's canonical name, or "none" when no attribution is wanted."""
     if value in (None, "", "none", "None"):
         return "none"
-    return attribution_method_key(value)
+    try:
+        return attribution_method_key(value)
+    except UnlearningInputError as error:  # the app also offers no attribution
+        raise UnlearningInputError(f"{error} (or none)") from None
 
 
 def normalise_request(model: str, forget: str, method: str, overrides: dict[str, Any], seed: Any) -> tuple:
     """Validate a request up front (clear errors before any work) and return its cache key."""
     if not model:
         raise UnlearningInputError(f"choose a model; available: {', '.join(available_models())}")
-    spec = get_model_spec(str(model))
+    spec = get_model_spec(model)
     request = spec.parse_forget(str(forget or ""))
     if not method:
         raise UnlearningInputError("choose a method")
     method_obj = get_method(method).for_task(spec.family, overrides, model=spec.name,
                                              forget_kind=request.kind)  # with the tuned defaults, as the run
-    if seed is None or isinstance(seed, bool):
-        raise UnlearningInputError(f"seed must be a non-negative integer; got {seed!r}")
-    try:
-        seed_value = float(seed)
-    except (TypeError, ValueError):
-        raise UnlearningInputError(f"seed must be a non-negative integer; got {seed!r}") from None
-    if seed_value < 0 or not seed_value.is_integer():
-        raise UnlearningInputError(f"seed must be a non-negative integer; got {seed!r}")
+    seed_value = check_seed(seed)
     config = json.dumps(dataclasses.asdict(method_obj.config), sort_keys=True, default=str)
-    return (spec.name, str(request), method_obj.name, int(seed_value), config)
+    return (spec.name, str(request), method_obj.name, seed_value, config)
 
 
 def report_key(model: str, forget: str, method: str, overrides: dict[str, Any], seed: Any,

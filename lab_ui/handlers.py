@@ -17,12 +17,12 @@ import gradio as gr
 
 from unlearn_core import plots
 from unlearn_core.budget import BudgetExceeded
-from unlearn_core.errors import DivergenceError, UnlearningInputError
+from unlearn_core.errors import DivergenceError, UnlearningInputError, shown
 from unlearn_core.methods import get_method
 
 from lab_ui.catalogue import default_forget_kind, describe_method, family_of, methods_for
 from lab_ui.compute import (CompareItem, OverBudget, attribution_key, compute_audit, compute_reports, compute_sweep,
-                            compute_view, parse_overrides, report_key, sweep_request)
+                            compute_view, name_list, parse_overrides, report_key, sweep_request)
 from lab_ui.config import DEFAULT_ATTRIBUTION
 from lab_ui.panels import done_status, layer_heatmap, panel_values
 from lab_ui.state import CANCEL, RunCancelled, session_id
@@ -30,9 +30,15 @@ from lab_ui.state import CANCEL, RunCancelled, session_id
 LOG = logging.getLogger("unlearning-lab")
 
 
+def page_text(message: str) -> str:
+    """A message as the page shows it: Gradio renders an error's text as HTML, so user text quoted in it is
+    escaped (it can never add markup to the page)."""
+    return html.escape(message, quote=False)
+
+
 def user_errors(fn: Callable) -> Callable:
     """Turn the core's deliberate errors into readable messages in the page (gr.Error); an unexpected error
-    is logged with its traceback and shown as one line, and the server carries on."""
+    is logged with its traceback and shown as one line naming no internal path, and the server carries on."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -45,15 +51,22 @@ def user_errors(fn: Callable) -> Callable:
         except OverBudget as error:
             raise gr.Error(str(error), title="Stopped: over the budget", print_exception=False) from None
         except UnlearningInputError as error:
-            raise gr.Error(str(error), title="Invalid input", print_exception=False) from None
+            raise gr.Error(page_text(str(error)), title="Invalid input", print_exception=False) from None
         except DivergenceError as error:
-            raise gr.Error(str(error), title="The run diverged", print_exception=False) from None
+            raise gr.Error(page_text(str(error)), title="The run diverged", print_exception=False) from None
         except RunCancelled:
             raise gr.Error("The run was cancelled.", title="Cancelled", print_exception=False) from None
+        except OSError as error:  # a full disk or an unwritable folder: the path is the server's business
+            LOG.exception("could not write or read a file in %s", fn.__name__)
+            reason = page_text(error.strerror or type(error).__name__)
+            raise gr.Error(f"The server could not store this request's files ({reason}). Nothing was kept; try "
+                           "again later. The details are in the server's log.", title="Server storage error",
+                           print_exception=False) from None
         except Exception as error:  # noqa: BLE001  (the UI boundary: log it, tell the user, keep serving)
             LOG.exception("unexpected error in %s", fn.__name__)
-            raise gr.Error(f"Unexpected error: {type(error).__name__}: {error}. The server is still running; "
-                           "the details are in its log.", title="Error", print_exception=False) from None
+            raise gr.Error(f"Unexpected error: {type(error).__name__}: {page_text(shown(str(error), 200))}. The "
+                           "server is still running; the details are in its log.", title="Error",
+                           print_exception=False) from None
 
     return wrapper
 
@@ -65,10 +78,10 @@ def from_api_client(request: gr.Request | None) -> bool:
     return bool(headers is not None and headers.get("x-gradio-user") == "api")
 
 
-def error_status(title: str, message: str) -> str:
-    """The status line of a request that failed: the message in red, and a warning that the panels below
-    (unchanged) still show an earlier result."""
-    return (f'<div class="lab-error" role="alert"><strong>{html.escape(title)}</strong>: {html.escape(message)}'
+def error_status(title: str, message_html: str) -> str:
+    """The status line of a request that failed: the message (already escaped, as ``page_text`` makes it) in
+    red, and a warning that the panels below (unchanged) still show an earlier result."""
+    return (f'<div class="lab-error" role="alert"><strong>{html.escape(title)}</strong>: {message_html}'
             "<br>Nothing was computed; the results below, if any, are from an earlier request and do not match "
             "the controls.</div>")
 
@@ -109,10 +122,12 @@ def run(model: str, forget: str, method: str, hyperparameters: str, seed: float,
     search trace, before/after slider and gallery, attributions, weights file, report file."""
     start = time.perf_counter()
     attribution_method = attribution_key(attribution)
-    flag = CANCEL.start(session_id(request))
     overrides = parse_overrides(hyperparameters)
-    view, cached = compute_view(model, forget, method, overrides, seed, with_retrain, attribution_method,
-                                lambda f, m: progress(f, desc=m), flag, visitor=session_id(request))
+    if not isinstance(with_retrain, bool):
+        raise UnlearningInputError(f"with_retrain must be true or false; got {shown(with_retrain)}")
+    with CANCEL.running(session_id(request)) as flag:
+        view, cached = compute_view(model, forget, method, overrides, seed, with_retrain, attribution_method,
+                                    lambda f, m: progress(f, desc=m), flag, visitor=session_id(request))
     return panel_values(view, done_status(view, cached, time.perf_counter() - start))
 
 
@@ -130,7 +145,7 @@ def saliency_layer(view: dict[str, Any] | None, layer: str):
         raise UnlearningInputError("run a method with weight saliency (SalUn, SalUn-soft, SFR-on) first")
     names = [item.name for item in view["saliency"]["layers"]]
     if layer not in names:
-        raise UnlearningInputError(f"layer must be one of {', '.join(names)}; got {layer!r}")
+        raise UnlearningInputError(f"layer must be one of {', '.join(names)}; got {shown(layer)}")
     return layer_heatmap(view, layer)
 
 
@@ -139,22 +154,27 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
             progress=gr.Progress(), request: gr.Request = None):
     """Run several methods on one forget target (each with its defaults, or the overrides given as a JSON
     object {method: {name: value}}) and return a status line, the table and the gap/run-time chart."""
+    methods = name_list(methods, "methods")
     if not methods:
         raise UnlearningInputError("pick at least one method to compare")
-    per_method = parse_overrides(hyperparameters)
-    unknown = [name for name in per_method if name not in methods]
+    per_method = parse_overrides(hyperparameters, "overrides")
+    unknown = [shown(name) for name in per_method if name not in methods]
     if unknown:
         raise UnlearningInputError(f"overrides given for methods not selected: {', '.join(unknown)}")
     items = []
     for name in methods:
         overrides = per_method.get(name) or {}
         if not isinstance(overrides, dict):
-            raise UnlearningInputError(f"overrides for {name} must be a JSON object; got {overrides!r}")
+            raise UnlearningInputError(f"overrides for {name} must be a JSON object; got {shown(overrides)}")
         key = report_key(model, forget, name, overrides, seed, True)
         items.append(CompareItem(key, model, forget, name, overrides, key[3]))
-    flag = CANCEL.start(session_id(request))
+    canonical = [item.key[2] for item in items]  # "SalUn" and "salun" are one method
+    twice = sorted({name for name in canonical if canonical.count(name) > 1})
+    if twice:
+        raise UnlearningInputError(f"each method can be compared once; listed more than once: {', '.join(twice)}")
     start = time.perf_counter()
-    reports = compute_reports(items, flag, lambda f, m: progress(f, desc=m), visitor=session_id(request))
+    with CANCEL.running(session_id(request)) as flag:
+        reports = compute_reports(items, flag, lambda f, m: progress(f, desc=m), visitor=session_id(request))
     rows = [{"label": get_method(item.method).label, "report": result} for item, result in zip(items, reports)]
     status = (f"**Compared** {len(rows)} methods on {model}, forget `{rows[0]['report']['forget']}`, seed "
               f"{rows[0]['report']['seed']} in {time.perf_counter() - start:.1f} s. {plots.RUNTIME_NOTE}")
@@ -167,10 +187,12 @@ def sweep(model: str, shares: str, methods: list[str], seed: float, hyperparamet
     """Forget-amount sweep (SalUn's Figure 1): run each method on `random:P` for every share P in `shares`
     (percent, comma-separated, e.g. "10,20,30") with this seed (overrides as in /compare), and return a status
     line and the plot of each method's Avg. Gap to Retrain against the share, beside doing nothing."""
-    sweep_input = sweep_request(model, shares, methods, seed, parse_overrides(hyperparameters))
-    flag = CANCEL.start(session_id(request))
+    sweep_input = sweep_request(model, shares, name_list(methods, "methods"), seed,
+                                parse_overrides(hyperparameters, "overrides"))
     start = time.perf_counter()
-    result, cached = compute_sweep(sweep_input, flag, lambda f, m: progress(f, desc=m), visitor=session_id(request))
+    with CANCEL.running(session_id(request)) as flag:
+        result, cached = compute_sweep(sweep_input, flag, lambda f, m: progress(f, desc=m),
+                                       visitor=session_id(request))
     shares_text = ", ".join(f"{share:g}%" for share in result["shares"])
     status = (f"**Swept** {len(result['methods'])} method{'s' if len(result['methods']) != 1 else ''} over "
               f"{shares_text} of the training set on {result['model']}, seed {result['seeds'][0]}, in "
@@ -184,8 +206,8 @@ def describe(model: str, method: str) -> dict[str, Any]:
     """The method's description and hyperparameters as JSON (defaults for this model's family, tuned for the
     model and its default kind of forget target where ``tune`` chose them)."""
     family = family_of(model)
-    if method not in dict((v, k) for k, v in methods_for(family)):
-        raise UnlearningInputError(f"method {method!r} does not apply to {model}; valid: "
+    if not isinstance(method, str) or method not in dict((v, k) for k, v in methods_for(family)):
+        raise UnlearningInputError(f"method {shown(method)} does not apply to {model}; valid: "
                                    f"{', '.join(v for _, v in methods_for(family))}")
     return describe_method(method, family, model, default_forget_kind(model))
 
@@ -197,13 +219,12 @@ def audit(view: dict[str, Any] | None, attacks: list[str], settings: str = "", p
     relearn: relearning attack, every family; inversion: concept inversion, generative models), each with its
     settings as a JSON object {attack: {knob: value}}; return a status line, the verdict summary and the
     membership ROC, relearning and inversion plots."""
-    if isinstance(attacks, str):
-        attacks = [attacks]
-    per_attack = parse_overrides(settings)
-    flag = CANCEL.start(session_id(request))
+    attacks = name_list(attacks, "attacks")
+    per_attack = parse_overrides(settings, "settings")
     start = time.perf_counter()
-    result, cached = compute_audit(view, list(attacks or []), per_attack, flag, lambda f, m: progress(f, desc=m),
-                                   visitor=session_id(request))
+    with CANCEL.running(session_id(request)) as flag:
+        result, cached = compute_audit(view, attacks, per_attack, flag, lambda f, m: progress(f, desc=m),
+                                       visitor=session_id(request))
     report = view["report"]
     status = (f"**Audited** {report['method']} on {report['model']}, forget `{report['forget']}`, seed "
               f"{report['seed']} in {time.perf_counter() - start:.1f} s{' (answered from the cache)' if cached else ''}.")

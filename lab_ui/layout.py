@@ -2,6 +2,11 @@
 
 The order in which components and events are created is part of the API (gradio numbers them, and names the
 private events after their functions), so keep it.
+
+The API's endpoints (run, saliency_layer, compare, sweep, audit) take their inputs as the caller sent them
+(``preprocess=False``): Gradio's own preprocessing would answer first, with Number rounding a seed of 1.5 to 2 or
+failing on "abc", a Dropdown quoting a value outside its choices in full, a CheckboxGroup failing on None (often
+only as "upstream app raised an exception"). The handlers check every value and name what is valid.
 """
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ from urllib.parse import urlencode
 import gradio as gr
 
 from unlearn_core.audit import ATTACKS
-from unlearn_core.errors import UnlearningInputError
+from unlearn_core.errors import UnlearningInputError, shown
 from unlearn_core.methods import get_method
+from unlearn_core.runner import check_seed
 from unlearn_core.zoo import get_model_spec
 
 from lab_ui.catalogue import (attributions_apply, describe_method, family_of, hyperparameter_defaults,
@@ -21,8 +27,8 @@ from lab_ui.catalogue import (attributions_apply, describe_method, family_of, hy
                               retrain_applies)
 from lab_ui.compute import parse_overrides, view_key
 from lab_ui.config import COMPUTE, COMPUTE_WORKERS, DEFAULT_ATTRIBUTION, DEFAULT_METHOD, DEFAULT_MODEL
-from lab_ui.handlers import (audit, cancel, compare, describe, error_status, run, saliency_layer, sweep,
-                             user_errors)
+from lab_ui.handlers import (audit, cancel, compare, describe, error_status, page_text, run, saliency_layer,
+                             sweep, user_errors)
 from lab_ui.panels import panel_values
 from lab_ui.state import VIEWS, WARMUP_DONE
 from lab_ui.tabs import (AuditSection, CompareTab, LabControls, Lesson, ResultPanels, compare_tab, default_attacks,
@@ -125,15 +131,17 @@ def wire_lab_run(lab: LabControls, panels: ResultPanels, session: gr.State) -> N
                                      lab.hp_json, api_visibility="private").success(
         run, [lab.model, lab.forget_target, lab.method, lab.hp_json, lab.seed, lab.with_retrain, lab.attribution],
         panels.outputs(session), api_name="run", concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE,
-        show_progress_on=panels.status)
+        show_progress_on=panels.status, preprocess=False)
     lab.cancel_button.click(cancel, None, panels.status, api_name="cancel", cancels=[run_event], queue=False)
-    panels.layer.input(saliency_layer, [session, panels.layer], panels.heatmap, api_name="saliency_layer")
+    panels.layer.input(saliency_layer, [session, panels.layer], panels.heatmap, api_name="saliency_layer",
+                       preprocess=False)
 
 
 def wire_compare(tab: CompareTab) -> None:
     compare_event = tab.compare_button.click(
         compare, [tab.model, tab.forget, tab.methods, tab.seed, tab.overrides], [tab.status, tab.table, tab.chart],
-        api_name="compare", concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE, show_progress_on=tab.status)
+        api_name="compare", concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE, show_progress_on=tab.status,
+        preprocess=False)
     tab.cancel_button.click(cancel, None, tab.status, api_name="cancel_compare", cancels=[compare_event],
                             queue=False)
 
@@ -162,7 +170,8 @@ def wire_sweep(tab: CompareTab) -> None:
     section = tab.sweep
     sweep_event = section.run_button.click(
         sweep, [tab.model, section.shares, tab.methods, tab.seed, tab.overrides], [section.status, section.chart],
-        api_name="sweep", concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE, show_progress_on=section.status)
+        api_name="sweep", concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE, show_progress_on=section.status,
+        preprocess=False)
     section.cancel_button.click(cancel, None, section.status, api_name="cancel_sweep", cancels=[sweep_event],
                                 queue=False)
 
@@ -179,7 +188,7 @@ def wire_audit(lab: LabControls, section: AuditSection, session: gr.State) -> No
     audit_event = section.run_button.click(
         collect, [section.attacks, *section.controls], section.settings_json, api_visibility="private").success(
         audit, [session, section.attacks, section.settings_json], section.outputs(), api_name="audit",
-        concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE, show_progress_on=section.status)
+        concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE, show_progress_on=section.status, preprocess=False)
     section.cancel_button.click(cancel, None, section.status, api_name="cancel_audit", cancels=[audit_event],
                                 queue=False)
 
@@ -259,7 +268,7 @@ def config_values(lab: LabControls, model: str, forget: str, method: str, seed: 
     request = spec.parse_forget(str(forget or ""))
     options = methods_for(spec.family)
     if method not in [value for _, value in options]:
-        raise UnlearningInputError(f"method {method!r} does not apply to {spec.name}; valid: "
+        raise UnlearningInputError(f"method {shown(method)} does not apply to {spec.name}; valid: "
                                    f"{', '.join(v for _, v in options)}")
     kind = request.kind
     value = str(request).split(":", 1)[1]
@@ -364,12 +373,12 @@ def wire_links(demo: gr.Blocks, lab: LabControls, panels: ResultPanels, session:
         forget, seed = query.get("forget") or "", query.get("seed") or 0
         try:
             forget = forget or get_model_spec(model).default_forget
-            seed = int(float(seed))
+            seed = check_seed(seed)
             overrides = parse_overrides(query.get("hp") or "")
             values = config_values(lab, model, forget, method, seed, overrides)
         except (UnlearningInputError, ValueError) as error:
             return [*skip_all[:-len(skip_panels)],
-                    error_status("This link cannot be shown", str(error)), *skip_panels[1:]]
+                    error_status("This link cannot be shown", page_text(str(error))), *skip_panels[1:]]
         result = loaded_result(model, forget, method, seed, overrides, "shared link")
         if result is None:
             result = [not_computed_status(model, forget, method, seed, "shared link"), *skip_panels[1:]]

@@ -5,11 +5,12 @@ Everything here is read-only-after-write or guarded by a lock; per-session resul
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Iterator
 
 import gradio as gr
 
@@ -44,23 +45,37 @@ class ResultCache:
 
 
 class CancelFlags:
-    """One flag per browser session (gradio's session hash); Cancel sets it, the next progress call raises."""
+    """One flag per browser session (gradio's session hash); Cancel sets it, the next progress call raises. The
+    computations of one session in flight at once (one running, one refused at the queue's door) share the
+    flag, so a refused request can never leave the running one without its Cancel."""
 
     def __init__(self):
-        self.flags: dict[str, threading.Event] = {}
+        self.flags: dict[str, list] = {}  # session -> [flag, computations using it]
         self.lock = threading.Lock()
 
-    def start(self, session: str) -> threading.Event:
+    @contextlib.contextmanager
+    def running(self, session: str) -> Iterator[threading.Event]:
+        """The session's flag for the body of a ``with`` block (one computation), dropped when the last
+        computation using it ends: a Cancel after the run has finished then answers that nothing is running."""
         with self.lock:
-            flag = self.flags[session] = threading.Event()
-            return flag
+            entry = self.flags.get(session)
+            if entry is None or entry[0].is_set():  # a cancelled computation still unwinding keeps its own
+                entry = self.flags[session] = [threading.Event(), 0]
+            entry[1] += 1
+        try:
+            yield entry[0]
+        finally:
+            with self.lock:
+                entry[1] -= 1
+                if entry[1] == 0 and self.flags.get(session) is entry:
+                    del self.flags[session]
 
     def cancel(self, session: str) -> bool:
         with self.lock:
-            flag = self.flags.get(session)
-        if flag is None:
+            entry = self.flags.get(session)
+        if entry is None:
             return False
-        flag.set()
+        entry[0].set()
         return True
 
 

@@ -459,3 +459,19 @@ def test_app_panels_for_hub_models(clip_setup, sd_dir, tmp_path):
     assert generated["prompts"][0] == "mickey mouse" and generated["marked"][0] and not generated["marked"][-1]
     assert plots.labelled_grid_image(generated, [("after", "after: esd")]).ndim == 3
     assert all(n.startswith("text_encoder.") for n in (layer["name"] for layer in view["slug"]["layers"]))
+
+
+def test_sd_with_a_damaged_text_encoder_file_is_an_input_error_naming_it(sd_dir, tmp_path):
+    import shutil
+
+    from unlearn_core.errors import UnlearningInputError
+    from unlearn_core.models.sd import load_stable_diffusion
+
+    damaged = tmp_path / "damaged-sd"
+    shutil.copytree(sd_dir, damaged)
+    weights = next((damaged / "text_encoder").glob("*.safetensors"))
+    weights.write_bytes(b"\xff" * 64)  # a header length no real file has
+    with pytest.raises(UnlearningInputError) as info:
+        load_stable_diffusion(str(damaged), "cpu")
+    message = str(info.value)
+    assert "text_encoder" in message and str(weights) in message and "damaged" in message

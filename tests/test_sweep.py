@@ -50,7 +50,7 @@ def test_bad_methods_and_seeds_are_refused_in_one_message():
         sweep.validate_sweep("digits-cnn", "10", "slug,no_such_method", "0,-1")
     message = str(info.value)
     assert "unknown method 'no_such_method'" in message and "valid: " in message and "salun" in message
-    assert "seeds must be non-negative integers" in message and "'-1'" in message
+    assert "seeds must be integers in 0..4294967295" in message and "'-1'" in message
     for methods, words in (("retrain", "Retrain is the reference"), ("slug,SLUG", "slug is given twice"),
                            ("", "pick at least one method"), ("esd", "unknown method 'esd'")):
         with pytest.raises(UnlearningInputError, match=words):

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import UnlearningInputError
+from .errors import UnlearningInputError, shown
 
 ATTRIBUTION_METHODS = {
     "integrated_gradients": "Integrated Gradients",
@@ -29,7 +29,7 @@ def attribution_method_key(name: str) -> str:
         if text.lower() in (key, label.lower(), key.replace("_", " ")):
             return key
     raise UnlearningInputError(
-        f"attribution method must be one of {', '.join(ATTRIBUTION_METHODS.values())}; got {name!r}")
+        f"attribution method must be one of {', '.join(ATTRIBUTION_METHODS.values())}; got {shown(name)}")
 
 
 def pick_forget_samples(task: Any, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

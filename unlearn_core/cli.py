@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import DivergenceError, UnlearningInputError
+from .errors import DivergenceError, UnlearningInputError, shown
+from .hparams import SEED_MAX, check_seed
 
 
 def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +39,10 @@ def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
     hub.add_argument("--eval-seeds", type=int, default=2, help="SD: seeds per evaluation prompt")
 
 
+# Options without a default that only a user-given model reads.
+HUB_ONLY_OPTIONS = ("device", "dtype", "data", "forget_dir", "retain_dir", "names", "prompts", "clip_path", "anchor")
+
+
 def configure_hub(args) -> None:
     """Register the user-given model named by --model for --model-path (no-op for shipped models)."""
     from .zoo import MODELS
@@ -47,6 +52,11 @@ def configure_hub(args) -> None:
     if not getattr(args, "model_path", None):
         if args.model in HUB_FAMILIES and args.model not in MODELS:
             raise UnlearningInputError(f"--model {args.model} needs --model-path (a folder or a cached hub id)")
+        given = [f"--{name.replace('_', '-')}" for name in HUB_ONLY_OPTIONS if getattr(args, name, None) is not None]
+        if given:  # silently ignoring them would run something other than what was asked
+            raise UnlearningInputError(f"{', '.join(given)} applies only to models given with --model-path "
+                                       f"({', '.join(HUB_FAMILIES)}); the shipped model {args.model} runs on the CPU "
+                                       "with its own data")
         return
     for flag in ("max_images", "steps", "generate", "eval_seeds"):
         if getattr(args, flag) < 1:
@@ -175,10 +185,39 @@ def write_json(data: dict, out: Path | None, what: str) -> None:
         print(text)
 
 
+def check_writable(path: Path | None, option: str, folder: bool = False) -> None:
+    """Refuse an output path that cannot be written before the run, not after it, by writing it (a file made
+    here is removed again; its folders stay, the run writes there). ``folder``: the path is a folder to fill."""
+    if path is None:
+        return
+    if path.is_dir() and not folder:
+        raise UnlearningInputError(f"{option} {path} is a folder; give a file name, e.g. {path / 'out.json'}")
+    if path.exists() and folder and not path.is_dir():
+        raise UnlearningInputError(f"{option} {path} is a file; give a folder")
+    existing = path.absolute()
+    while not existing.exists():  # the nearest folder that is there; the others are made
+        existing = existing.parent
+    if existing != path.absolute() and not existing.is_dir():
+        raise UnlearningInputError(f"{option} {path} cannot be written: {existing} is a file, not a folder")
+    probe = path / ".write-test" if folder else path
+    try:
+        existed = probe.exists()
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        with open(probe, "a"):
+            pass
+        if not existed:
+            probe.unlink()
+    except OSError as error:
+        raise UnlearningInputError(f"{option} {path} cannot be written: {error.strerror or error}") from None
+
+
 def cmd_run(args) -> int:
     from .hparams import parse_assignments
     from .runner import run_unlearning
 
+    for option, path in (("--out", args.out), ("--weights", args.weights), ("--grid", args.grid)):
+        check_writable(path, option)
+    check_writable(args.save_pretrained, "--save-pretrained", folder=True)
     configure_hub(args)
     outcome = run_unlearning(args.model, args.forget, args.method, args.seed, parse_assignments(args.overrides),
                              with_retrain=not args.no_retrain, progress=_progress)
@@ -233,7 +272,7 @@ def cmd_train(args) -> int:
     from .zoo import MODELS
 
     if args.name not in MODELS:
-        raise UnlearningInputError(f"unknown model {args.name!r}; valid: {', '.join(MODELS)}")
+        raise UnlearningInputError(f"unknown model {shown(args.name)}; valid: {', '.join(MODELS)}")
     kwargs = {k: v for k, v in (("seed", args.seed), ("out_dir", args.out), ("forget", args.forget)) if v is not None}
     result = MODELS[args.name].train(progress=_progress, **kwargs)
     print(json.dumps(result, indent=2, default=float))
@@ -254,6 +293,7 @@ def cmd_sweep(args) -> int:
 def cmd_bench(args) -> int:
     from .bench import run_benchmark
 
+    check_writable(args.out, "--out")
     if args.shares is not None:
         return cmd_sweep(args)
     seeds = _seed_list(args.seeds)
@@ -283,7 +323,8 @@ def parse_audit_overrides(pairs: list[str]) -> dict[str, dict[str, str]]:
         name, sep, value = pair.partition("=")
         attack, dot, knob = name.partition(".")
         if not (sep and dot and attack.strip() and knob.strip()):
-            raise UnlearningInputError(f"--audit-set takes ATTACK.KNOB=VALUE (e.g. relearn.steps=40); got {pair!r}")
+            raise UnlearningInputError("--audit-set takes ATTACK.KNOB=VALUE (e.g. relearn.steps=40); "
+                                       f"got {shown(pair)}")
         settings.setdefault(attack.strip(), {})[knob.strip()] = value.strip()
     return settings
 
@@ -293,6 +334,7 @@ def cmd_audit(args) -> int:
     from .hparams import parse_assignments
     from .runner import run_unlearning
 
+    check_writable(args.out, "--out")
     settings = parse_audit_overrides(args.audit_overrides)
     validate_audit(args.model, args.attack, settings)  # before the run: a bad attack costs nothing
     outcome = run_unlearning(args.model, args.forget, args.method, args.seed, parse_assignments(args.overrides),
@@ -327,6 +369,7 @@ def cmd_shadows(args) -> int:
 def cmd_bench_audit(args) -> int:
     from .audit_bench import run_audit_benchmark
 
+    check_writable(args.out, "--out")
     path = run_audit_benchmark(args.model, args.forget, _method_list(args.methods), _seed_list(args.seeds),
                                args.attack, args.out, progress=_progress)
     print(f"audit benchmark written to {path}")
@@ -354,9 +397,10 @@ def _seed_list(text: str | None) -> list[int] | None:
     if text is None:
         return None
     items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items or not all(item.isascii() and item.isdigit() for item in items):
-        raise UnlearningInputError(f"--seeds takes comma-separated non-negative integers, e.g. 0,1,2; got {text!r}")
-    return [int(item) for item in items]
+    if not items:
+        raise UnlearningInputError(f"--seeds takes comma-separated integers in 0..{SEED_MAX}, e.g. 0,1,2; "
+                                   f"got {shown(text)}")
+    return [check_seed(item, "each of --seeds") for item in items]
 
 
 def _method_list(text: str | None) -> list[str] | None:
@@ -364,7 +408,7 @@ def _method_list(text: str | None) -> list[str] | None:
         return None
     methods = [m.strip() for m in text.split(",") if m.strip()]
     if not methods:
-        raise UnlearningInputError(f"--methods takes comma-separated method names; got {text!r}")
+        raise UnlearningInputError(f"--methods takes comma-separated method names; got {shown(text)}")
     return methods
 
 

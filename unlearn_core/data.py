@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import UnlearningInputError
+from .errors import UnlearningInputError, shown
 
 DATA_SEED = 0
 TEST_SHARE = 0.2
@@ -32,23 +33,23 @@ class ForgetRequest:
     def parse(cls, text: str, num_classes: int | None = None) -> "ForgetRequest":
         if not isinstance(text, str) or ":" not in text:
             raise UnlearningInputError(
-                f"forget target must look like 'class:K', 'random:P' or 'concept:WORDS'; got {text!r}")
+                f"forget target must look like 'class:K', 'random:P' or 'concept:WORDS'; got {shown(text)}")
         kind, raw = (part.strip() for part in text.split(":", 1))
         kind = kind.lower()
         if kind == "class":
             valid = f"0..{num_classes - 1}" if num_classes else "a class index"
-            try:
-                value = int(raw)
-            except ValueError:
-                raise UnlearningInputError(f"class must be an integer in {valid}; got {raw!r}") from None
+            # ASCII digits only: int() also reads other scripts' digits (e.g. Arabic-Indic) and "1_0"
+            if not re.fullmatch(r"[0-9]{1,6}", raw):
+                raise UnlearningInputError(f"class must be an integer in {valid} (ASCII digits); got {shown(raw)}")
+            value = int(raw)
             if num_classes is not None and not 0 <= value < num_classes:
                 raise UnlearningInputError(f"class must be in {valid}; got {value}")
             return cls("class", value)
         if kind == "random":
-            try:
-                value = float(raw)
-            except ValueError:
-                raise UnlearningInputError(f"random share must be a percentage in (0, 100); got {raw!r}") from None
+            if not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{0,6})?|\.[0-9]{1,6}", raw):
+                raise UnlearningInputError(
+                    f"random share must be a percentage in (0, 100), in ASCII digits (e.g. 10); got {shown(raw)}")
+            value = float(raw)
             if not 0 < value < 100:
                 raise UnlearningInputError(f"random share must be a percentage in (0, 100); got {value:g}")
             return cls("random", value)
@@ -57,7 +58,7 @@ class ForgetRequest:
             if not words:
                 raise UnlearningInputError("concept must name at least one word, e.g. concept:triangle")
             return cls("concept", words)
-        raise UnlearningInputError(f"forget kind must be one of class, random, concept; got {kind!r}")
+        raise UnlearningInputError(f"forget kind must be one of class, random, concept; got {shown(kind)}")
 
     def __str__(self) -> str:
         value = f"{self.value:g}" if isinstance(self.value, float) else self.value

@@ -18,3 +18,20 @@ def check_finite(loss, where: str):
             f"{where}: the loss became {float(loss.detach().reshape(-1)[0])}; "
             "the run was stopped. Lower the learning rate or the forget-loss weight and try again."
         )
+
+
+ECHO_LIMIT = 80  # characters of user input a message quotes back
+
+
+def shown(value, limit: int = ECHO_LIMIT) -> str:
+    """``repr(value)`` for a message that quotes user input, cut to ``limit`` characters with an ellipsis, so a
+    1 MB input is neither echoed back nor logged in full (and an integer too long for ``repr`` is described)."""
+    if isinstance(value, int) and value.bit_length() > 4 * limit:  # repr would be long, or refused (int limit)
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    if isinstance(value, str) and len(value) > limit:
+        value = value[:limit]  # repr of the kept part only: never the whole of a huge string
+        return repr(value)[:limit - 1] + "…"
+    if isinstance(value, (list, tuple, dict, set)) and len(value) > limit:
+        return f"a {type(value).__name__} of {len(value)} items"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -10,7 +10,26 @@ import dataclasses
 import math
 from typing import Any
 
-from .errors import UnlearningInputError
+from .errors import UnlearningInputError, shown
+
+
+SEED_MAX = 2**32 - 1  # numpy's generators take seeds up to here (torch's go further): one range everywhere
+SEED_RANGE = f"an integer in 0..{SEED_MAX} (0 to 2**32-1)"
+
+
+def check_seed(value: Any, what: str = "seed") -> int:
+    """A run's seed as an int, or an UnlearningInputError naming the valid range. Integers, integral floats
+    (JSON numbers) and ASCII digit strings (the CLI) are accepted; booleans, fractions and other text are not."""
+    seed = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        seed = value
+    elif isinstance(value, float) and value.is_integer():
+        seed = int(value)
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value) < 20:
+        seed = int(value.strip())
+    if seed is None or not 0 <= seed <= SEED_MAX:
+        raise UnlearningInputError(f"{what} must be {SEED_RANGE}; got {shown(value)}")
+    return seed
 
 
 def hparam(default: Any, help: str, low: float | None = None, high: float | None = None,
@@ -68,13 +87,13 @@ def coerce(field: dataclasses.Field, value: Any) -> Any:
         return str(value)
     except (TypeError, ValueError):
         raise UnlearningInputError(
-            f"hyperparameter '{name}' must be {describe_range(field)}; got {value!r}") from None
+            f"hyperparameter '{name}' must be {describe_range(field)}; got {shown(value)}") from None
 
 
 def check_field(field: dataclasses.Field, value: Any) -> None:
     meta = field.metadata
     if isinstance(value, float) and not math.isfinite(value):
-        raise UnlearningInputError(f"hyperparameter '{field.name}' must be finite; got {value!r}")
+        raise UnlearningInputError(f"hyperparameter '{field.name}' must be finite; got {shown(value)}")
     problem = False
     if meta.get("choices") and value not in meta["choices"]:
         problem = True
@@ -85,7 +104,7 @@ def check_field(field: dataclasses.Field, value: Any) -> None:
         problem = True
     if problem:
         raise UnlearningInputError(
-            f"hyperparameter '{field.name}' must be {describe_range(field)}; got {value!r}")
+            f"hyperparameter '{field.name}' must be {describe_range(field)}; got {shown(value)}")
 
 
 def build_config(config_cls: type, overrides: dict[str, Any] | None = None):
@@ -125,7 +144,7 @@ def parse_assignments(pairs: list[str] | None) -> dict[str, str]:
     out = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise UnlearningInputError(f"--set expects name=value, got {pair!r}")
+            raise UnlearningInputError(f"--set expects name=value, got {shown(pair)}")
         key, value = pair.split("=", 1)
         out[key.strip()] = value.strip()
     return out

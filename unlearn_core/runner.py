@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from .cache import ModelCache
-from .errors import DivergenceError, UnlearningInputError
+from .errors import DivergenceError
+from .hparams import check_seed  # also the app's seed check: one range everywhere
 from .methods import get_method
 from .metrics import avg_gap
 from .tasks.base import RetrainReference
@@ -31,16 +32,6 @@ class RunOutcome:
     task: Any
 
 
-def _seed(seed: Any) -> int:
-    try:
-        value = int(seed)
-    except (TypeError, ValueError):
-        raise UnlearningInputError(f"seed must be a non-negative integer; got {seed!r}") from None
-    if value < 0 or value != float(seed):
-        raise UnlearningInputError(f"seed must be a non-negative integer; got {seed!r}")
-    return value
-
-
 def _sub_progress(progress: ProgressFn | None, start: float, end: float) -> ProgressFn | None:
     if progress is None:
         return None
@@ -53,7 +44,7 @@ def retrain_model(model_name: str, forget: str, seed: int, task=None, progress: 
     loaded when one exists; ``live`` trains it here instead (the benchmark times Retrain that way)."""
     spec = get_model_spec(model_name)
     request = spec.parse_forget(forget)
-    seed = _seed(seed)
+    seed = check_seed(seed)
     task = task or spec.make_task(request, seed)
 
     def compute() -> RetrainReference:
@@ -99,7 +90,7 @@ def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
     ``live_retrain`` trains Retrain here even where a reference is shipped (to time it)."""
     spec = get_model_spec(model_name)
     request = spec.parse_forget(forget)
-    seed = _seed(seed)
+    seed = check_seed(seed)
     # validates every value; defaults: the family's, then those tuned for this model and kind of target
     method_obj = get_method(method).for_task(spec.family, overrides, model=model_name, forget_kind=request.kind)
     task = spec.make_task(request, seed)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import UnlearningInputError, check_finite
+from .errors import UnlearningInputError, check_finite, shown
 
 Scores = dict[str, torch.Tensor]
 Mask = dict[str, torch.Tensor]
@@ -141,7 +141,7 @@ def topk_mask(scores: Scores, ratio: float, scope: str = "global") -> Mask:
             chosen[torch.argsort(s.flatten(), descending=True, stable=True)[:keep]] = True
             masks[name] = chosen.view_as(s)
         return masks
-    raise UnlearningInputError(f"mask scope must be 'global' or 'layer'; got {scope!r}")
+    raise UnlearningInputError(f"mask scope must be 'global' or 'layer'; got {shown(scope)}")
 
 
 def fisher_ratio(forget_fisher: Scores, retain_fisher: Scores, eps: float = 1e-15) -> Scores:

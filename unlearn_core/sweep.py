@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UnlearningInputError
+from .errors import UnlearningInputError, shown
+from .hparams import SEED_MAX, check_seed
 from .methods import METHODS, get_method
 from .runner import ProgressFn, run_unlearning
 from .zoo import available_models, get_model_spec
@@ -63,9 +64,12 @@ def _check_shares(raw_shares: Any, problems: list[str]) -> tuple[float, ...]:
     for raw in _items(raw_shares):
         try:
             # As the forget target writes it (``random:{P:g}``), so the data names the share that was run.
-            share = float(f"{float(str(raw).strip().rstrip('%')):g}") if not isinstance(raw, bool) else math.nan
+            text = str(raw).strip().rstrip("%")
+            if isinstance(raw, bool) or not text.isascii():  # float() also reads other scripts' digits
+                raise ValueError(text)
+            share = float(f"{float(text):g}")
         except (TypeError, ValueError):
-            wrong.append(f"{raw!r} is not a number")
+            wrong.append(f"{shown(raw)} is not a number")
             continue
         if not 0 < share < 100:  # also refuses NaN
             wrong.append(f"{raw} is not strictly between 0 and 100")
@@ -92,7 +96,7 @@ def _check_methods(family: str, raw_methods: Any, raw_overrides: Any,
     if "retrain" in names:
         problems.append("Retrain is the reference every gap is measured to (its own gap is 0): leave it out")
     if unknown:
-        problems.append(f"unknown method {', '.join(map(repr, unknown))} for {family} models; valid: "
+        problems.append(f"unknown method {', '.join(map(shown, unknown))} for {family} models; valid: "
                         f"{', '.join(valid)}")
     elif not names:
         problems.append(f"pick at least one method; valid: {', '.join(valid)}")
@@ -102,7 +106,7 @@ def _check_methods(family: str, raw_methods: Any, raw_overrides: Any,
     overrides = raw_overrides or {}
     if not isinstance(overrides, dict):
         problems.append(f"overrides must map a method to its hyperparameters, e.g. {{\"ga\": {{\"epochs\": 1}}}}; "
-                        f"got {raw_overrides!r}")
+                        f"got {shown(raw_overrides)}")
         overrides = {}
     stray = [str(name) for name in overrides if name not in methods]
     if stray:
@@ -111,7 +115,7 @@ def _check_methods(family: str, raw_methods: Any, raw_overrides: Any,
     configs: dict[str, dict] = {}
     for name, values in given.items():
         if not isinstance(values, dict):
-            problems.append(f"overrides for {name} must be a JSON object; got {values!r}")
+            problems.append(f"overrides for {name} must be a JSON object; got {shown(values)}")
             continue
         try:
             configs[name] = dataclasses.asdict(get_method(name).for_task(family, values).config)  # validates
@@ -125,19 +129,19 @@ def _check_seeds(raw_seeds: Any, problems: list[str]) -> tuple[int, ...]:
     wrong: list[str] = []
     for raw in _items(raw_seeds):
         try:
-            value = float(raw) if not isinstance(raw, bool) else math.nan
-        except (TypeError, ValueError):
-            value = math.nan
-        if not (value >= 0 and value.is_integer()):  # NaN fails both
-            wrong.append(f"{raw!r} is not a non-negative integer")
-        elif int(value) in seeds:
-            wrong.append(f"{int(value)} is given twice")
+            value = check_seed(raw)
+        except UnlearningInputError:
+            wrong.append(f"{shown(raw)} is out of range or not an integer")
+            continue
+        if value in seeds:
+            wrong.append(f"{value} is given twice")
         else:
-            seeds.append(int(value))
+            seeds.append(value)
     if not seeds and not wrong:
         wrong.append("none given")
     if wrong:
-        problems.append(f"seeds must be non-negative integers, each given once (e.g. 0,1,2); got: {'; '.join(wrong)}")
+        problems.append(f"seeds must be integers in 0..{SEED_MAX}, each given once (e.g. 0,1,2); "
+                        f"got: {'; '.join(wrong)}")
     return tuple(seeds)
 
 

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import DivergenceError, UnlearningInputError
+from .errors import DivergenceError, UnlearningInputError, shown
 from .metrics import generation_gap_of
 from .methods import METHODS, get_method
 from .methods.registry import TUNED_DIR
@@ -147,14 +147,14 @@ def row_objective(row: dict[str, Any]) -> float:
 def parse_grid_override(text: str) -> tuple[str, str, list]:
     """``METHOD.KNOB=V1,V2,...`` -> (method, knob, values); values are JSON numbers/booleans or strings."""
     if "=" not in text or "." not in text.split("=", 1)[0]:
-        raise UnlearningInputError(f"--grid takes METHOD.KNOB=V1,V2,... (e.g. ga.lr=1e-4,3e-4); got {text!r}")
+        raise UnlearningInputError(f"--grid takes METHOD.KNOB=V1,V2,... (e.g. ga.lr=1e-4,3e-4); got {shown(text)}")
     name, raw = text.split("=", 1)
     method, knob = name.split(".", 1)
     values = []
     for item in raw.split(","):
         item = item.strip()
         if not item:
-            raise UnlearningInputError(f"--grid {name}: empty value in {raw!r}")
+            raise UnlearningInputError(f"--grid {name}: empty value in {shown(raw)}")
         try:
             values.append(json.loads(item))
         except json.JSONDecodeError:
@@ -189,7 +189,7 @@ def validate_request(model: str, methods: list[str] | None, extra: dict[str, dic
     methods = methods or declared
     for method in methods:
         if method not in METHODS:
-            raise UnlearningInputError(f"unknown method {method!r} for tune; valid: {', '.join(declared)}")
+            raise UnlearningInputError(f"unknown method {shown(method)} for tune; valid: {', '.join(declared)}")
         get_method(method).for_task(spec.family, {})  # applies to this family?
     for method in extra:
         if method not in methods:

@@ -5,7 +5,7 @@ import dataclasses
 import time
 from typing import Any, Callable
 
-from ..errors import UnlearningInputError
+from ..errors import UnlearningInputError, shown
 from ..hparams import as_config, describe
 from ..zoo import get_model_spec
 from . import inversion, membership, relearn
@@ -68,15 +68,18 @@ def validate_audit(model_name: str, attacks: Any, settings: dict[str, dict[str, 
         raise UnlearningInputError(f"choose at least one attack; for {model_name} ({family}): {', '.join(valid)}")
     for name in attacks:
         if name not in ATTACKS:
-            raise UnlearningInputError(f"unknown attack {name!r}; valid: {', '.join(ATTACKS)}")
+            raise UnlearningInputError(f"unknown attack {shown(name)}; valid: {', '.join(ATTACKS)}")
         if family not in ATTACKS[name].families:
             raise UnlearningInputError(
                 f"{name} applies to {', '.join(ATTACKS[name].families)} models; {model_name} is {family} "
                 f"(valid here: {', '.join(valid)})")
     settings = settings or {}
     for name in settings:
+        if not isinstance(settings[name] or {}, dict):
+            raise UnlearningInputError(f"settings for {shown(name)} must be a JSON object of knobs, e.g. "
+                                       f"{{\"relearn\": {{\"steps\": 40}}}}; got {shown(settings[name])}")
         if name not in attacks:
-            raise UnlearningInputError(f"settings given for {name!r}, which is not being run; running: "
+            raise UnlearningInputError(f"settings given for {shown(name)}, which is not being run; running: "
                                        f"{', '.join(attacks)}")
     return {name: ATTACKS[name].config_for(family, settings.get(name)) for name in attacks}
 

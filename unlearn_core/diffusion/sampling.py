@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..errors import UnlearningInputError
+from ..errors import UnlearningInputError, shown
 
 DEFAULT_GUIDANCE = 2.0
 DEFAULT_STEPS = 25
@@ -26,21 +26,22 @@ def validate_sampling(guidance: float, steps: int, num_train_timesteps: int = 10
     try:
         guidance_value = float(guidance)
     except (TypeError, ValueError):
-        raise UnlearningInputError(f"guidance scale must be a number in [{low:g}, {high:g}]; got {guidance!r}") from None
+        raise UnlearningInputError(
+            f"guidance scale must be a number in [{low:g}, {high:g}]; got {shown(guidance)}") from None
     if not math.isfinite(guidance_value) or not low <= guidance_value <= high:
         raise UnlearningInputError(
             f"guidance scale must be a number in [{low:g}, {high:g}] (0 = unconditional, 1 = plain conditional, "
-            f"default {DEFAULT_GUIDANCE:g}); got {guidance!r}")
+            f"default {DEFAULT_GUIDANCE:g}); got {shown(guidance)}")
     max_steps = min(STEPS_RANGE[1], int(num_train_timesteps))
     if isinstance(steps, bool) or not isinstance(steps, (int, float, str)):
-        raise UnlearningInputError(f"DDIM steps must be an integer in [1, {max_steps}]; got {steps!r}")
+        raise UnlearningInputError(f"DDIM steps must be an integer in [1, {max_steps}]; got {shown(steps)}")
     try:
         steps_float = float(steps)
     except ValueError:
-        raise UnlearningInputError(f"DDIM steps must be an integer in [1, {max_steps}]; got {steps!r}") from None
+        raise UnlearningInputError(f"DDIM steps must be an integer in [1, {max_steps}]; got {shown(steps)}") from None
     if not math.isfinite(steps_float) or not steps_float.is_integer() or not 1 <= steps_float <= max_steps:
         raise UnlearningInputError(
-            f"DDIM steps must be an integer in [1, {max_steps}] (default {DEFAULT_STEPS}); got {steps!r}")
+            f"DDIM steps must be an integer in [1, {max_steps}] (default {DEFAULT_STEPS}); got {shown(steps)}")
     return guidance_value, int(steps_float)
 
 

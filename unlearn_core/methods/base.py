@@ -9,7 +9,7 @@ from typing import Any, Callable, ClassVar, Iterable
 import torch
 from torch import nn
 
-from ..errors import UnlearningInputError, check_finite
+from ..errors import UnlearningInputError, check_finite, shown
 from ..hparams import build_config, describe, validate
 from ..saliency import Mask
 from ..tasks.base import TaskAdapter
@@ -121,7 +121,7 @@ def make_optimizer(params: Iterable[nn.Parameter], kind: str, lr: float, weight_
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if kind == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    raise UnlearningInputError(f"optimizer must be 'sgd' or 'adam'; got {kind!r}")
+    raise UnlearningInputError(f"optimizer must be 'sgd' or 'adam'; got {shown(kind)}")
 
 
 def cosine_factor(step: int, total: int) -> float:

@@ -7,7 +7,7 @@ import functools
 import json
 from pathlib import Path
 
-from ..errors import UnlearningInputError
+from ..errors import UnlearningInputError, shown
 
 TUNED_DIR = Path(__file__).resolve().parent / "tuned"
 
@@ -22,7 +22,7 @@ def register(cls):
 def get_method(name: str) -> type:
     key = str(name).strip().lower().replace("-", "_")
     if key not in METHODS:
-        raise UnlearningInputError(f"unknown method {name!r}; valid: {', '.join(METHODS)}")
+        raise UnlearningInputError(f"unknown method {shown(name)}; valid: {', '.join(METHODS)}")
     return METHODS[key]
 
 

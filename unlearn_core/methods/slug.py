@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ..errors import UnlearningInputError
+from ..errors import UnlearningInputError, shown
 from ..saliency import batch_gradients
 from ..hparams import hparam
 from .base import GRADIENT_TASKS, UnlearnResult, UnlearningMethod, Work
@@ -122,7 +122,8 @@ class SLUG(UnlearningMethod):
         model.eval()
         layers = task.layer_weights(model)
         if cfg.layer != "auto" and cfg.layer not in layers:
-            raise UnlearningInputError(f"SLUG layer {cfg.layer!r} is not a candidate; valid: auto, {', '.join(layers)}")
+            raise UnlearningInputError(f"SLUG layer {shown(cfg.layer)} is not a candidate; valid: "
+                                       f"auto, {', '.join(layers)}")
         if progress:
             progress(0.0, "SLUG: one forget and one retain gradient")
         forget_grad = mean_gradient(model, task, "forget", cfg.batch_size, layers)

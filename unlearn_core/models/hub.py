@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
-from ..errors import UnlearningInputError
+from ..errors import UnlearningInputError, shown
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -28,11 +29,11 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
-        raise UnlearningInputError(f"device must be cpu, cuda, cuda:N or auto; got {device!r}") from None
+        raise UnlearningInputError(f"device must be cpu, cuda, cuda:N or auto; got {shown(device)}") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise UnlearningInputError("device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu")
     if resolved.type not in ("cpu", "cuda"):
-        raise UnlearningInputError(f"device must be cpu, cuda, cuda:N or auto; got {device!r}")
+        raise UnlearningInputError(f"device must be cpu, cuda, cuda:N or auto; got {shown(device)}")
     return resolved
 
 
@@ -43,7 +44,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     if dtype is None or dtype == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     if dtype not in DTYPES:
-        raise UnlearningInputError(f"dtype must be auto, {', '.join(DTYPES)}; got {dtype!r}")
+        raise UnlearningInputError(f"dtype must be auto, {', '.join(DTYPES)}; got {shown(dtype)}")
     return DTYPES[dtype]
 
 
@@ -161,7 +162,8 @@ def load_clip(path: str | Path, device: str | torch.device | None = None,
         tokenizer = CLIPTokenizer.from_pretrained(folder, local_files_only=True)
         processor_cls = getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
         image_processor = processor_cls.from_pretrained(folder, local_files_only=True)
-    except (OSError, ValueError, KeyError) as error:
-        raise UnlearningInputError(f"could not load a CLIP model from {path!r}: {error}") from None
+    except (OSError, ValueError, KeyError, SafetensorError) as error:  # a missing or damaged file
+        raise UnlearningInputError(f"could not load a CLIP model from {path!r} (a damaged or incomplete file?): "
+                                   f"{error}") from None
     model.to(device).eval().requires_grad_(False)
     return ClipBundle(model, tokenizer, image_processor, device, dtype, folder)

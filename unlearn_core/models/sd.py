@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
-from ..errors import UnlearningInputError
+from ..errors import UnlearningInputError, shown
 from .hub import SD_FILES, local_source, resolve_device, resolve_dtype
 from .t2i import TOKENIZER_LOADERS, PromptTokenizer, TextToImage
 
@@ -124,7 +125,7 @@ class ClipPromptTokenizer(PromptTokenizer):
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         for prompt in prompts:
             if not isinstance(prompt, str):
-                raise UnlearningInputError(f"prompts must be text; got {prompt!r}")
+                raise UnlearningInputError(f"prompts must be text; got {shown(prompt)}")
             if not prompt.strip() and not allow_empty:
                 raise UnlearningInputError("empty prompt: write at least one word, e.g. 'a photo of a cat'")
         ids = self.tokenizer(prompts, padding="max_length", max_length=self.max_length, truncation=False,
@@ -132,7 +133,7 @@ class ClipPromptTokenizer(PromptTokenizer):
         if ids.shape[1] > self.max_length:
             lengths = [len(self.tokenizer(p)["input_ids"]) for p in prompts]
             long = [p for p, n in zip(prompts, lengths) if n > self.max_length]
-            raise UnlearningInputError(f"prompt {long[0]!r} is longer than {self.max_length} tokens; shorten it")
+            raise UnlearningInputError(f"prompt {shown(long[0])} is longer than {self.max_length} tokens; shorten it")
         return ids
 
     def decode(self, ids: torch.Tensor) -> list[str]:
@@ -165,18 +166,25 @@ def load_stable_diffusion(path: str | Path, device: str | torch.device | None = 
     prediction = scheduler_config.get("prediction_type", "epsilon")
     if prediction != "epsilon":
         raise UnlearningInputError(
-            f"{path!r} predicts {prediction!r}; only epsilon-prediction checkpoints (SD 1.x, SD 2.x-base) are "
-            "supported by the lab's sampler and losses")
+            f"{path!r} predicts {shown(prediction)}; only epsilon-prediction checkpoints (SD 1.x, SD 2.x-base) "
+            "are supported by the lab's sampler and losses")
     unet_cls, text_cls, vae_cls = _classes()
-    try:
-        unet = unet_cls.from_pretrained(str(folder / "unet"), torch_dtype=dtype)
-        text_encoder = text_cls.from_pretrained(str(folder / "text_encoder"), dtype=torch.float32,
-                                                local_files_only=True)
-        vae = vae_cls.from_pretrained(str(folder / "vae"), torch_dtype=torch.float32)
-        scheduler = DDPMScheduler.from_pretrained(str(folder / "scheduler"))
-        tokenizer = ClipPromptTokenizer.from_pretrained(folder / "tokenizer")
-    except (OSError, ValueError, KeyError) as error:
-        raise UnlearningInputError(f"could not load Stable Diffusion from {path!r}: {error}") from None
+
+    def load_part(part: str, load):
+        """One part of the pipeline; a missing or damaged file is an input error naming the part's files."""
+        try:
+            return load(folder / part)
+        except (OSError, ValueError, KeyError, SafetensorError) as error:
+            files = ", ".join(sorted(str(f) for f in (folder / part).glob("*.safetensors"))) or str(folder / part)
+            raise UnlearningInputError(f"could not load Stable Diffusion's {part} from {files} (a damaged or "
+                                       f"incomplete file?): {error}") from None
+
+    unet = load_part("unet", lambda where: unet_cls.from_pretrained(str(where), torch_dtype=dtype))
+    text_encoder = load_part("text_encoder", lambda where: text_cls.from_pretrained(
+        str(where), dtype=torch.float32, local_files_only=True))
+    vae = load_part("vae", lambda where: vae_cls.from_pretrained(str(where), torch_dtype=torch.float32))
+    scheduler = load_part("scheduler", lambda where: DDPMScheduler.from_pretrained(str(where)))
+    tokenizer = load_part("tokenizer", ClipPromptTokenizer.from_pretrained)
     card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
     model = TextToImage(text_encoder, unet, scheduler, tokenizer, vae, card)
     model.to(device).eval().requires_grad_(False)

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..diffusion.training import squared_error
-from ..errors import UnlearningInputError
+from ..errors import UnlearningInputError, shown
 
 TOKENIZER_CONFIG = "tokenizer_config.json"
 VOCAB_NAME = "vocab.json"
@@ -53,7 +53,7 @@ def _as_list(prompts: Sequence[str] | str) -> list[str]:
     prompts = list(prompts)
     for p in prompts:
         if not isinstance(p, str):
-            raise UnlearningInputError(f"prompts must be text; got {p!r}")
+            raise UnlearningInputError(f"prompts must be text; got {shown(p)}")
     return prompts
 
 
@@ -89,15 +89,16 @@ class WordTokenizer(PromptTokenizer):
             words = self.split(prompt)
             if not words and not allow_empty:
                 raise UnlearningInputError(
-                    f"empty prompt {prompt!r}: write at least one word, e.g. 'a red triangle'; {self.vocabulary_hint()}")
+                    f"empty prompt {shown(prompt)}: write at least one word, e.g. 'a red triangle'; "
+                    f"{self.vocabulary_hint()}")
             unknown = sorted({w for w in words if w not in self.ids})
             if unknown:
                 raise UnlearningInputError(
                     f"unknown word{'s' if len(unknown) > 1 else ''} {', '.join(repr(w) for w in unknown)} in prompt "
-                    f"{prompt!r}; {self.vocabulary_hint()}")
+                    f"{shown(prompt)}; {self.vocabulary_hint()}")
             if len(words) > limit:
                 raise UnlearningInputError(
-                    f"prompt {prompt!r} has {len(words)} words; the maximum is {limit} words "
+                    f"prompt {shown(prompt)} has {len(words)} words; the maximum is {limit} words "
                     f"({self.max_length} tokens with the start and end tokens)")
             ids = [self.bos_id] + [self.ids[w] for w in words] + [self.eos_id]
             out[row, :len(ids)] = torch.tensor(ids)
@@ -137,7 +138,7 @@ def load_tokenizer(folder: str | Path) -> PromptTokenizer:
     config = json.loads((folder / TOKENIZER_CONFIG).read_text())
     name = config.get("tokenizer_class", "")
     if name not in TOKENIZER_LOADERS:
-        raise UnlearningInputError(f"{folder}: tokenizer class {name!r} is not supported; known: "
+        raise UnlearningInputError(f"{folder}: tokenizer class {shown(name)} is not supported; known: "
                                    f"{', '.join(TOKENIZER_LOADERS)}")
     return TOKENIZER_LOADERS[name](folder)
 

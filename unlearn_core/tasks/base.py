@@ -8,7 +8,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from ..errors import UnlearningInputError
+from ..errors import UnlearningInputError, shown
 
 Batch = Any  # a task-specific minibatch (a tuple of tensors)
 
@@ -19,7 +19,7 @@ RELABEL_TARGETS = ("random", "next")
 
 def check_relabel_target(target: str) -> None:
     if target not in RELABEL_TARGETS:
-        raise UnlearningInputError(f"relabel target must be one of {', '.join(RELABEL_TARGETS)}; got {target!r}")
+        raise UnlearningInputError(f"relabel target must be one of {', '.join(RELABEL_TARGETS)}; got {shown(target)}")
 
 
 def wrong_labels(y: torch.Tensor, num_labels: int, generator: torch.Generator, target: str = "random") -> torch.Tensor:

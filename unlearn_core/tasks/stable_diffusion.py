@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import UnlearningInputError
+from ..errors import UnlearningInputError, shown
 from ..models.hub import only_these_train
 from ..models.sd import upcast_part
 from ..user_data import image_files, load_images, read_lines
@@ -125,7 +125,7 @@ class StableDiffusionTask(TextDiffusionTask):
     def __init__(self, *args, original=None, unet_part: str = "full", scorer=None, **kwargs):
         super().__init__(*args, original=original, **kwargs)
         if unet_part not in UNET_PARTS:
-            raise UnlearningInputError(f"--unet-part must be one of {', '.join(UNET_PARTS)}; got {unet_part!r}")
+            raise UnlearningInputError(f"--unet-part must be one of {', '.join(UNET_PARTS)}; got {shown(unet_part)}")
         self.unet_part, self.scorer = unet_part, scorer
         generator = torch.Generator().manual_seed(self.seed)
         x0 = self.x_forget[:self.score_latents]

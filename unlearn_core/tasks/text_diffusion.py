@@ -34,7 +34,7 @@ from torch import nn
 
 from ..data import ForgetRequest
 from ..diffusion.training import squared_error
-from ..errors import UnlearningInputError
+from ..errors import UnlearningInputError, shown
 from ..metrics import frechet_distance
 from .base import TensorSetsTask, check_relabel_target, inversion_seeds
 
@@ -84,7 +84,7 @@ class TextDiffusionTask(TensorSetsTask):
                  real_retain01: torch.Tensor | None = None, original: nn.Module | None = None):
         super().__init__(seed)
         if len(x_forget) == 0:
-            raise UnlearningInputError(f"no training caption names the concept {concept!r}")
+            raise UnlearningInputError(f"no training caption names the concept {shown(concept)}")
         if len(remapped) != len(forget_captions) or any(len(r) == 0 for r in remapped):
             raise ValueError("every forget caption needs at least one remapped caption")
         self.model_name, self.concept, self.tokenizer = model_name, concept, tokenizer
@@ -158,7 +158,7 @@ class TextDiffusionTask(TensorSetsTask):
         elif group == "esd-u":
             chosen = {n: p for n, p in unet.items() if ".attn2." not in n}
         else:
-            raise UnlearningInputError(f"parameter set must be one of all, esd-x, esd-u; got {group!r}")
+            raise UnlearningInputError(f"parameter set must be one of all, esd-x, esd-u; got {shown(group)}")
         if not chosen:
             raise UnlearningInputError(f"parameter set '{group}' is empty for this model (no cross-attention found)")
         return chosen

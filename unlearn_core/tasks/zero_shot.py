@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import ForgetRequest
-from ..errors import UnlearningInputError
+from ..errors import UnlearningInputError, shown
 from ..models.hub import ClipBundle, autocast, features, only_these_train, train_in_float32
 from ..user_data import normalise_name
 from .base import TensorSetsTask, wrong_labels
@@ -44,9 +44,9 @@ class ZeroShotTask(TensorSetsTask):
         forget_name = self.match_name(request, names)
         keys = [normalise_name(n) for n in names]
         if tower not in TOWERS:
-            raise UnlearningInputError(f"tower must be one of {', '.join(TOWERS)}; got {tower!r}")
+            raise UnlearningInputError(f"tower must be one of {', '.join(TOWERS)}; got {shown(tower)}")
         if "{}" not in template:
-            raise UnlearningInputError(f"the prompt template must contain '{{}}' for the name; got {template!r}")
+            raise UnlearningInputError(f"the prompt template must contain '{{}}' for the name; got {shown(template)}")
         if not forget_images:
             raise UnlearningInputError(f"no images of '{request.value}' were given (the forget set is empty)")
         if not retain_images:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import UnlearningInputError
+from ..errors import UnlearningInputError, shown
 from ..models.hub import CLIP_FILES, SD_FILES, local_source
 from ..models.sd import save_stable_diffusion
 from .clip import clip_spec
@@ -28,7 +28,8 @@ def configure(name: str, options: HubOptions, check: bool = True) -> ModelSpec:
     ``check`` a path that cannot be found, or a missing data folder, is an input error now (the CLI); without,
     the model is registered and simply not listed while it is unavailable (the environment, for the app)."""
     if name not in HUB_FAMILIES:
-        raise UnlearningInputError(f"--model-path applies to the hub models {', '.join(HUB_FAMILIES)}; got {name!r}")
+        raise UnlearningInputError(f"--model-path applies to the hub models {', '.join(HUB_FAMILIES)}; "
+                                   f"got {shown(name)}")
     if check:
         local_source(options.path, CLIP_FILES if name == "clip" else SD_FILES)
         if options.clip_path:

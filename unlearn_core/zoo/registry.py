@@ -12,7 +12,7 @@ from torch import nn
 
 from .. import cache
 from ..data import ForgetRequest
-from ..errors import UnlearningInputError
+from ..errors import UnlearningInputError, shown
 from ..tasks.base import TaskAdapter
 
 
@@ -69,11 +69,12 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 
 def get_model_spec(name: str) -> ModelSpec:
-    if name not in MODELS:
-        raise UnlearningInputError(f"unknown model {name!r}; valid: {', '.join(available_models())}")
+    if not isinstance(name, str) or name not in MODELS:
+        raise UnlearningInputError(f"unknown model {shown(name)}; valid: {', '.join(available_models())}")
     spec = MODELS[name]
     if not spec.available():
-        raise UnlearningInputError(f"model {name!r} has no weights here; run `python -m unlearn_core train {name}`")
+        raise UnlearningInputError(f"model {shown(name)} has no weights here; "
+                                   f"run `python -m unlearn_core train {name}`")
     return spec
 
 

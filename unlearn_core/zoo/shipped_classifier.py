@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..assets import ASSETS
 from ..data import ForgetRequest, forget_indices, load_digits_split, load_digits_unused_part
-from ..errors import UnlearningInputError
+from ..errors import UnlearningInputError, shown
 from ..models.classifier import WEIGHTS_NAME, DigitsCNNConfig, DigitsMLPConfig, load_classifier
 from ..models.pretrained import PretrainedModule
 from ..tasks.classification import ClassificationTask
@@ -159,5 +159,5 @@ def register_classifier(classifier: ShippedClassifier, **extra) -> ModelSpec:
 
 def get_classifier(name: str) -> ShippedClassifier:
     if name not in CLASSIFIERS:
-        raise UnlearningInputError(f"no shipped classifier named {name!r}; valid: {', '.join(CLASSIFIERS)}")
+        raise UnlearningInputError(f"no shipped classifier named {shown(name)}; valid: {', '.join(CLASSIFIERS)}")
     return CLASSIFIERS[name]
