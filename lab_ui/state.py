@@ -173,6 +173,14 @@ class DemoLimits:
     def limit_s(self) -> float | None:
         return None if self.budget_s is None else self.budget_s * self.OVERRUN
 
+    def describe(self) -> str:
+        """One line for the page, under Run."""
+        budget = ("Each request may use up to "
+                  f"{self.budget_s:.0f} s of this machine (estimated before it starts: longer settings are refused "
+                  "with a suggestion that fits; the command line has no limit)") if self.budget_s else \
+            "Requests have no time limit here"
+        return f"{budget}. One request per visitor at a time; others wait in a queue that shows their place."
+
 
 VIEWS = ResultCache()           # run request -> inspection view (what the panels show)
 REPORTS = ResultCache(64)       # run request without attribution -> report (Compare reuses Lab runs)

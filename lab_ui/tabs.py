@@ -19,6 +19,7 @@ from lab_ui.catalogue import (attributions_apply, default_forget_kind, method_ma
                               retrain_applies)
 from lab_ui.config import (ATTRIBUTION_CHOICES, DEFAULT_ATTRIBUTION, DEFAULT_FORGET, DEFAULT_METHOD, DEFAULT_SEED,
                            DEFAULT_SWEEP_SHARES, EXAMPLES)
+from lab_ui.state import LIMITS
 
 LEARN_PAGE = Path(__file__).resolve().parent.parent / "unlearn_core" / "learn.md"
 Component = gr.components.Component
@@ -213,6 +214,7 @@ def lab_controls(models: list[tuple[str, str]], first_model: str | None, family:
     with gr.Row():
         run_button = gr.Button("Run", variant="primary", elem_id="run-button")
         cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel-button")
+    gr.Markdown(LIMITS.describe(), elem_id="limits-note")
     with gr.Accordion("Hyperparameters (defaults: the method's paper, scaled to this data, tuned for this model "
                       "and kind of target where a tuning table exists)", open=True):
         hyperparameters = hyperparameter_controls(family, first_model)

@@ -5,6 +5,7 @@ import re
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
@@ -41,6 +42,11 @@ def wait_until_running(job, timeout: float = 60.0) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline and job.status().code.name not in ("PROCESSING", "ITERATING", "PROGRESS"):
         time.sleep(0.1)
+
+
+def test_the_page_states_the_limits(server):
+    page = httpx.get(server.url + "config", timeout=10).text
+    assert "Each request may use up to 120 s of this machine" in page and "One request per visitor" in page
 
 
 def test_a_run_over_budget_is_refused_at_once_with_its_estimate(server):
