@@ -185,6 +185,22 @@ def test_bad_input_shows_a_readable_message(page):
     set_number(page, "hp-salun-lr", "0.013")
 
 
+def test_a_run_over_the_budget_is_refused_in_the_page_with_its_estimate(page):
+    """Issue 15: the page states the limits under Run, and settings far over the budget are refused before any
+    work with the estimate and a setting that fits, in the status line."""
+    assert "120 s of this machine" in text_of(page, "#limits-note")
+    choose(page, "method", "SFR-on")
+    set_number(page, "hp-sfr_on-iterations", "100000")
+    start = time.perf_counter()
+    page.click(page.find("#run-button"))
+    message = page.wait(lambda: text_of(page, "#status .lab-error"), 30, "the refusal in the status line")
+    assert time.perf_counter() - start < 10  # refused, not run (the run would take hours)
+    assert "Over the budget" in message and "would take about" in message and "iterations at most" in message
+    page.full_page_screenshot(SHOTS / "04c-over-budget.png")
+    set_number(page, "hp-sfr_on-iterations", "200")
+    choose(page, "method", "SalUn")
+
+
 def test_run_request_box_is_read_only_and_shows_what_was_sent(page):
     """Issue 14: the "Run request as the API receives it" box is not an ignored editor: it is read-only and,
     after Run, shows the overrides that were sent (those of the controls)."""
