@@ -18,8 +18,9 @@ from .registry import method_defaults
 ProgressFn = Callable[[float, str], None]
 ALL_TASKS = ("classification", "class-diffusion", "text-diffusion")
 # Methods that need only losses, scores and a parameter set also run on CLIP's zero-shot classification
-# (which has no Retrain, no per-sample gradients at that scale, and no boundary/teacher machinery).
-GRADIENT_TASKS = ALL_TASKS + ("zero-shot",)
+# (which has no Retrain, no per-sample gradients at that scale, and no boundary/teacher machinery) and on GANs
+# (their losses go through the oracle classifier, see tasks/gan.py).
+GRADIENT_TASKS = ALL_TASKS + ("zero-shot", "gan")
 
 
 @dataclasses.dataclass(frozen=True)

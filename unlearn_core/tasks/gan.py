@@ -1,0 +1,189 @@
+"""Unconditional GANs: forgetting a class a generator draws (Adapt-then-Unlearn's setting, Tiwary et al., TMLR).
+
+A generator has no training set to split. As in Adapt-then-Unlearn, the forget and retain sets are *latent
+vectors*: a seeded pool of z is drawn through the original generator and the shipped digits classifier (the
+oracle) labels each image; z whose image shows the forget class are the *negatives* (forget set), the others the
+*positives* (retain set). Batches are ``(z, oracle label)``.
+
+Losses methods share:
+
+- ``loss``: the oracle's cross-entropy on G(z) against the class the original drew for that z: fine-tuning
+  descends it on positives (they keep their digit), gradient ascent ascends it on negatives, and its gradient on
+  the negatives is SalUn's saliency (the weights that draw the class) and SFR-on's forget Fisher.
+- ``relabel_loss``: SalUn's random labels carried over through the oracle: cross-entropy of the oracle on G(z)
+  against a wrong class, so a negative's image is pushed towards another digit.
+- ``adversarial_loss`` / ``discriminator_loss``: the GAN's own non-saturating losses, for Adapt-then-Unlearn,
+  which trains against a discriminator on generated positives or negatives.
+
+Evaluation draws a fixed grid of latents (the same for every model and run, so before and after compare the same
+z): UA = 100 - the share of samples the oracle calls the forget class; each retained class's share against the
+original's (mode coverage; the smallest ratio is reported); the share of confidently recognised samples; and the
+Frechet distance of the oracle's features of the retained samples to real retained digits.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import ForgetRequest
+from ..diffusion.evaluation import digits_classifier, features
+from ..errors import UnlearningInputError
+from ..metrics import frechet_distance
+from ..models.gan import Discriminator, Generator, generate, latents, load_gan
+from .base import RetrainReference, TensorSetsTask, wrong_labels
+
+CONFIDENT = 0.9  # an image counts as a clear digit when the oracle gives it this probability
+
+
+class GANTask(TensorSetsTask):
+    kind = "gan"
+
+    def __init__(self, generator: Generator, discriminator: Discriminator, real_x01: torch.Tensor,
+                 real_y: torch.Tensor, request: ForgetRequest, seed: int, retrain_dir: Path | None = None,
+                 pool_size: int = 4000, eval_samples: int = 1000, score_samples: int = 500, num_classes: int = 10):
+        super().__init__(seed)
+        if request.kind != "class":
+            raise UnlearningInputError(f"GANs forget a class (class:K); got {request}")
+        self.request, self.forget_class, self.num_classes = request, int(request.value), num_classes
+        self.retained_classes = [c for c in range(num_classes) if c != self.forget_class]
+        self.original = generator.eval()
+        self.discriminator = discriminator.eval().requires_grad_(False)
+        self.retrain_dir = retrain_dir
+        self.z_dim = generator.config.z_dim
+        self.eval_samples, self.score_samples = eval_samples, score_samples
+        z = latents(pool_size, 10_000 + self.seed, self.z_dim)
+        labels = self.oracle_labels(generator, z)
+        negative = labels == self.forget_class
+        if not negative.any():
+            raise UnlearningInputError(f"the generator draws no class {self.forget_class} in {pool_size} samples: "
+                                       "nothing to forget")
+        self.x_forget, self.y_forget = z[negative], labels[negative]
+        self.x_retain, self.y_retain = z[~negative], labels[~negative]
+        keep = real_y != self.forget_class
+        self._real_x01 = real_x01[keep]
+        self._real_features: np.ndarray | None = None
+        self._original_shares: dict[int, float] | None = None
+
+    # --- the oracle ---------------------------------------------------------------------------------------
+    @staticmethod
+    @torch.no_grad()
+    def oracle_probabilities(generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        was_training = generator.training
+        generator.eval()
+        try:
+            return digits_classifier()(generate(generator, z)).softmax(1)
+        finally:
+            generator.train(was_training)
+
+    def oracle_labels(self, generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        return self.oracle_probabilities(generator, z).argmax(1)
+
+    # --- losses ---------------------------------------------------------------------------------------------
+    def loss(self, model: nn.Module, batch, reduction: str = "mean") -> torch.Tensor:
+        z, y = batch
+        return F.cross_entropy(digits_classifier()((model(z) + 1) / 2), y, reduction=reduction)
+
+    @staticmethod
+    def adversarial_loss(generator: nn.Module, discriminator: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        """The generator's non-saturating loss, -log D(G(z)), averaged."""
+        return F.softplus(-discriminator(generator(z))).mean()
+
+    @staticmethod
+    def discriminator_loss(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """-log D(real) - log(1 - D(fake)), averaged (images in the model's [-1, 1] space)."""
+        return F.softplus(-discriminator(real)).mean() + F.softplus(discriminator(fake.detach())).mean()
+
+    @torch.no_grad()
+    def drawn_by_original(self, which: str, limit: int | None = None) -> torch.Tensor:
+        """The original generator's images (model space) of the negatives or positives: the "data" that
+        Adapt-then-Unlearn adapts to (negatives) or keeps (positives)."""
+        z = self._data(which)[0][:limit]
+        return torch.cat([self.original(part) for part in z.split(512)])
+
+    def relabel_loss(self, model: nn.Module, batch, generator: torch.Generator, reference: nn.Module | None = None,
+                     reduction: str = "mean", target: str = "random") -> torch.Tensor:
+        z, y = batch
+        images01 = (model(z) + 1) / 2
+        wrong = wrong_labels(y, self.num_classes, generator, target)
+        return F.cross_entropy(digits_classifier()(images01), wrong, reduction=reduction)
+
+    def frozen_copy(self, model: nn.Module) -> nn.Module:
+        return copy.deepcopy(model).eval().requires_grad_(False)
+
+    # --- evaluation -----------------------------------------------------------------------------------------
+    def evaluation_latents(self, n: int) -> torch.Tensor:
+        """Fixed latents (independent of the run's seed): every model is judged on the same z."""
+        return latents(n, 424_242, self.z_dim)
+
+    def class_shares(self, model: nn.Module, n: int) -> tuple[dict[int, float], torch.Tensor, torch.Tensor]:
+        probabilities = self.oracle_probabilities(model, self.evaluation_latents(n))
+        labels = probabilities.argmax(1)
+        shares = {c: float(100.0 * (labels == c).float().mean()) for c in range(self.num_classes)}
+        return shares, labels, probabilities
+
+    def forget_score(self, model: nn.Module) -> float:
+        """Share of samples (percent) the oracle calls the forget class."""
+        return self.class_shares(model, self.score_samples)[0][self.forget_class]
+
+    def retain_score(self, model: nn.Module) -> float:
+        """Share of samples (percent) confidently recognised as a retained digit."""
+        _, labels, probabilities = self.class_shares(model, self.score_samples)
+        clear = (probabilities.max(1).values >= CONFIDENT) & (labels != self.forget_class)
+        return float(100.0 * clear.float().mean())
+
+    def forget_target(self, model: nn.Module) -> float:
+        """Retrain's share when known, else none at all."""
+        return self.target_forget_score if self.target_forget_score is not None else 0.0
+
+    def original_shares(self) -> dict[int, float]:
+        if self._original_shares is None:
+            self._original_shares = self.class_shares(self.original, self.eval_samples)[0]
+        return self._original_shares
+
+    def real_features(self) -> np.ndarray:
+        if self._real_features is None:
+            self._real_features = features(self._real_x01)
+        return self._real_features
+
+    def evaluation_settings(self) -> dict:
+        return {"samples": self.eval_samples, "latents": "fixed (seed 424242)", "oracle": "digits-cnn"}
+
+    def evaluation_key(self) -> tuple:
+        return (str(self.request), *sorted(self.evaluation_settings().items()))
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        shares, labels, probabilities = self.class_shares(model, self.eval_samples)
+        original = self.original_shares()
+        coverage = {c: 100.0 * shares[c] / original[c] for c in self.retained_classes if original[c] > 0}
+        retained = labels != self.forget_class
+        images = generate(model, self.evaluation_latents(self.eval_samples))[retained]
+        worst = min(coverage, key=coverage.get)
+        return {
+            "ua": 100.0 - shares[self.forget_class],
+            "forget_share": shares[self.forget_class],
+            "min_retained_share": coverage[worst],
+            "worst_retained_class": float(worst),
+            "confident": float(100.0 * (probabilities.max(1).values >= CONFIDENT).float().mean()),
+            # every sample turned into the forget class leaves nothing to compare: as far off as it gets
+            "fd": frechet_distance(features(images), self.real_features()) if len(images) > 1 else float("inf"),
+        }
+
+    # --- Retrain ---------------------------------------------------------------------------------------------
+    def retrain_available(self) -> bool:
+        return self.retrain_dir is not None and (self.retrain_dir / "generator").is_dir()
+
+    def retrain_key(self) -> tuple:
+        return (str(self.request),)
+
+    def retrain(self, progress=None, live: bool = False) -> RetrainReference:
+        if not self.retrain_available():
+            raise UnlearningInputError(f"no Retrain GAN is shipped for class {self.forget_class}")
+        generator, _ = load_gan(self.retrain_dir)
+        if progress:
+            progress(1.0, f"loaded the shipped Retrain reference {self.retrain_dir.name}")
+        return RetrainReference(generator.requires_grad_(False).eval(), None, "shipped")

@@ -1,0 +1,76 @@
+"""digits-gan: the unconditional DCGAN on the digits this project trains and ships, its Retrain reference
+(trained without class 3), and the GAN family's method defaults. Forgetting a class here follows
+Adapt-then-Unlearn: negatives and positives are latents whose images the digits classifier labels (tasks/gan.py)."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from ..assets import ASSETS
+from ..data import ForgetRequest, load_digits_split
+from ..errors import UnlearningInputError
+from ..gan_training import train_digits_gan
+from ..methods.registry import register_task_defaults
+from ..models.gan import load_gan
+from ..tasks.gan import GANTask
+from .registry import CostProfile, ModelSpec, base_model, register_model
+
+DIGITS_GAN_DIR = ASSETS / "digits-gan"
+IMAGE_SIZE = 16
+
+
+def retrain_dir(forget_class: int) -> Path:
+    return ASSETS / f"digits-gan-retrain-class{int(forget_class)}"
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_discriminator():
+    """The shipped discriminator, read-only (Adapt-then-Unlearn trains copies of it)."""
+    return load_gan(DIGITS_GAN_DIR)[1].requires_grad_(False).eval()
+
+
+def _load_generator():
+    return load_gan(DIGITS_GAN_DIR)[0]
+
+
+def digits_gan_task(request: ForgetRequest, seed: int) -> GANTask:
+    split = load_digits_split(IMAGE_SIZE)
+    return GANTask(base_model("digits-gan"), shipped_discriminator(), split.x_train, split.y_train, request, seed,
+                   retrain_dir=retrain_dir(int(request.value)))
+
+
+def train(out_dir: Path | None = None, seed: int = 0, progress=None, forget: str | None = None) -> dict:
+    """Train the shipped GAN, or with ``forget="class:K"`` its Retrain reference without class K."""
+    without = None
+    if forget is not None:
+        request = ForgetRequest.parse(forget, 10)
+        if request.kind != "class":
+            raise UnlearningInputError(f"a Retrain GAN leaves out a class (class:K); got {forget!r}")
+        without = int(request.value)
+    out_dir = Path(out_dir) if out_dir is not None else (retrain_dir(without) if without is not None else DIGITS_GAN_DIR)
+    return train_digits_gan(out_dir, seed=seed, progress=progress, without_class=without)
+
+
+register_model(ModelSpec(
+    name="digits-gan", family="gan",
+    description="Unconditional DCGAN (16x16 digits) trained by this project: forget a class it draws",
+    forget_kinds=("class",), num_classes=10,
+    load=_load_generator, make_task=digits_gan_task, train=train,
+    available=lambda: (DIGITS_GAN_DIR / "generator" / "model.safetensors").exists(),
+    default_forget="class:3", bench_methods=("atu", "atu_salun", "ga", "ft", "salun"),
+    cost=CostProfile(pass_s=2e-4, score_s=0.05, evaluation_s=1.0),
+))
+
+
+def _register_method_defaults() -> None:
+    """Starting points for GANs: Adam at DCGAN-like rates; the oracle's losses are per-sample cross-entropies."""
+    kind = "gan"
+    adam = dict(optimizer="adam", weight_decay=0.0, batch_size=64)
+    register_task_defaults("ga", kind, lr=1e-4, epochs=2.0, retain_weight=1.0, clip=1.0, **adam)
+    register_task_defaults("ft", kind, lr=1e-4, epochs=2.0, **adam)
+    register_task_defaults("rl", kind, lr=1e-4, epochs=2.0, forget_share=0.5, **adam)
+    register_task_defaults("salun", kind, lr=1e-4, epochs=2.0, forget_share=0.5, ratio=0.5, **adam)
+    register_task_defaults("salun_soft", kind, lr=1e-4, epochs=2.0, forget_share=0.5, **adam)
+
+
+_register_method_defaults()
