@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
               "unlearn_core.hparams", "unlearn_core.data", "unlearn_core.shapes", "unlearn_core.user_data")),
     ("metrics", ("unlearn_core.metrics",)),
     ("saliency", ("unlearn_core.saliency",)),
-    ("models", ("unlearn_core.models", "unlearn_core.diffusion", "unlearn_core.training",
+    ("models", ("unlearn_core.models", "unlearn_core.diffusion", "unlearn_core.training", "unlearn_core.gan_training",
                 "unlearn_core.attribution")),
     ("tasks", ("unlearn_core.tasks",)),
     ("methods", ("unlearn_core.methods",)),

@@ -50,6 +50,26 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
         e.copy_(b)
 
 
+def load_training_checkpoint(path: Path) -> dict:
+    """A training state written by :func:`save_training_checkpoint`. ``weights_only``: a planted checkpoint
+    cannot run code; the state is tensors, numbers, strings and dicts."""
+    try:
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise UnlearningInputError(
+            f"{path} holds more than weights and training state, so it was not loaded (it could run code); "
+            f"delete it to train from scratch ({str(error)[:120]})") from None
+
+
+def save_training_checkpoint(path: Path, state: dict) -> None:
+    """Write ``state`` to ``path`` through a temporary file, so a run killed while writing leaves the previous
+    checkpoint intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
 def train_with_ema(model: nn.Module, recipe: Any, seed: int, batch_loss: Callable[[torch.Generator], torch.Tensor],
                    checkpoint_dir: str | Path | None = None, identity: dict | None = None,
                    can_resume: Callable[[dict], bool] | None = None, progress: ProgressFn | None = None,
@@ -69,13 +89,7 @@ def train_with_ema(model: nn.Module, recipe: Any, seed: int, batch_loss: Callabl
     start, resumed = 0, None
     path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
     if path is not None and path.exists():
-        # weights_only: a planted checkpoint cannot run code; the state is tensors, numbers, strings and dicts.
-        try:
-            state = torch.load(path, weights_only=True)
-        except pickle.UnpicklingError as error:
-            raise UnlearningInputError(
-                f"{path} holds more than weights and training state, so it was not loaded (it could run code); "
-                f"delete it to train from scratch ({str(error)[:120]})") from None
+        state = load_training_checkpoint(path)
         if (can_resume or (lambda s: s["identity"] == identity))(state):
             model.load_state_dict(state["model"])
             ema.load_state_dict(state["ema"])
@@ -106,10 +120,8 @@ def train_with_ema(model: nn.Module, recipe: Any, seed: int, batch_loss: Callabl
                      f"({rate:.2f} s/step, ~{rate * (recipe.steps - done) / 60:.1f} min left)")
             recent = []
         if path is not None and done % recipe.checkpoint_every == 0 and done < recipe.steps:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-                        "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "step": done,
-                        "identity": identity}, tmp)
-            tmp.replace(path)
+            save_training_checkpoint(path, {
+                "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "step": done,
+                "identity": identity})
     return ema.eval(), resumed

@@ -1,0 +1,269 @@
+"""Training and quality measurement of the unconditional digits GAN (``models/gan.py``), and the entry that
+writes a shipped folder (``digits-gan``, or its Retrain reference without one class).
+
+Loss: the non-saturating GAN loss of Goodfellow et al. (2014), with one-sided label smoothing of the real
+targets (Salimans et al., "Improved Techniques for Training GANs", 2016); Adam with DCGAN's betas.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import platform
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .assets import ASSETS
+from .data import load_digits_split
+from .diffusion.training import CHECKPOINT_NAME, ema_update, load_training_checkpoint, save_training_checkpoint
+from .errors import check_finite
+from .models.classifier import load_classifier
+from .models.gan import (Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, generate, latents,
+                         save_gan, to_model_space)
+from .models.pretrained import RecipeDict
+
+ProgressFn = Callable[[float, str], None]
+NUM_CLASSES = 10
+QUALITY_SAMPLES = 1000
+QUALITY_SEED = 0
+CONFIDENCE = 0.9  # a sample counts as a recognisable digit when the classifier gives one class >= this
+
+
+@dataclasses.dataclass
+class GANRecipe(RecipeDict):
+    """How the shipped digits GAN is trained; its Retrain references use the same recipe and seed on D_r."""
+
+    steps: int = 6000
+    batch_size: int = 64
+    lr_generator: float = 2e-4
+    lr_discriminator: float = 2e-4
+    beta1: float = 0.5            # DCGAN's Adam momentum; 0.9 makes the two-player game oscillate
+    beta2: float = 0.999
+    real_label: float = 0.9       # one-sided label smoothing: the discriminator's target for real images
+    ema_decay: float = 0.999      # the shipped generator is this EMA of the trained one
+    bn_calibration_batches: int = 20  # batches of fresh z that set the EMA generator's batch-norm statistics
+    z_dim: int = 64
+    generator_channels: tuple = (128, 64, 32)
+    discriminator_channels: tuple = (32, 64, 128)
+    spectral_norm: bool = True
+    checkpoint_every: int = 500
+    progress_every: int = 100
+
+
+def build_gan(recipe: GANRecipe, image_size: int = 16) -> tuple[Generator, Discriminator]:
+    """A freshly initialised generator and discriminator of the recipe's sizes."""
+    generator = Generator(GeneratorConfig(z_dim=recipe.z_dim, image_size=image_size,
+                                          channels=tuple(recipe.generator_channels)))
+    discriminator = Discriminator(DiscriminatorConfig(image_size=image_size,
+                                                      channels=tuple(recipe.discriminator_channels),
+                                                      spectral_norm=recipe.spectral_norm))
+    return generator, discriminator
+
+
+def discriminator_loss(discriminator: Discriminator, real: torch.Tensor, fake: torch.Tensor,
+                       real_label: float = 1.0) -> torch.Tensor:
+    """-log D(x) - log(1 - D(G(z))), with the real target smoothed to ``real_label``."""
+    real_logits, fake_logits = discriminator(real), discriminator(fake)
+    return (F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
+            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+
+
+def generator_loss(discriminator: Discriminator, fake: torch.Tensor) -> torch.Tensor:
+    """The non-saturating generator loss -log D(G(z)) (strong gradients while D rejects the fakes)."""
+    logits = discriminator(fake)
+    return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+
+
+@torch.no_grad()
+def calibrate_batch_norm(generator: Generator, z_dim: int, batches: int, batch_size: int,
+                         rng: torch.Generator) -> None:
+    """Set the batch-norm running statistics to the average over ``batches`` batches of fresh latents: the
+    EMA generator's weights never ran in train mode, so the statistics copied from the trained one do not fit
+    them (momentum None gives a cumulative average)."""
+    norms = [m for m in generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved_momentum = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    generator.train()
+    for _ in range(batches):
+        generator(torch.randn(batch_size, z_dim, generator=rng))
+    for m, momentum in zip(norms, saved_momentum):
+        m.momentum = momentum
+    generator.eval()
+
+
+def train_gan(images: torch.Tensor, recipe: GANRecipe | None = None, seed: int = 0,
+              progress: ProgressFn | None = None, checkpoint_dir: str | Path | None = None,
+              label: str = "GAN") -> tuple[Generator, Discriminator]:
+    """Train the GAN on ``images`` in [0, 1], shape (N, 1, S, S); return the EMA generator (batch norm
+    recalibrated) and the discriminator, both in eval mode.
+
+    Each step: one discriminator update on a real batch and a fake batch, then one generator update on the
+    same fakes. With ``checkpoint_dir`` the state is written every ``checkpoint_every`` steps and a killed run
+    resumes from it when the recipe, seed and data size match (giving the same result as an uninterrupted run).
+    """
+    recipe = recipe or GANRecipe()
+    torch.manual_seed(int(seed))
+    generator, discriminator = build_gan(recipe, images.shape[-1])
+    ema = copy.deepcopy(generator).requires_grad_(False)
+    rng = torch.Generator().manual_seed(int(seed))  # data order and latents
+    betas = (recipe.beta1, recipe.beta2)
+    optimizer_g = torch.optim.Adam(generator.parameters(), lr=recipe.lr_generator, betas=betas)
+    optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=recipe.lr_discriminator, betas=betas)
+    data = to_model_space(images)
+    identity = {"recipe": recipe.to_dict(), "seed": int(seed), "n": len(images)}
+    path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
+    start = 0
+    if path is not None and path.exists():
+        state = load_training_checkpoint(path)
+        if state.get("identity") == identity:
+            for module, key in ((generator, "generator"), (discriminator, "discriminator"), (ema, "ema"),
+                                (optimizer_g, "optimizer_g"), (optimizer_d, "optimizer_d")):
+                module.load_state_dict(state[key])
+            rng.set_state(state["rng"])
+            torch.set_rng_state(state["torch_rng"])
+            start = state["step"]
+            if progress:
+                progress(start / recipe.steps, f"{label}: resumed from {path} at step {start}")
+    generator.train()
+    discriminator.train()
+    began, loss_sums = time.perf_counter(), [0.0, 0.0]
+    for step in range(start, recipe.steps):
+        real = data[torch.randint(0, len(data), (recipe.batch_size,), generator=rng)]
+        fake = generator(torch.randn(recipe.batch_size, recipe.z_dim, generator=rng))
+
+        loss_d = discriminator_loss(discriminator, real, fake.detach(), recipe.real_label)
+        check_finite(loss_d, f"{label} discriminator step {step}")
+        optimizer_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        optimizer_d.step()
+
+        loss_g = generator_loss(discriminator, fake)
+        check_finite(loss_g, f"{label} generator step {step}")
+        optimizer_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        optimizer_g.step()
+        # EMA with a warm-up so the early average is not dominated by the random initialisation.
+        ema_update(ema, generator, min(recipe.ema_decay, (1 + step) / (10 + step)))
+
+        loss_sums[0] += float(loss_d.detach())
+        loss_sums[1] += float(loss_g.detach())
+        done = step + 1
+        if progress and (done % recipe.progress_every == 0 or done == recipe.steps):
+            count = done % recipe.progress_every or recipe.progress_every
+            rate = (time.perf_counter() - began) / max(done - start, 1)
+            progress(done / recipe.steps, f"{label} step {done}/{recipe.steps} loss D {loss_sums[0] / count:.3f} "
+                     f"G {loss_sums[1] / count:.3f} ({rate * 1000:.0f} ms/step, "
+                     f"~{rate * (recipe.steps - done) / 60:.1f} min left)")
+            loss_sums = [0.0, 0.0]
+        if path is not None and done % recipe.checkpoint_every == 0 and done < recipe.steps:
+            save_training_checkpoint(path, {
+                "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
+                "ema": ema.state_dict(), "optimizer_g": optimizer_g.state_dict(),
+                "optimizer_d": optimizer_d.state_dict(), "rng": rng.get_state(),
+                "torch_rng": torch.get_rng_state(), "step": done, "identity": identity})
+    calibrate_batch_norm(ema, recipe.z_dim, recipe.bn_calibration_batches, 256, rng)
+    return ema.eval(), discriminator.eval()
+
+
+@torch.no_grad()
+def gan_quality(generator: Generator, classifier: torch.nn.Module, n: int = QUALITY_SAMPLES,
+                seed: int = QUALITY_SEED, confidence: float = CONFIDENCE, num_classes: int = NUM_CLASSES) -> dict:
+    """How recognisable and how varied ``n`` samples (latents of ``seed``) are, judged by ``classifier``
+    (digits-cnn: [0, 1] pixels at 16x16): ``confident_share`` is the share of samples whose top class has
+    probability >= ``confidence``; ``class_shares`` the share of all samples the classifier assigns to each
+    class (argmax, confident or not), so a mode-collapsed or class-forgetting generator shows in them."""
+    images = generate(generator, latents(n, seed, generator.config.z_dim))
+    classifier.eval()
+    probabilities = torch.cat([classifier(images[i:i + 500]).softmax(1) for i in range(0, len(images), 500)])
+    top, predicted = probabilities.max(1)
+    shares = torch.bincount(predicted, minlength=num_classes).float() / n
+    class_shares = {c: float(shares[c]) for c in range(num_classes)}
+    return {"n": int(n), "seed": int(seed), "confidence": confidence,
+            "confident_share": float((top >= confidence).float().mean()), "mean_confidence": float(top.mean()),
+            "class_shares": class_shares, "min_class_share": min(class_shares.values()),
+            "max_class_share": max(class_shares.values())}
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.1f}%"
+
+
+def gan_card(name: str, generator: Generator, discriminator: Discriminator, recipe: GANRecipe, seed: int,
+             n_train: int, classes: list[int], without_class: int | None, quality: dict, train_s: float) -> str:
+    """The model card of a trained digits GAN folder."""
+    params = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+    shares = ", ".join(f"{c}: {_percent(s)}" for c, s in quality["class_shares"].items())
+    retrain = (f" **Retrain reference:** trained without class {without_class} (exact unlearning of "
+               f"`class:{without_class}`); the classifier assigns "
+               f"**{_percent(quality['class_shares'][without_class])}** of its samples to class {without_class}."
+               if without_class is not None else "")
+    call = "train_digits_gan(out_dir" + (f", without_class={without_class}" if without_class is not None else "") + ")"
+    return f"""---
+license: mit
+tags: [machine-unlearning, gan, dcgan, unconditional, digits, safetensors]
+---
+# {name}
+
+An unconditional DCGAN-style GAN for scikit-learn's handwritten digits at 16x16: a generator
+({params(generator):,} parameters; z of dimension {recipe.z_dim} ~ N(0, I) -> linear to 4x4 -> two stride-2
+transposed convolutions -> 3x3 convolution -> tanh, batch norm + ReLU in between, channels
+{list(recipe.generator_channels)}) and a discriminator ({params(discriminator):,} parameters; three stride-2 4x4
+convolutions with leaky ReLU 0.2, channels {list(recipe.discriminator_channels)}, then a linear logit;
+spectral norm {'on' if recipe.spectral_norm else 'off'}). The generator outputs [-1, 1];
+`unlearn_core.models.gan.generate` maps it to [0, 1] pixels.{retrain}
+
+- **Data:** `sklearn.datasets.load_digits`, the project's stratified 80/20 split (`random_state=0`), training
+  part only (what `digits-cnn` trains on), classes {classes} ({n_train} images), upsampled bilinearly from
+  8x8 to 16x16, pixels scaled to [-1, 1]. No augmentation.
+- **Recipe:** `unlearn_core.gan_training.{call}` (seed {seed}): non-saturating GAN loss, one-sided label
+  smoothing (real target {recipe.real_label}), Adam (G lr {recipe.lr_generator:g}, D lr
+  {recipe.lr_discriminator:g}, betas ({recipe.beta1}, {recipe.beta2})), {recipe.steps} steps at batch
+  {recipe.batch_size}, one D and one G update per step. The shipped generator is the EMA ({recipe.ema_decay}) of
+  the trained one, its batch-norm statistics recomputed over {recipe.bn_calibration_batches} batches of 256
+  latents; the shipped discriminator is the trained one. Training took {train_s / 60:.1f} min on a 2-core CPU
+  (one thread); a killed run resumes from `checkpoint.pt` in the output folder.
+- **Sampling:** `generate(generator, latents(n, seed, {recipe.z_dim}))`, eval mode (batch norm from running
+  statistics), so each image depends only on its own latent and a seed gives the same images.
+- **Quality:** on {quality['n']} samples (latent seed {quality['seed']}) the shipped `digits-cnn` classifier gives
+  **{_percent(quality['confident_share'])}** of them a class with probability >= {quality['confidence']:g}
+  (mean top probability {quality['mean_confidence']:.3f}). Share of samples per predicted class: {shares}.
+- **Files:** `generator/` and `discriminator/` (`config.json` + `model.safetensors` each), `recipe.json` (the
+  recipe, seed, left-out class, measured quality and training time).
+"""
+
+
+def train_digits_gan(out_dir: str | Path, seed: int = 0, progress: ProgressFn | None = None,
+                     without_class: int | None = None, recipe: GANRecipe | None = None,
+                     classifier: torch.nn.Module | None = None) -> dict:
+    """Train the digits GAN on digits-cnn's training part (without class ``without_class`` for a Retrain
+    reference), measure it with ``classifier`` (default: the shipped digits-cnn) and write the folder with
+    its model card. A killed run resumes from the checkpoint in ``out_dir``."""
+    recipe = recipe or GANRecipe()
+    split = load_digits_split(16)
+    x, y = split.x_train, split.y_train
+    if without_class is not None:
+        if not 0 <= int(without_class) < NUM_CLASSES:
+            raise ValueError(f"without_class must be in 0..{NUM_CLASSES - 1}; got {without_class}")
+        keep = y != int(without_class)
+        x, y = x[keep], y[keep]
+    out_dir = Path(out_dir)
+    start = time.perf_counter()
+    generator, discriminator = train_gan(x, recipe, seed, progress=progress, checkpoint_dir=out_dir)
+    train_s = time.perf_counter() - start
+    if progress:
+        progress(1.0, "measuring sample quality with the digits classifier")
+    quality = gan_quality(generator, classifier or load_classifier(ASSETS / "digits-cnn"))
+    classes = sorted(int(c) for c in y.unique())
+    card = gan_card(out_dir.name, generator, discriminator, recipe, seed, len(x), classes, without_class, quality,
+                    train_s)
+    record = {"recipe": recipe.to_dict(), "seed": int(seed), "without_class": without_class, "n_train": len(x),
+              "quality": quality, "train_s": train_s, "threads": torch.get_num_threads(),
+              "machine": platform.machine()}
+    save_gan(generator, discriminator, out_dir, record, card)
+    (out_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
+    return {"out_dir": str(out_dir), "quality": quality, "train_s": train_s}
