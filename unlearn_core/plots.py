@@ -45,6 +45,12 @@ METRIC_LABELS: dict[str, str] = {
 FAMILY_METRIC_LABELS: dict[str, dict[str, str]] = {
     "class-diffusion": {"ua": "UA: generated forget-class samples not classified as it (%)"},
     "text-diffusion": {"fid": "FID of other-prompt images vs real ones (lower is better)"},
+    "gan": {"ua": "UA: samples not drawn as the forget class (%)",
+            "forget_acc": "Samples drawn as the forget class (%)",
+            "retain_acc": "Smallest retained class's share (% of the original's)",
+            "fid": "Frechet distance of retained samples to real digits (lower is better)",
+            "confident": "Samples recognised with confidence >= 0.9 (%)",
+            "worst_retained_class": "Retained class that lost most"},
 }
 # One line per metric: what it measures and which way is good (the table's last column).
 METRIC_EXPLANATIONS: dict[str, str] = {
@@ -75,6 +81,12 @@ FAMILY_METRIC_EXPLANATIONS: dict[str, dict[str, str]] = {
     "class-diffusion": {"ua": "100 minus the share of forget-class images a classifier still recognises."},
     "text-diffusion": {"fid": "Frechet distance of images for prompts without the concept to real images; "
                               "a rise = worse images."},
+    "gan": {"ua": "100 minus the share of samples (fixed latents) the digits classifier calls the forgotten class.",
+            "forget_acc": "Share of samples (fixed latents) the digits classifier calls the forgotten class.",
+            "retain_acc": "Each retained class's share of samples against the original's; the smallest is shown. "
+                          "100 = no class lost ground (mode coverage).",
+            "confident": "Share of samples the classifier recognises with confidence >= 0.9: clear digits.",
+            "worst_retained_class": "The retained class whose share fell most."},
 }
 AVG_GAP_EXPLANATION = "Mean distance to Retrain (the gold standard) over UA, RA, TA and MIA; lower is better."
 GENERATION_GAP_LABEL = "Gap to Retrain (UA, retained-class acc., FID worsening)"
@@ -115,7 +127,7 @@ def message_figure(text: str, height: int = 320) -> go.Figure:
 # Metrics
 
 def report_family(report: Mapping[str, Any]) -> str:
-    """The model family a report comes from ("classification", "class-diffusion", "text-diffusion" or
+    """The model family a report comes from ("classification", "class-diffusion", "text-diffusion", "gan" or
     "zero-shot"): the report's own ``family`` if it has one, else read from the metrics it holds."""
     if report.get("family"):
         return str(report["family"])
@@ -124,6 +136,8 @@ def report_family(report: Mapping[str, Any]) -> str:
         return "text-diffusion"
     if keys & {"zero_shot_forget", "zero_shot_retain"}:
         return "zero-shot"
+    if keys & {"confident", "worst_retained_class"}:
+        return "gan"
     if keys & {"forget_acc", "retain_acc"}:
         return "class-diffusion"
     return "classification"

@@ -31,7 +31,7 @@ ProgressFn = Callable[[float, str], None]
 # The forget score each family reports (what the curves' y axis means).
 SCORE_NAMES = {"classification": "forget accuracy (%)", "class-diffusion": "forget-class samples drawn as the class (%)",
                "text-diffusion": "samples still showing the concept (%)",
-               "zero-shot": "forget accuracy (%)"}
+               "zero-shot": "forget accuracy (%)", "gan": "samples drawn as the forget class (%)"}
 
 
 @dataclasses.dataclass
@@ -55,6 +55,7 @@ class RelearnConfig:
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "class-diffusion": {"lr": 1e-4, "eval_every": 2},
     "text-diffusion": {"lr": 1e-4, "eval_every": 2},
+    "gan": {"lr": 1e-4},
 }
 
 

@@ -33,7 +33,8 @@ class Retrain(UnlearningMethod):
     name, label = "retrain", "Retrain"
     summary = "Exact unlearning: the gold standard every other method is judged against."
     reference = "Retraining from scratch on D_r (SalUn, Sec. 3)."
-    tasks = ("classification", "class-diffusion")  # no Retrain reference for text-to-image concept erasure
+    # no Retrain reference for text-to-image concept erasure; GANs have shipped ones (trained without the class)
+    tasks = ("classification", "class-diffusion", "gan")
     length_knob = None
 
     def work(self, n_forget, n_retain):
