@@ -91,7 +91,7 @@ def calibrate_batch_norm(generator: Generator, z_dim: int, batches: int, batch_s
     """Set the batch-norm running statistics to the average over ``batches`` batches of fresh latents: the
     EMA generator's weights never ran in train mode, so the statistics copied from the trained one do not fit
     them (momentum None gives a cumulative average)."""
-    norms = [m for m in generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    norms = [m for m in generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     saved_momentum = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
