@@ -36,10 +36,11 @@ CONFIDENCE = 0.9  # a sample counts as a recognisable digit when the classifier 
 class GANRecipe(RecipeDict):
     """How the shipped digits GAN is trained; its Retrain references use the same recipe and seed on D_r."""
 
-    steps: int = 6000
+    steps: int = 8000
     batch_size: int = 64
     lr_generator: float = 2e-4
     lr_discriminator: float = 2e-4
+    lr_decay_start: float = 0.5   # share of the steps after which both learning rates fall linearly to 0
     beta1: float = 0.5            # DCGAN's Adam momentum; 0.9 makes the two-player game oscillate
     beta2: float = 0.999
     real_label: float = 0.9       # one-sided label smoothing: the discriminator's target for real images
@@ -51,6 +52,13 @@ class GANRecipe(RecipeDict):
     spectral_norm: bool = True
     checkpoint_every: int = 500
     progress_every: int = 100
+
+
+def linear_decay(step: int, total: int, decay_start: float) -> float:
+    """1 until ``decay_start`` x ``total`` steps, then linearly down to 0 at ``total`` (lets the two players
+    settle instead of circling an equilibrium at a fixed step size)."""
+    begin = decay_start * total
+    return 1.0 if step < begin else max(0.0, (total - step) / max(total - begin, 1))
 
 
 def build_gan(recipe: GANRecipe, image_size: int = 16) -> tuple[Generator, Discriminator]:
@@ -83,7 +91,7 @@ def calibrate_batch_norm(generator: Generator, z_dim: int, batches: int, batch_s
     """Set the batch-norm running statistics to the average over ``batches`` batches of fresh latents: the
     EMA generator's weights never ran in train mode, so the statistics copied from the trained one do not fit
     them (momentum None gives a cumulative average)."""
-    norms = [m for m in generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    norms = [m for m in generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     saved_momentum = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
@@ -133,6 +141,10 @@ def train_gan(images: torch.Tensor, recipe: GANRecipe | None = None, seed: int =
     discriminator.train()
     began, loss_sums = time.perf_counter(), [0.0, 0.0]
     for step in range(start, recipe.steps):
+        decay = linear_decay(step, recipe.steps, recipe.lr_decay_start)
+        for optimizer, lr in ((optimizer_g, recipe.lr_generator), (optimizer_d, recipe.lr_discriminator)):
+            for group in optimizer.param_groups:
+                group["lr"] = lr * decay
         real = data[torch.randint(0, len(data), (recipe.batch_size,), generator=rng)]
         fake = generator(torch.randn(recipe.batch_size, recipe.z_dim, generator=rng))
 
@@ -222,7 +234,8 @@ spectral norm {'on' if recipe.spectral_norm else 'off'}). The generator outputs 
   8x8 to 16x16, pixels scaled to [-1, 1]. No augmentation.
 - **Recipe:** `unlearn_core.gan_training.{call}` (seed {seed}): non-saturating GAN loss, one-sided label
   smoothing (real target {recipe.real_label}), Adam (G lr {recipe.lr_generator:g}, D lr
-  {recipe.lr_discriminator:g}, betas ({recipe.beta1}, {recipe.beta2})), {recipe.steps} steps at batch
+  {recipe.lr_discriminator:g}, betas ({recipe.beta1}, {recipe.beta2}); both constant for the first
+  {recipe.lr_decay_start:.0%} of the steps, then falling linearly to 0), {recipe.steps} steps at batch
   {recipe.batch_size}, one D and one G update per step. The shipped generator is the EMA ({recipe.ema_decay}) of
   the trained one, its batch-norm statistics recomputed over {recipe.bn_calibration_batches} batches of 256
   latents; the shipped discriminator is the trained one. Training took {train_s / 60:.1f} min on a 2-core CPU
