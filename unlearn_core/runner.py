@@ -117,6 +117,7 @@ def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
     torch.manual_seed(seed)
     start = time.perf_counter()
     result = method_obj.unlearn(model, task, progress=_sub_progress(progress, 0.45, 0.9))
+    task.settle(result.model)
     unlearn_time = time.perf_counter() - start
     unlearned = result.model.eval().requires_grad_(False)
     check_finite_weights(unlearned, method_obj.label)

@@ -40,6 +40,9 @@ class AdaptThenUnlearnConfig:
                             choices=REPULSIONS)
     repulsion_weight: float = hparam(1.0, "lambda_rep: weight of the repulsion", low=0.0, high=1e9)
     gamma: float = hparam(0.1, "gamma: the repulsion's distance scale", low=0.0, high=1e9, low_inclusive=False)
+    ema: float = hparam(0.99, "stage 2 keeps an exponential moving average of the generator's weights with this "
+                        "decay and ends on it (how the shipped generator was trained; 0 = the last step's weights)",
+                        low=0.0, high=0.9999)
     ratio: float = hparam(1.0, "share of generator weights that may move in stage 2 (1 = all, plain "
                           "Adapt-then-Unlearn; below 1, the most forget-salient ones, as SalUn)", low=0.0, high=1.0,
                           low_inclusive=False)
@@ -60,10 +63,12 @@ def adversarial_fisher(generator, task, params, batches: int, batch_size: int, g
 
 
 def gan_steps(generator, discriminator, real_images: torch.Tensor, steps: int, cfg, task, rng, penalty=None,
-              updater: MaskedUpdater | None = None, progress=None, stage: str = "") -> None:
+              updater: MaskedUpdater | None = None, progress=None, stage: str = "", ema: float = 0.0) -> None:
     """``steps`` alternating D and G steps: D tells ``real_images`` from G's samples, G fools D, plus
-    ``penalty()`` (EWC or repulsion) on G."""
+    ``penalty()`` (EWC or repulsion) on G; with ``ema`` > 0 the generator ends on the moving average of its
+    weights over the steps."""
     g_params = list(task.parameters_for_unlearning(generator).values())
+    average = [p.detach().clone() for p in g_params] if ema > 0 else None
     g_opt = torch.optim.Adam(g_params, lr=cfg.lr, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     generator.train()
@@ -76,8 +81,16 @@ def gan_steps(generator, discriminator, real_images: torch.Tensor, steps: int, c
         if penalty is not None:
             loss = loss + penalty()
         take_step(g_opt, loss, f"{stage} (generator)", updater)
+        if average is not None:
+            with torch.no_grad():
+                for kept, p in zip(average, g_params):
+                    kept.lerp_(p, 1.0 - ema)
         if progress and (step % 10 == 0 or step == steps - 1):
             progress((step + 1) / steps, f"{stage}: step {step + 1}/{steps}")
+    if average is not None:
+        with torch.no_grad():
+            for kept, p in zip(average, g_params):
+                p.copy_(kept)
     generator.eval()
     discriminator.eval().requires_grad_(False)
 
@@ -135,7 +148,7 @@ class AdaptThenUnlearn(UnlearningMethod):
             artifacts = saliency_artifacts(scores, mask, "gradient")
         gan_steps(model, copy.deepcopy(task.discriminator), task.drawn_by_original("retain"), cfg.unlearn_steps,
                   cfg, task, rng, repulsion, updater, progress=sub(0.3, 1.0),
-                  stage="Adapt-then-Unlearn, unlearning on the positives")
+                  stage="Adapt-then-Unlearn, unlearning on the positives", ema=cfg.ema)
         return UnlearnResult(model, artifacts)
 
 

@@ -139,6 +139,10 @@ class TaskAdapter(abc.ABC):
         """What the Retrain reference depends on (the runner caches references by it)."""
         return (str(getattr(self, "request", "")), self.seed)
 
+    def settle(self, model: nn.Module) -> None:
+        """What a family does to a model after any method has changed it, before it is evaluated (nothing by
+        default; GANs re-estimate their batch-norm statistics)."""
+
     def parameters_for_unlearning(self, model: nn.Module) -> dict[str, nn.Parameter]:
         """The parameters methods may change (all of them unless a family says otherwise)."""
         return dict(model.named_parameters())

@@ -33,6 +33,7 @@ from ..data import ForgetRequest
 from ..diffusion.evaluation import digits_classifier, features
 from ..errors import UnlearningInputError
 from ..metrics import frechet_distance
+from ..gan_training import calibrate_batch_norm
 from ..models.gan import Discriminator, Generator, generate, latents, load_gan
 from .base import RetrainReference, TensorSetsTask, wrong_labels
 
@@ -175,6 +176,14 @@ class GANTask(TensorSetsTask):
             "confident": float(100.0 * (probabilities.max(1).values >= CONFIDENT).float().mean()),
             "worst_retained_class": float(worst),
         }
+
+    def settle(self, model: nn.Module) -> None:
+        """Training steps move the generator's batch-norm statistics towards whatever latents the method fed
+        it (often only negatives or positives); re-estimate them on fresh latents, as the shipped generator's
+        were, so every sample is drawn with statistics of the whole latent distribution."""
+        calibrate_batch_norm(model, self.z_dim, batches=20, batch_size=256,
+                             rng=torch.Generator().manual_seed(self.seed))
+        model.eval()
 
     # --- the same latents before and after ---------------------------------------------------------------
     def latents_by_class(self, per_class: int) -> dict[int, torch.Tensor]:
