@@ -64,12 +64,19 @@ TWO_CLASSIFIERS = ("Why two digit classifiers? One that generalises (digits-cnn)
                    "(digits-mlp) does, so random forgetting is best studied on it.")
 
 
+GAN_TARGETS = ("A GAN has no training set to split: the digits classifier labels what the original draws, and "
+               "latents it draws as the class are the forget set (Adapt-then-Unlearn's negatives). Before/after "
+               "rows show the same latents.")
+
+
 def model_markdown(model: str) -> str:
     spec = get_model_spec(model)
     kinds = ", ".join(spec.forget_kinds)
     text = f"{spec.description}. Family: `{spec.family}`; forget targets: {kinds}."
     if spec.family == "classification":
         text += f"  \n*{TWO_CLASSIFIERS}*"
+    if spec.family == "gan":
+        text += f"  \n*{GAN_TARGETS}*"
     return text
 
 

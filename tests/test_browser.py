@@ -350,7 +350,7 @@ def test_deep_link_restores_the_controls_and_the_cached_result():
         browser.quit()
 
 
-SHIPPED_MODELS = ["digits-cnn", "digits-mlp", "digits-ddpm", "shapes-t2i"]
+SHIPPED_MODELS = ["digits-cnn", "digits-mlp", "digits-ddpm", "shapes-t2i", "digits-gan"]
 
 
 def choose_model(browser: Browser, elem_id: str, model: str) -> bool:
@@ -491,3 +491,21 @@ def test_text_to_image_metrics_read_in_words(page):
         assert raw not in table, table
     assert "FID" in table and "prompt" in table
     page.full_page_screenshot(SHOTS / "12-shapes-t2i-esd.png")
+
+
+def test_gan_unlearning_shows_the_same_latents_before_and_after(page):
+    """Issue 16: digits-gan in the Lab: Adapt-then-Unlearn with saliency, its metrics, the salient share per
+    layer, and the same latents drawn by the original, the unlearned generator and Retrain."""
+    click_tab(page, "Lab")
+    assert choose_model(page, "model", "digits-gan")
+    page.wait(lambda: "gan" in text_of(page, "#model-info"), 30, "the model description")
+    choose(page, "method", "Adapt-then-Unlearn + saliency")
+    set_number(page, "hp-atu_salun-unlearn_steps", "100")
+    run_and_wait(page, "atu_salun", GENERATIVE_TIMEOUT_S)
+    page.wait(lambda: page.script("return document.querySelectorAll('#before-after-slider img').length") >= 1, 60,
+              "the before/after slider")
+    assert page.script("return document.querySelectorAll('#before-after-gallery img').length") >= 2
+    metrics = metrics_text(page)
+    assert "Samples drawn as the forget class" in metrics and "Smallest retained class" in metrics
+    wait_plots(page, "saliency-bars")
+    page.full_page_screenshot(SHOTS / "11-gan.png")

@@ -146,6 +146,34 @@ GENERATION_UA_MIN = 90.0    # digits-ddpm: GA and SLUG erase >= 90% ...
 GENERATION_FID_GROWTH_MAX = 0.5  # ... with FID at most 50% worse than the original's
 
 
+GAN_UA_MIN = 95.0            # GANs: Adapt-then-Unlearn and its saliency variant draw the class in <= 5% ...
+GAN_COVERAGE_MIN = 70.0      # ... every retained class keeps >= 70% of its original share ...
+GAN_FID_GROWTH_MAX = 0.30    # ... the Frechet distance at most 30% worse ...
+GAN_SECONDS_MAX = 60.0       # ... in at most 60 s
+
+
+def gan_targets(reports_by_method: dict[str, list[dict]]) -> str:
+    """The GAN issue's targets for Adapt-then-Unlearn and its saliency variant, on the mean over seeds."""
+    lines = ["\nua = 100 - % of samples (fixed latents) the digits classifier calls the forget class; retain_acc = the "
+             "smallest retained class's share in % of the original's (mode coverage); FID = Frechet distance of the "
+             "retained samples' classifier features to real retained digits (not in percent).\n",
+             f"Targets (mean over seeds): Adapt-then-Unlearn and its saliency variant reach ua >= {GAN_UA_MIN:g}, every "
+             f"retained class keeps >= {GAN_COVERAGE_MIN:g}% of its share, FID at most {GAN_FID_GROWTH_MAX:.0%} worse, "
+             f"at most {GAN_SECONDS_MAX:g} s:\n"]
+    for name in ("atu", "atu_salun"):
+        if name not in reports_by_method:
+            continue
+        reports = reports_by_method[name]
+        ua, coverage, fid = (_mean(reports, f"metrics.unlearned.{k}") for k in ("ua", "retain_acc", "fid"))
+        fid0, seconds = _mean(reports, "metrics.original.fid"), _mean(reports, "runtime_s.unlearn")
+        ok = (ua >= GAN_UA_MIN and coverage >= GAN_COVERAGE_MIN and fid <= (1 + GAN_FID_GROWTH_MAX) * fid0
+              and seconds <= GAN_SECONDS_MAX)
+        lines.append(f"- {METHODS[name].label}: ua {ua:.1f}, smallest retained share {coverage:.1f}%, FID {fid:.1f} "
+                     f"(original {fid0:.1f}, limit {(1 + GAN_FID_GROWTH_MAX) * fid0:.1f}), {seconds:.1f} s: "
+                     f"**{'met' if ok else 'not met'}**")
+    return "\n".join(lines) + "\n"
+
+
 def verdict_targets(model_name: str, forget: str, reports_by_method: dict[str, list[dict]]) -> str:
     """The verdict targets (fair baselines, a memorising model, doing nothing as a reference) that apply to
     these reports, each with met / not met on the mean over seeds; empty when none applies."""
@@ -245,8 +273,9 @@ def run_benchmark(model_name: str, forgets: list[str] | None, methods: list[str]
                 done += 1
         raw[forget] = reports
         header, rows = summarise(reports)
-        sections.append(f"## `{forget}`\n\n{markdown_table(header, rows)}\n{erasure_targets(reports)}"
-                        f"{generation_targets(reports)}{verdict_targets(model_name, forget, reports)}")
+        targets = (gan_targets(reports) if spec.family == "gan" else
+                   f"{erasure_targets(reports)}{generation_targets(reports)}{verdict_targets(model_name, forget, reports)}")
+        sections.append(f"## `{forget}`\n\n{markdown_table(header, rows)}\n{targets}")
         _write(out, model_name, seeds, sections, raw, plan)  # after each target, so a long run leaves results
     return out
 

@@ -79,6 +79,19 @@ def render_grid(panels: list[tuple[str, torch.Tensor]], classes: Sequence[int], 
     return _render_rows(panels, labels, marked, len(seeds), path, title, LABEL_W, _panel_image, frame_width=2)
 
 
+def before_after_class_grid(task, outcome, path: Path, title: str, seeds: Sequence[int] | None = None) -> Path:
+    """The CLI's grid for a class-wise generator (``task.sample``, ``task.original``, ``task.num_classes``,
+    ``task.forget_class``): rows = classes, columns = seeds; the original, the unlearned and (when shipped)
+    Retrain."""
+    seeds = list(seeds or [1000 * int(outcome.report.get("seed", 0)) + i for i in range(8)])
+    classes = list(range(task.num_classes))
+    panels = [("before: original", sample_grid(task, task.original, classes, seeds)),
+              (f"after: {outcome.report.get('method', 'unlearned')}", sample_grid(task, outcome.model, classes, seeds))]
+    if task.retrain_available():
+        panels.append(("Retrain (exact)", sample_grid(task, task.retrain().model, classes, seeds)))
+    return render_grid(panels, classes, seeds, task.forget_class, Path(path), title=title)
+
+
 PROMPT_LABEL_W = 250
 
 

@@ -268,14 +268,8 @@ class ClassDiffusionTask(TensorSetsTask):
     # --- images ---------------------------------------------------------------------------------------
     def before_after_grid(self, outcome, path: Path, seeds: list[int] | None = None) -> Path:
         """Rows = classes, columns = seeds: the original, the unlearned and (when shipped) Retrain."""
-        from ..diffusion.grids import render_grid, sample_grid
+        from ..diffusion.grids import before_after_class_grid
 
-        seeds = seeds or [1000 * int(outcome.report.get("seed", 0)) + i for i in range(8)]
-        classes = list(range(self.num_classes))
-        panels = [("before: original", sample_grid(self, self.original, classes, seeds)),
-                  (f"after: {outcome.report.get('method', 'unlearned')}", sample_grid(self, outcome.model, classes, seeds))]
-        if self.retrain_available():
-            panels.append(("Retrain (exact)", sample_grid(self, self.retrain().model, classes, seeds)))
         title = (f"{self.model_name}: forget class {self.forget_class}, guidance {self.guidance:g}, "
                  f"{self.steps} DDIM steps")
-        return render_grid(panels, classes, seeds, self.forget_class, Path(path), title=title)
+        return before_after_class_grid(self, outcome, Path(path), title, seeds)

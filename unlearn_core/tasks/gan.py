@@ -34,7 +34,7 @@ from ..diffusion.evaluation import digits_classifier, features
 from ..errors import UnlearningInputError
 from ..metrics import frechet_distance
 from ..gan_training import calibrate_batch_norm
-from ..models.gan import Discriminator, Generator, generate, latents, load_gan
+from ..models.gan import Discriminator, Generator, generate, latents, load_gan, read_gan_record
 from .base import RetrainReference, TensorSetsTask, wrong_labels
 
 CONFIDENT = 0.9  # an image counts as a clear digit when the oracle gives it this probability
@@ -198,9 +198,10 @@ class GANTask(TensorSetsTask):
         return {c: z[:per_class] for c, z in self._by_class[1].items()}
 
     @torch.no_grad()
-    def sample(self, model: nn.Module, labels: list[int], seeds: list[int]) -> torch.Tensor:
+    def sample(self, model: nn.Module, labels: list[int], seeds: list[int], guidance=None, steps=None) -> torch.Tensor:
         """Images (model space) for grid cells (class row, column): the k-th latent of the row's class, k the
-        column's rank among ``seeds`` (the grid's fixed column seeds)."""
+        column's rank among ``seeds`` (the grid's fixed column seeds); ``guidance`` and ``steps`` (diffusion
+        samplers' knobs) do not apply."""
         columns = sorted(set(seeds))
         by_class = self.latents_by_class(len(columns))
         z = torch.stack([by_class[int(c)][columns.index(s) % len(by_class[int(c)])] for c, s in zip(labels, seeds)])
@@ -210,6 +211,14 @@ class GANTask(TensorSetsTask):
             return model(z)
         finally:
             model.train(was_training)
+
+    def before_after_grid(self, outcome, path: Path, seeds: list[int] | None = None) -> Path:
+        """The CLI's grid: rows = the class the original draws for the row's latents, columns = latents; the
+        original, the unlearned generator and Retrain on the same latents."""
+        from ..diffusion.grids import before_after_class_grid
+
+        title = f"{outcome.report['model']}: forget class {self.forget_class}; each row: latents the original draws as it"
+        return before_after_class_grid(self, outcome, Path(path), title, seeds)
 
     # --- Retrain ---------------------------------------------------------------------------------------------
     def retrain_available(self) -> bool:
@@ -224,4 +233,5 @@ class GANTask(TensorSetsTask):
         generator, _ = load_gan(self.retrain_dir)
         if progress:
             progress(1.0, f"loaded the shipped Retrain reference {self.retrain_dir.name}")
-        return RetrainReference(generator.requires_grad_(False).eval(), None, "shipped")
+        seconds = read_gan_record(self.retrain_dir).get("train_s")  # its training time, recorded beside it
+        return RetrainReference(generator.requires_grad_(False).eval(), seconds, "shipped")

@@ -11,11 +11,10 @@ from ..assets import ASSETS
 from ..data import ForgetRequest, load_digits_split
 from ..diffusion.evaluation import accuracy_by_class, classify
 from ..diffusion.sampling import DEFAULT_GUIDANCE, DEFAULT_STEPS, ddim_sample
-from ..errors import UnlearningInputError
 from ..methods.registry import register_task_defaults
 from ..models.ddpm import IMAGE_SIZE, NULL_CLASS, DDPMRecipe, build_scheduler, load_unet, save_ddpm, train_ddpm
 from ..tasks.class_diffusion import ClassDiffusionTask
-from .registry import CostProfile, ModelSpec, base_model, register_model
+from .registry import CostProfile, ModelSpec, base_model, class_left_out, register_model
 
 DIGITS_DDPM_DIR = ASSETS / "digits-ddpm"
 DIGITS_DDPM_SEED = 0
@@ -88,12 +87,8 @@ def train_digits_ddpm(out_dir: Path | None = None, seed: int = DIGITS_DDPM_SEED,
     recipe = recipe or DDPMRecipe()
     split = load_digits_split(IMAGE_SIZE)
     x, y = split.x_train, split.y_train
-    forget_class = None
-    if forget is not None:
-        request = ForgetRequest.parse(forget, 10)
-        if request.kind != "class":
-            raise UnlearningInputError(f"digits-ddpm Retrain references forget a class (class:K); got '{forget}'")
-        forget_class = int(request.value)
+    forget_class = class_left_out(forget, "digits-ddpm")
+    if forget_class is not None:
         keep = y != forget_class
         x, y = x[keep], y[keep]
     out_dir = Path(out_dir) if out_dir is not None else (

@@ -57,6 +57,17 @@ class ModelSpec:
 MODELS: dict[str, ModelSpec] = {}
 
 
+def class_left_out(forget: str | None, model_name: str) -> int | None:
+    """The class a Retrain reference is trained without (``train --forget class:K``), or None for the model
+    itself; generators' references leave out a class, nothing else."""
+    if forget is None:
+        return None
+    request = ForgetRequest.parse(forget, 10)
+    if request.kind != "class":
+        raise UnlearningInputError(f"{model_name} Retrain references leave out a class (class:K); got {shown(forget)}")
+    return int(request.value)
+
+
 def register_model(spec: ModelSpec) -> ModelSpec:
     """Register ``spec``; registering a name again (a hub model given another path) drops what was loaded or
     computed from the previous weights."""
