@@ -68,10 +68,6 @@ def remove_instance_dir() -> None:
         shutil.rmtree(_INSTANCE[0], ignore_errors=True)
 
 
-def folder_bytes(folder: Path) -> int:
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-
-
 def prune_cache(folder: Path, max_bytes: int, keep: Path) -> None:
     """Keep gradio's cache under ``folder`` (outside ``keep``, the runs we manage) below ``max_bytes``: the
     oldest files go first."""

@@ -14,6 +14,8 @@ from typing import Any, Callable, ClassVar, Iterator
 
 import gradio as gr
 
+from lab_ui.config import DEFAULT_BUDGET_S, DEFAULT_CACHE_MB
+
 
 class RunCancelled(Exception):
     """The user pressed Cancel; raised from the progress callback so the computation stops early."""
@@ -166,8 +168,8 @@ class DemoLimits:
     (the margin absorbs the estimate's error). ``cache_bytes``: what gradio's cache (images it serves) may hold
     beside the runs' own files, which leave with their runs."""
 
-    budget_s: float | None = 120.0
-    cache_bytes: int = 200 * 2**20
+    budget_s: float | None = DEFAULT_BUDGET_S
+    cache_bytes: int = DEFAULT_CACHE_MB * 2**20
     OVERRUN: ClassVar[float] = 1.25
 
     def limit_s(self) -> float | None:

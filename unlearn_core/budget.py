@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import UnlearningInputError
 from .methods import get_method
-from .runner import retrain_is_ready, evaluation_is_cached
+from .runner import evaluation_is_cached, retrain_is_ready
 from .zoo import get_model_spec
 
 
@@ -91,9 +91,9 @@ def estimate_runs(requests: list[RunRequest]) -> RunCost:
     return RunCost(*(sum(getattr(c, part) for c in costs) for part in ("unlearning_s", "evaluation_s", "retrain_s")))
 
 
-def fitting_setting(requests: list[RunRequest], budget_s: float) -> str:
-    """A suggestion that fits the budget: the length knob of a single run scaled down, or what dominates."""
-    cost = estimate_runs(requests)
+def fitting_setting(requests: list[RunRequest], cost: RunCost, budget_s: float) -> str:
+    """A suggestion that fits the budget for ``requests`` estimated at ``cost``: the length knob of a single
+    run scaled down, or what dominates."""
     fixed = cost.evaluation_s + cost.retrain_s
     if len(requests) > 1:
         return "fewer methods or shares, a class target (its Retrain is shipped) or a smaller model"
@@ -120,6 +120,6 @@ def check_budget(requests: list[RunRequest], budget_s: float | None) -> RunCost:
         what = (f"{get_method(requests[0][2]).label} on {requests[0][0]}" if len(requests) == 1
                 else f"these {len(requests)} runs")
         raise BudgetExceeded(f"{what} would take {cost.describe()}, over this app's budget of {budget_s:.0f} s "
-                             f"per request. To fit: {fitting_setting(requests, budget_s)}. (The command line "
+                             f"per request. To fit: {fitting_setting(requests, cost, budget_s)}. (The command line "
                              "has no budget: python -m unlearn_core run ...)")
     return cost

@@ -57,21 +57,35 @@ def retrain_model(model_name: str, forget: str, seed: int, task=None, progress: 
             reference = dataclasses.replace(reference, seconds=time.perf_counter() - start)
         return reference
 
-    return _RETRAIN.remember((model_name, live, *task.retrain_key()), compute)
+    return _RETRAIN.remember(_reference_key(model_name, task, live), compute)
+
+
+# The caches' keys, one function each: the runs fill them and the run budget asks what they already hold.
+def _reference_key(model_name: str, task, live: bool = False) -> tuple:
+    return (model_name, live, *task.retrain_key())
+
+
+def _original_metrics_key(model_name: str, task) -> tuple:
+    # Metrics of the original and of Retrain depend only on the weights and what the task's evaluation depends
+    # on (task.evaluation_key(): for generative families not the run's seed, their samples use fixed seeds).
+    return (model_name, "original", *task.evaluation_key())
+
+
+def _retrain_metrics_key(model_name: str, task, live: bool = False) -> tuple:
+    return (model_name, "retrain", live, *task.retrain_key(), *task.evaluation_key())
 
 
 def retrain_is_ready(model_name: str, task) -> bool:
     """Whether the Retrain reference of ``task`` costs no training: shipped, already cached, or none at all."""
     return (not task.retrain_available() or task.retrain_is_shipped()
-            or (model_name, False, *task.retrain_key()) in _RETRAIN)
+            or _reference_key(model_name, task) in _RETRAIN)
 
 
 def evaluation_is_cached(model_name: str, task, which: str) -> bool:
     """Whether the metrics of the original (``which="original"``) or of Retrain are already cached for the
     evaluation ``task`` would run."""
-    if which == "original":
-        return (model_name, "original", *task.evaluation_key()) in _ORIGINAL
-    return (model_name, "retrain", False, *task.retrain_key(), *task.evaluation_key()) in _ORIGINAL
+    key = _original_metrics_key(model_name, task) if which == "original" else _retrain_metrics_key(model_name, task)
+    return key in _ORIGINAL
 
 
 def check_finite_weights(model: nn.Module, label: str) -> None:
@@ -100,17 +114,14 @@ def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
         reference = retrain_model(model_name, str(request), seed, task, _sub_progress(progress, 0.0, 0.4),
                                   live=live_retrain)
     retrain = reference.model
-    # Metrics of the original and of Retrain depend only on the weights and what the task's evaluation depends
-    # on (task.evaluation_key(): for generative families not the run's seed, their samples use fixed seeds).
-    evaluation_key = task.evaluation_key()
-    retrain_key = (model_name, "retrain", live_retrain, *task.retrain_key(), *evaluation_key)
+    retrain_key = _retrain_metrics_key(model_name, task, live_retrain)
     if retrain is not None:
         task.target_forget_score = _ORIGINAL.remember((*retrain_key, "forget_score"),
                                                       lambda: task.forget_score(retrain))
 
     if progress:
         progress(0.4, "evaluating the original model")
-    original_metrics = _ORIGINAL.remember((model_name, "original", *evaluation_key),
+    original_metrics = _ORIGINAL.remember(_original_metrics_key(model_name, task),
                                           lambda: task.evaluate(fresh_copy(model_name).eval()))
 
     model = fresh_copy(model_name)

@@ -29,11 +29,6 @@ class SalUnConfig(RandomLabelConfig):
                                   low=0.0, high=100.0)
 
 
-def with_saliency_pass(work: Work, n_forget: int) -> Work:
-    """The random-label loop's work plus the saliency pass over the forget set."""
-    return dataclasses.replace(work, passes=work.passes + n_forget)
-
-
 def saliency_artifacts(scores, mask, kind: str) -> dict:
     return {"saliency": {"kind": kind, "layers": layer_saliency(scores, mask), "salient_share": mask_share(mask)}}
 
@@ -47,8 +42,10 @@ class SalUn(UnlearningMethod):
     Config = SalUnConfig
     __doc__ = SalUnConfig.__doc__
 
-    def work(self, n_forget, n_retain):
-        return with_saliency_pass(UnlearningMethod.work(self, n_forget, n_retain), n_forget)
+    def work(self, n_forget, n_retain) -> Work:
+        # the random-label loop's passes plus the saliency pass over the forget set
+        loop = UnlearningMethod.work(self, n_forget, n_retain)
+        return dataclasses.replace(loop, passes=loop.passes + n_forget)
 
     def unlearn(self, model, task, progress=None):
         self.check_task(task)

@@ -22,8 +22,8 @@ Frechet distance of the oracle's features of the retained samples to real retain
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -33,8 +33,9 @@ from ..data import ForgetRequest
 from ..diffusion.evaluation import digits_classifier, features
 from ..errors import UnlearningInputError
 from ..metrics import frechet_distance
-from ..gan_training import calibrate_batch_norm
-from ..models.gan import Discriminator, Generator, generate, latents, load_gan, read_gan_record
+from ..gan_training import calibrate_batch_norm, discriminator_loss, generator_loss
+from ..models.gan import (Discriminator, Generator, generate, latents, load_gan, read_gan_record, to_model_space,
+                          to_pixels)
 from .base import RetrainReference, TensorSetsTask, wrong_labels
 
 CONFIDENT = 0.9  # an image counts as a clear digit when the oracle gives it this probability
@@ -73,12 +74,13 @@ class GANTask(TensorSetsTask):
     @staticmethod
     @torch.no_grad()
     def oracle_probabilities(generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
-        was_training = generator.training
-        generator.eval()
-        try:
-            return digits_classifier()(generate(generator, z)).softmax(1)
-        finally:
-            generator.train(was_training)
+        """The oracle's class probabilities for the images ``generator`` draws from ``z`` (in eval mode)."""
+        return digits_classifier()(generate(generator, z)).softmax(1)
+
+    @staticmethod
+    def oracle_logits(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
+        """The oracle's logits on G(z), differentiable in G's weights (the losses methods descend)."""
+        return digits_classifier()(to_pixels(model(z)))
 
     def oracle_labels(self, generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
         return self.oracle_probabilities(generator, z).argmax(1)
@@ -86,34 +88,28 @@ class GANTask(TensorSetsTask):
     # --- losses ---------------------------------------------------------------------------------------------
     def loss(self, model: nn.Module, batch, reduction: str = "mean") -> torch.Tensor:
         z, y = batch
-        return F.cross_entropy(digits_classifier()((model(z) + 1) / 2), y, reduction=reduction)
+        return F.cross_entropy(self.oracle_logits(model, z), y, reduction=reduction)
 
     @staticmethod
     def adversarial_loss(generator: nn.Module, discriminator: nn.Module, z: torch.Tensor) -> torch.Tensor:
-        """The generator's non-saturating loss, -log D(G(z)), averaged."""
-        return F.softplus(-discriminator(generator(z))).mean()
+        """The generator's non-saturating loss, -log D(G(z)), as the GAN was trained with."""
+        return generator_loss(discriminator, generator(z))
 
     @staticmethod
     def discriminator_loss(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """-log D(real) - log(1 - D(fake)), averaged (images in the model's [-1, 1] space)."""
-        return F.softplus(-discriminator(real)).mean() + F.softplus(discriminator(fake.detach())).mean()
+        """-log D(real) - log(1 - D(fake)) (images in the model's [-1, 1] space; no gradient into G)."""
+        return discriminator_loss(discriminator, real, fake.detach())
 
-    @torch.no_grad()
-    def drawn_by_original(self, which: str, limit: int | None = None) -> torch.Tensor:
+    def drawn_by_original(self, which: str) -> torch.Tensor:
         """The original generator's images (model space) of the negatives or positives: the "data" that
         Adapt-then-Unlearn adapts to (negatives) or keeps (positives)."""
-        z = self._data(which)[0][:limit]
-        return torch.cat([self.original(part) for part in z.split(512)])
+        return to_model_space(generate(self.original, self._data(which)[0]))
 
     def relabel_loss(self, model: nn.Module, batch, generator: torch.Generator, reference: nn.Module | None = None,
                      reduction: str = "mean", target: str = "random") -> torch.Tensor:
         z, y = batch
-        images01 = (model(z) + 1) / 2
         wrong = wrong_labels(y, self.num_classes, generator, target)
-        return F.cross_entropy(digits_classifier()(images01), wrong, reduction=reduction)
-
-    def frozen_copy(self, model: nn.Module) -> nn.Module:
-        return copy.deepcopy(model).eval().requires_grad_(False)
+        return F.cross_entropy(self.oracle_logits(model, z), wrong, reduction=reduction)
 
     # --- evaluation -----------------------------------------------------------------------------------------
     def evaluation_latents(self, n: int) -> torch.Tensor:
@@ -205,12 +201,7 @@ class GANTask(TensorSetsTask):
         columns = sorted(set(seeds))
         by_class = self.latents_by_class(len(columns))
         z = torch.stack([by_class[int(c)][columns.index(s) % len(by_class[int(c)])] for c, s in zip(labels, seeds)])
-        was_training = model.training
-        model.eval()
-        try:
-            return model(z)
-        finally:
-            model.train(was_training)
+        return to_model_space(generate(model, z))
 
     def before_after_grid(self, outcome, path: Path, seeds: list[int] | None = None) -> Path:
         """The CLI's grid: rows = the class the original draws for the row's latents, columns = latents; the
