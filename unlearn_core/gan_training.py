@@ -50,8 +50,31 @@ class GANRecipe(RecipeDict):
     generator_channels: tuple = (128, 64, 32)
     discriminator_channels: tuple = (32, 64, 128)
     spectral_norm: bool = True
+    # Differentiable augmentation (Zhao et al., "Differentiable Augmentation for Data-Efficient GAN Training",
+    # 2020) of every image the discriminator sees, real and fake: "translation" shifts each by up to
+    # ``translation`` pixels. With 1,437 training digits an unaugmented discriminator memorises them.
+    augment: str = "none"
+    translation: int = 2
     checkpoint_every: int = 500
     progress_every: int = 100
+
+
+AUGMENTATIONS = ("none", "translation")
+
+
+def translate(images: torch.Tensor, max_shift: int, rng: torch.Generator) -> torch.Tensor:
+    """Each image shifted by its own integer offset in [-max_shift, max_shift] on both axes, the uncovered
+    border filled with the background (-1 in model space); differentiable in the images."""
+    if max_shift <= 0:
+        return images
+    n, _, height, width = images.shape
+    padded = F.pad(images, [max_shift] * 4, value=-1.0)
+    shift_y = torch.randint(0, 2 * max_shift + 1, (n, 1, 1), generator=rng)
+    shift_x = torch.randint(0, 2 * max_shift + 1, (n, 1, 1), generator=rng)
+    rows = (torch.arange(height).view(1, height, 1) + shift_y).expand(n, height, width)
+    cols = (torch.arange(width).view(1, 1, width) + shift_x).expand(n, height, width)
+    batch = torch.arange(n).view(n, 1, 1).expand(n, height, width)
+    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
 
 
 def linear_decay(step: int, total: int, decay_start: float) -> float:
@@ -61,11 +84,11 @@ def linear_decay(step: int, total: int, decay_start: float) -> float:
     return 1.0 if step < begin else max(0.0, (total - step) / max(total - begin, 1))
 
 
-def build_gan(recipe: GANRecipe, image_size: int = 16) -> tuple[Generator, Discriminator]:
+def build_gan(recipe: GANRecipe, image_size: int = 16, image_channels: int = 1) -> tuple[Generator, Discriminator]:
     """A freshly initialised generator and discriminator of the recipe's sizes."""
-    generator = Generator(GeneratorConfig(z_dim=recipe.z_dim, image_size=image_size,
+    generator = Generator(GeneratorConfig(z_dim=recipe.z_dim, image_size=image_size, out_channels=image_channels,
                                           channels=tuple(recipe.generator_channels)))
-    discriminator = Discriminator(DiscriminatorConfig(image_size=image_size,
+    discriminator = Discriminator(DiscriminatorConfig(image_size=image_size, in_channels=image_channels,
                                                       channels=tuple(recipe.discriminator_channels),
                                                       spectral_norm=recipe.spectral_norm))
     return generator, discriminator
@@ -115,8 +138,10 @@ def train_gan(images: torch.Tensor, recipe: GANRecipe | None = None, seed: int =
     resumes from it when the recipe, seed and data size match (giving the same result as an uninterrupted run).
     """
     recipe = recipe or GANRecipe()
+    if recipe.augment not in AUGMENTATIONS:
+        raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)}; got {recipe.augment!r}")
     torch.manual_seed(int(seed))
-    generator, discriminator = build_gan(recipe, images.shape[-1])
+    generator, discriminator = build_gan(recipe, images.shape[-1], images.shape[1])
     ema = copy.deepcopy(generator).requires_grad_(False)
     rng = torch.Generator().manual_seed(int(seed))  # data order and latents
     betas = (recipe.beta1, recipe.beta2)
@@ -147,6 +172,8 @@ def train_gan(images: torch.Tensor, recipe: GANRecipe | None = None, seed: int =
                 group["lr"] = lr * decay
         real = data[torch.randint(0, len(data), (recipe.batch_size,), generator=rng)]
         fake = generator(torch.randn(recipe.batch_size, recipe.z_dim, generator=rng))
+        if recipe.augment == "translation":
+            real, fake = (translate(batch, recipe.translation, rng) for batch in (real, fake))
 
         loss_d = discriminator_loss(discriminator, real, fake.detach(), recipe.real_label)
         check_finite(loss_d, f"{label} discriminator step {step}")
