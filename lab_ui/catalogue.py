@@ -14,8 +14,10 @@ def model_choices() -> list[tuple[str, str]]:
     return [(f"{name} ({get_model_spec(name).family})", name) for name in available_models()]
 
 
-def methods_for(family: str) -> list[tuple[str, str]]:
-    return [(cls.label, name) for name, cls in METHODS.items() if family in cls.tasks]
+def methods_for(model: str) -> list[tuple[str, str]]:
+    """(label, name) of the methods that can run on ``model`` (its family, and what they need beside it)."""
+    spec = get_model_spec(model)
+    return [(cls.label, name) for name, cls in METHODS.items() if spec.applies(cls)]
 
 
 def offered_methods() -> list[tuple[str, str]]:
@@ -64,9 +66,11 @@ TWO_CLASSIFIERS = ("Why two digit classifiers? One that generalises (digits-cnn)
                    "(digits-mlp) does, so random forgetting is best studied on it.")
 
 
-GAN_TARGETS = ("A GAN has no training set to split: the digits classifier labels what the original draws, and "
-               "latents it draws as the class are the forget set (Adapt-then-Unlearn's negatives). Before/after "
-               "rows show the same latents.")
+GAN_TARGETS = ("A GAN has no training set to split: a classifier labels what the original draws, and latents it "
+               "draws as the class are the forget set (Adapt-then-Unlearn's negatives). Before/after rows show the "
+               "same latents.")
+TEXT_GUIDED = ("This generator ships a small text-image model (shapes-clip): Text-to-Unlearn forgets a concept "
+               "from its words alone; the classifier only judges the result.")
 
 
 def model_markdown(model: str) -> str:
@@ -77,6 +81,8 @@ def model_markdown(model: str) -> str:
         text += f"  \n*{TWO_CLASSIFIERS}*"
     if spec.family == "gan":
         text += f"  \n*{GAN_TARGETS}*"
+    if "text_model" in spec.provides:
+        text += f"  \n*{TEXT_GUIDED}*"
     return text
 
 

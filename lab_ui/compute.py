@@ -166,6 +166,7 @@ def normalise_request(model: str, forget: str, method: str, overrides: dict[str,
         raise UnlearningInputError("choose a method")
     method_obj = get_method(method).for_task(spec.family, overrides, model=spec.name,
                                              forget_kind=request.kind)  # with the tuned defaults, as the run
+    spec.check_method(type(method_obj))
     seed_value = check_seed(seed)
     config = json.dumps(dataclasses.asdict(method_obj.config), sort_keys=True, default=str)
     return (spec.name, str(request), method_obj.name, seed_value, config)

@@ -206,9 +206,9 @@ def describe(model: str, method: str) -> dict[str, Any]:
     """The method's description and hyperparameters as JSON (defaults for this model's family, tuned for the
     model and its default kind of forget target where ``tune`` chose them)."""
     family = family_of(model)
-    if not isinstance(method, str) or method not in dict((v, k) for k, v in methods_for(family)):
+    if not isinstance(method, str) or method not in dict((v, k) for k, v in methods_for(model)):
         raise UnlearningInputError(f"method {shown(method)} does not apply to {model}; valid: "
-                                   f"{', '.join(v for _, v in methods_for(family))}")
+                                   f"{', '.join(v for _, v in methods_for(model))}")
     return describe_method(method, family, model, default_forget_kind(model))
 
 

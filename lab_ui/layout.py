@@ -62,7 +62,7 @@ def wire_lab_pickers(lab: LabControls) -> None:
     def on_model(model: str):
         spec = get_model_spec(model)
         kinds = list(spec.forget_kinds)
-        options = methods_for(spec.family)
+        options = methods_for(spec.name)
         values = [option for _, option in options]
         defaults = hyperparameter_defaults(model)  # tuned for the model's default kind of target
         classes = [str(c) for c in range(spec.num_classes or 0)]
@@ -147,7 +147,7 @@ def wire_compare(tab: CompareTab) -> None:
 
     def on_compare_model(model: str):
         spec = get_model_spec(model)
-        options = [c for c in methods_for(spec.family) if c[1] != "retrain"]
+        options = [c for c in methods_for(spec.name) if c[1] != "retrain"]
         return gr.CheckboxGroup(choices=options, value=[v for _, v in options][:3]), spec.default_forget
 
     tab.model.input(user_errors(on_compare_model), tab.model, [tab.methods, tab.forget], api_visibility="private")
@@ -158,7 +158,7 @@ def wire_compare_choices(demo: gr.Blocks, tab: CompareTab) -> None:
     validates); on load the page narrows it to its model's family. Wired after every older event."""
 
     def narrow(model: str):
-        options = [c for c in methods_for(family_of(model)) if c[1] != "retrain"]
+        options = [c for c in methods_for(model) if c[1] != "retrain"]
         return gr.CheckboxGroup(choices=options)
 
     demo.load(user_errors(narrow), tab.model, tab.methods, api_visibility="private", show_progress="hidden")
@@ -266,7 +266,7 @@ def config_values(lab: LabControls, model: str, forget: str, method: str, seed: 
     Raises UnlearningInputError for a configuration the page cannot show."""
     spec = get_model_spec(str(model))
     request = spec.parse_forget(str(forget or ""))
-    options = methods_for(spec.family)
+    options = methods_for(spec.name)
     if method not in [value for _, value in options]:
         raise UnlearningInputError(f"method {shown(method)} does not apply to {spec.name}; valid: "
                                    f"{', '.join(v for _, v in options)}")
@@ -412,7 +412,7 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
     model_names = [value for _, value in models]
     first_model = DEFAULT_MODEL if DEFAULT_MODEL in model_names else (model_names[0] if model_names else None)
     family = family_of(first_model) if first_model else "classification"
-    method_options = methods_for(family)
+    method_options = methods_for(first_model) if first_model else []
 
     # gradio's cache (in the instance's private folder, see app.py): files older than an hour go every 10 minutes,
     # and lab_ui.compute.prune_cache keeps it under --cache-mb between runs

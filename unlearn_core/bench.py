@@ -21,7 +21,7 @@ from .zoo import get_model_spec
 REPO = Path(__file__).resolve().parent.parent
 BENCH_FORGETS = {"classification": ["class:3", "random:10"]}
 METHOD_ORDER = ["retrain", "ft", "ga", "rl", "l1_sparse", "iu", "be", "bs", "scrub", "bad_teacher",
-                "salun", "salun_soft", "sfr_on", "slug", "esd"]
+                "salun", "salun_soft", "sfr_on", "slug", "esd", "atu", "atu_salun", "text_unlearn"]
 
 
 def _columns(reports: list[dict]) -> list[tuple[str, str]]:
@@ -150,27 +150,40 @@ GAN_UA_MIN = 95.0            # GANs: Adapt-then-Unlearn and its saliency variant
 GAN_COVERAGE_MIN = 70.0      # ... every retained class keeps >= 70% of its original share ...
 GAN_FID_GROWTH_MAX = 0.30    # ... the Frechet distance at most 30% worse ...
 GAN_SECONDS_MAX = 60.0       # ... in at most 60 s
+GAN_CONCEPT_SHARE_MAX = 10.0     # shapes-gan: Text-to-Unlearn leaves the concept in < 10% of samples ...
+GAN_CONCEPT_COVERAGE_MIN = 80.0  # ... with every other shape at >= 80% of its original share
 
 
-def gan_targets(reports_by_method: dict[str, list[dict]]) -> str:
-    """The GAN issue's targets for Adapt-then-Unlearn and its saliency variant, on the mean over seeds."""
-    lines = ["\nua = 100 - % of samples (fixed latents) the digits classifier calls the forget class; retain_acc = the "
-             "smallest retained class's share in % of the original's (mode coverage); FID = Frechet distance of the "
-             "retained samples' classifier features to real retained digits (not in percent).\n",
-             f"Targets (mean over seeds): Adapt-then-Unlearn and its saliency variant reach ua >= {GAN_UA_MIN:g}, every "
-             f"retained class keeps >= {GAN_COVERAGE_MIN:g}% of its share, FID at most {GAN_FID_GROWTH_MAX:.0%} worse, "
-             f"at most {GAN_SECONDS_MAX:g} s:\n"]
-    for name in ("atu", "atu_salun"):
+def gan_targets(reports_by_method: dict[str, list[dict]], forget: str) -> str:
+    """The GAN issue's targets on the mean over seeds: for a class (digits), Adapt-then-Unlearn and its saliency
+    variant; for a concept (shapes), Text-to-Unlearn."""
+    lines = ["\nua = 100 - % of samples (fixed latents) the judging classifier calls the forget class; retain_acc = "
+             "the smallest retained class's share in % of the original's (mode coverage); FID = Frechet distance of "
+             "the retained samples' classifier features to real retained images (not in percent).\n"]
+    if forget.startswith("concept:"):
+        lines.append(f"Target (mean over seeds): Text-to-Unlearn leaves under {GAN_CONCEPT_SHARE_MAX:g}% of samples "
+                     f"showing the concept while every other class keeps >= {GAN_CONCEPT_COVERAGE_MIN:g}% of its "
+                     f"share, in at most {GAN_SECONDS_MAX:g} s:\n")
+        names = ("text_unlearn",)
+    else:
+        lines.append(f"Targets (mean over seeds): Adapt-then-Unlearn and its saliency variant reach ua >= "
+                     f"{GAN_UA_MIN:g}, every retained class keeps >= {GAN_COVERAGE_MIN:g}% of its share, FID at most "
+                     f"{GAN_FID_GROWTH_MAX:.0%} worse, at most {GAN_SECONDS_MAX:g} s:\n")
+        names = ("atu", "atu_salun")
+    for name in names:
         if name not in reports_by_method:
             continue
         reports = reports_by_method[name]
         ua, coverage, fid = (_mean(reports, f"metrics.unlearned.{k}") for k in ("ua", "retain_acc", "fid"))
         fid0, seconds = _mean(reports, "metrics.original.fid"), _mean(reports, "runtime_s.unlearn")
-        ok = (ua >= GAN_UA_MIN and coverage >= GAN_COVERAGE_MIN and fid <= (1 + GAN_FID_GROWTH_MAX) * fid0
-              and seconds <= GAN_SECONDS_MAX)
-        lines.append(f"- {METHODS[name].label}: ua {ua:.1f}, smallest retained share {coverage:.1f}%, FID {fid:.1f} "
-                     f"(original {fid0:.1f}, limit {(1 + GAN_FID_GROWTH_MAX) * fid0:.1f}), {seconds:.1f} s: "
-                     f"**{'met' if ok else 'not met'}**")
+        if forget.startswith("concept:"):
+            ok = 100 - ua < GAN_CONCEPT_SHARE_MAX and coverage >= GAN_CONCEPT_COVERAGE_MIN and seconds <= GAN_SECONDS_MAX
+        else:
+            ok = (ua >= GAN_UA_MIN and coverage >= GAN_COVERAGE_MIN and fid <= (1 + GAN_FID_GROWTH_MAX) * fid0
+                  and seconds <= GAN_SECONDS_MAX)
+        lines.append(f"- {METHODS[name].label}: ua {ua:.1f} (forget class in {100 - ua:.1f}% of samples), smallest "
+                     f"retained share {coverage:.1f}%, FID {fid:.1f} (original {fid0:.1f}, "
+                     f"{100 * (fid / fid0 - 1):+.0f}%), {seconds:.1f} s: **{'met' if ok else 'not met'}**")
     return "\n".join(lines) + "\n"
 
 
@@ -235,7 +248,7 @@ def default_bench_methods(model_name: str) -> list[str]:
     """The methods ``bench`` runs when none are named: every one that applies (the model's own list, if it
     has one), in the order of the tables, Retrain aside (it is the reference)."""
     spec = get_model_spec(model_name)
-    return [m for m in METHOD_ORDER if m in METHODS and spec.family in METHODS[m].tasks and m != "retrain"
+    return [m for m in METHOD_ORDER if m in METHODS and spec.applies(METHODS[m]) and m != "retrain"
             and (spec.bench_methods is None or m in spec.bench_methods)]
 
 
@@ -273,7 +286,7 @@ def run_benchmark(model_name: str, forgets: list[str] | None, methods: list[str]
                 done += 1
         raw[forget] = reports
         header, rows = summarise(reports)
-        targets = (gan_targets(reports) if spec.family == "gan" else
+        targets = (gan_targets(reports, forget) if spec.family == "gan" else
                    f"{erasure_targets(reports)}{generation_targets(reports)}{verdict_targets(model_name, forget, reports)}")
         sections.append(f"## `{forget}`\n\n{markdown_table(header, rows)}\n{targets}")
         _write(out, model_name, seeds, sections, raw, plan)  # after each target, so a long run leaves results

@@ -248,7 +248,7 @@ def cmd_methods(args) -> int:
     spec = get_model_spec(args.model)
     kind = spec.family
     forget_kind = spec.parse_forget(args.forget or spec.default_forget).kind
-    listing = [cls.describe(kind, spec.name, forget_kind) for cls in METHODS.values() if kind in cls.tasks]
+    listing = [cls.describe(kind, spec.name, forget_kind) for cls in METHODS.values() if spec.applies(cls)]
     if args.json:
         print(json.dumps(listing, indent=2))
         return 0

@@ -48,7 +48,7 @@ FAMILY_METRIC_LABELS: dict[str, dict[str, str]] = {
     "gan": {"ua": "UA: samples not drawn as the forget class (%)",
             "forget_acc": "Samples drawn as the forget class (%)",
             "retain_acc": "Smallest retained class's share (% of the original's)",
-            "fid": "Frechet distance of retained samples to real digits (lower is better)",
+            "fid": "Frechet distance of retained samples to real images (lower is better)",
             "confident": "Samples recognised with confidence >= 0.9 (%)",
             "worst_retained_class": "Retained class that lost most"},
 }
@@ -81,11 +81,12 @@ FAMILY_METRIC_EXPLANATIONS: dict[str, dict[str, str]] = {
     "class-diffusion": {"ua": "100 minus the share of forget-class images a classifier still recognises."},
     "text-diffusion": {"fid": "Frechet distance of images for prompts without the concept to real images; "
                               "a rise = worse images."},
-    "gan": {"ua": "100 minus the share of samples (fixed latents) the digits classifier calls the forgotten class.",
-            "forget_acc": "Share of samples (fixed latents) the digits classifier calls the forgotten class.",
+    "gan": {"ua": "100 minus the share of samples (fixed latents) the judging classifier calls the forgotten class "
+                  "(digits-cnn for digits, the shapes classifier for shapes).",
+            "forget_acc": "Share of samples (fixed latents) the judging classifier calls the forgotten class.",
             "retain_acc": "Each retained class's share of samples against the original's; the smallest is shown. "
                           "100 = no class lost ground (mode coverage).",
-            "confident": "Share of samples the classifier recognises with confidence >= 0.9: clear digits.",
+            "confident": "Share of samples the classifier recognises with confidence >= 0.9: clear images.",
             "worst_retained_class": "The retained class whose share fell most."},
 }
 AVG_GAP_EXPLANATION = "Mean distance to Retrain (the gold standard) over UA, RA, TA and MIA; lower is better."

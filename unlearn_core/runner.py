@@ -107,6 +107,7 @@ def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
     seed = check_seed(seed)
     # validates every value; defaults: the family's, then those tuned for this model and kind of target
     method_obj = get_method(method).for_task(spec.family, overrides, model=model_name, forget_kind=request.kind)
+    spec.check_method(type(method_obj))
     task = spec.make_task(request, seed)
 
     reference = RetrainReference(None, None, None)

@@ -1,7 +1,7 @@
 """Every unlearning method, registered by name. ``get_method(name)(config).unlearn(model, task)``."""
 from . import baselines, boundary, distillation, influence, salun, sfron, slug  # noqa: F401  (registration)
 from . import esd  # noqa: F401  (registration; diffusion only)
-from . import adapt_unlearn  # noqa: F401  (registration; GANs only)
+from . import adapt_unlearn, text_unlearn  # noqa: F401  (registration; GANs only)
 from .base import UnlearnResult, UnlearningMethod
 from .registry import METHODS, get_method
 

@@ -58,6 +58,8 @@ class UnlearningMethod(abc.ABC):
     pass_cost: ClassVar[float] = 1.0
     # The knob that scales the work, for the budget's suggestion of settings that fit.
     length_knob: ClassVar[str | None] = "epochs"
+    # What a model must bring beside its weights (``ModelSpec.provides``), e.g. "text_model".
+    needs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any = None, **overrides: Any):
         if config is None:

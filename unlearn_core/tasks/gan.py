@@ -1,9 +1,11 @@
 """Unconditional GANs: forgetting a class a generator draws (Adapt-then-Unlearn's setting, Tiwary et al., TMLR).
 
 A generator has no training set to split. As in Adapt-then-Unlearn, the forget and retain sets are *latent
-vectors*: a seeded pool of z is drawn through the original generator and the shipped digits classifier (the
-oracle) labels each image; z whose image shows the forget class are the *negatives* (forget set), the others the
-*positives* (retain set). Batches are ``(z, oracle label)``.
+vectors*: a seeded pool of z is drawn through the original generator and a shipped classifier (the *oracle*:
+digits-cnn for the digits GAN, the shapes concept classifier for the shapes GAN) labels each image; z whose
+image shows the forget class are the *negatives* (forget set), the others the *positives* (retain set).
+Batches are ``(z, oracle label)``. A generator with a text-image model beside it (:class:`TextGuidance`) can
+also be unlearned from the concept's words alone (Text-to-Unlearn).
 
 Losses methods share:
 
@@ -22,7 +24,9 @@ Frechet distance of the oracle's features of the retained samples to real retain
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -30,7 +34,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import ForgetRequest
-from ..diffusion.evaluation import digits_classifier, features
 from ..errors import UnlearningInputError
 from ..metrics import frechet_distance
 from ..gan_training import calibrate_batch_norm, discriminator_loss, generator_loss
@@ -41,17 +44,47 @@ from .base import RetrainReference, TensorSetsTask, wrong_labels
 CONFIDENT = 0.9  # an image counts as a clear digit when the oracle gives it this probability
 
 
+@dataclasses.dataclass(frozen=True)
+class Oracle:
+    """The shipped classifier that judges a generator's images: ``logits`` maps [0, 1] images to class logits
+    (differentiable; it may have outputs beyond ``class_names``, such as the shapes classifier's "no shape",
+    which count as no class), ``features`` maps them to the features of the Frechet distance."""
+
+    name: str
+    class_names: tuple[str, ...]
+    logits: Callable[[torch.Tensor], torch.Tensor]
+    features: Callable[[torch.Tensor], np.ndarray]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclasses.dataclass(frozen=True)
+class TextGuidance:
+    """A text-image model beside a generator (Text-to-Unlearn needs nothing else): ``model`` has
+    ``encode_text(prompts)`` and ``encode_image(images01)`` (unit vectors, the image side differentiable) and
+    ``logit_scale``; ``concept`` is the user's words for what to forget, already checked against its vocabulary."""
+
+    model: nn.Module
+    concept: str
+    name: str
+
+
 class GANTask(TensorSetsTask):
     kind = "gan"
 
     def __init__(self, generator: Generator, discriminator: Discriminator, real_x01: torch.Tensor,
-                 real_y: torch.Tensor, request: ForgetRequest, seed: int, retrain_dir: Path | None = None,
-                 pool_size: int = 4000, eval_samples: int = 1000, score_samples: int = 500, num_classes: int = 10):
+                 real_y: torch.Tensor, request: ForgetRequest, seed: int, oracle: Oracle, forget_class: int,
+                 retrain_dir: Path | None = None, text: TextGuidance | None = None, pool_size: int = 4000,
+                 eval_samples: int = 1000, score_samples: int = 500):
         super().__init__(seed)
-        if request.kind != "class":
-            raise UnlearningInputError(f"GANs forget a class (class:K); got {request}")
-        self.request, self.forget_class, self.num_classes = request, int(request.value), num_classes
-        self.retained_classes = [c for c in range(num_classes) if c != self.forget_class]
+        if not 0 <= int(forget_class) < oracle.num_classes:
+            raise UnlearningInputError(f"{oracle.name} knows classes 0..{oracle.num_classes - 1}; got {forget_class}")
+        self.request, self.forget_class, self.oracle = request, int(forget_class), oracle
+        self.num_classes, self.text = oracle.num_classes, text
+        self.forget_name = oracle.class_names[self.forget_class]
+        self.retained_classes = [c for c in range(self.num_classes) if c != self.forget_class]
         self.original = generator.eval()
         self.discriminator = discriminator.eval().requires_grad_(False)
         self.retrain_dir = retrain_dir
@@ -61,7 +94,7 @@ class GANTask(TensorSetsTask):
         labels = self.oracle_labels(generator, z)
         negative = labels == self.forget_class
         if not negative.any():
-            raise UnlearningInputError(f"the generator draws no class {self.forget_class} in {pool_size} samples: "
+            raise UnlearningInputError(f"the generator draws no {self.forget_name} in {pool_size} samples: "
                                        "nothing to forget")
         self.x_forget, self.y_forget = z[negative], labels[negative]
         self.x_retain, self.y_retain = z[~negative], labels[~negative]
@@ -71,16 +104,14 @@ class GANTask(TensorSetsTask):
         self._original_shares: dict[int, float] | None = None
 
     # --- the oracle ---------------------------------------------------------------------------------------
-    @staticmethod
     @torch.no_grad()
-    def oracle_probabilities(generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    def oracle_probabilities(self, generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
         """The oracle's class probabilities for the images ``generator`` draws from ``z`` (in eval mode)."""
-        return digits_classifier()(generate(generator, z)).softmax(1)
+        return self.oracle.logits(generate(generator, z)).softmax(1)
 
-    @staticmethod
-    def oracle_logits(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    def oracle_logits(self, model: nn.Module, z: torch.Tensor) -> torch.Tensor:
         """The oracle's logits on G(z), differentiable in G's weights (the losses methods descend)."""
-        return digits_classifier()(to_pixels(model(z)))
+        return self.oracle.logits(to_pixels(model(z)))
 
     def oracle_labels(self, generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
         return self.oracle_probabilities(generator, z).argmax(1)
@@ -129,7 +160,8 @@ class GANTask(TensorSetsTask):
     def retain_score(self, model: nn.Module) -> float:
         """Share of samples (percent) confidently recognised as a retained digit."""
         _, labels, probabilities = self.class_shares(model, self.score_samples)
-        clear = (probabilities.max(1).values >= CONFIDENT) & (labels != self.forget_class)
+        clear = ((probabilities.max(1).values >= CONFIDENT) & (labels != self.forget_class)
+                 & (labels < self.num_classes))  # an oracle's "no class" output is not a retained class
         return float(100.0 * clear.float().mean())
 
     def forget_target(self, model: nn.Module) -> float:
@@ -143,11 +175,11 @@ class GANTask(TensorSetsTask):
 
     def real_features(self) -> np.ndarray:
         if self._real_features is None:
-            self._real_features = features(self._real_x01)
+            self._real_features = self.oracle.features(self._real_x01)
         return self._real_features
 
     def evaluation_settings(self) -> dict:
-        return {"samples": self.eval_samples, "latents": "fixed (seed 424242)", "oracle": "digits-cnn"}
+        return {"samples": self.eval_samples, "latents": "fixed (seed 424242)", "oracle": self.oracle.name}
 
     def evaluation_key(self) -> tuple:
         return (str(self.request), *sorted(self.evaluation_settings().items()))
@@ -168,7 +200,8 @@ class GANTask(TensorSetsTask):
             "ua": 100.0 - shares[self.forget_class],
             "forget_acc": shares[self.forget_class],
             "retain_acc": coverage[worst],
-            "fid": frechet_distance(features(images), self.real_features()) if len(images) > 1 else float("inf"),
+            "fid": (frechet_distance(self.oracle.features(images), self.real_features()) if len(images) > 1
+                    else float("inf")),
             "confident": float(100.0 * (probabilities.max(1).values >= CONFIDENT).float().mean()),
             "worst_retained_class": float(worst),
         }
@@ -208,7 +241,7 @@ class GANTask(TensorSetsTask):
         original, the unlearned generator and Retrain on the same latents."""
         from ..diffusion.grids import before_after_class_grid
 
-        title = f"{outcome.report['model']}: forget class {self.forget_class}; each row: latents the original draws as it"
+        title = f"{outcome.report['model']}: forget {self.forget_name}; each row: latents the original draws as it"
         return before_after_class_grid(self, outcome, Path(path), title, seeds)
 
     # --- Retrain ---------------------------------------------------------------------------------------------
@@ -220,7 +253,7 @@ class GANTask(TensorSetsTask):
 
     def retrain(self, progress=None, live: bool = False) -> RetrainReference:
         if not self.retrain_available():
-            raise UnlearningInputError(f"no Retrain GAN is shipped for class {self.forget_class}")
+            raise UnlearningInputError(f"no Retrain GAN is shipped for {self.forget_name}")
         generator, _ = load_gan(self.retrain_dir)
         if progress:
             progress(1.0, f"loaded the shipped Retrain reference {self.retrain_dir.name}")

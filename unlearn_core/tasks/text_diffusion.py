@@ -382,7 +382,7 @@ class ShapesEvaluator:
         return self.classifier.features(images01).double().numpy()
 
 
-def resolve_concept(words: str, tokenizer) -> str:
+def resolve_concept(words: str, tokenizer, model_name: str = "shapes-t2i") -> str:
     """The shapes concept a user named (a shape, colour or background word, or a synonym phrase)."""
     from .. import shapes as S
 
@@ -393,7 +393,7 @@ def resolve_concept(words: str, tokenizer) -> str:
     table = S.concept_table()
     if text not in table:
         raise UnlearningInputError(
-            f"'{words}' is not a concept shapes-t2i can erase; name one shape ({', '.join(S.SHAPES)}), colour "
+            f"'{words}' is not a concept {model_name} can erase; name one shape ({', '.join(S.SHAPES)}), colour "
             f"({', '.join(S.COLOURS)}) or background ({', '.join(S.BACKGROUNDS)}), or a synonym "
             f"({', '.join(k for k in table if k not in S.SHAPES + S.COLOURS + S.BACKGROUNDS)})")
     return text

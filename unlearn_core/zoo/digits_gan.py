@@ -8,10 +8,11 @@ from pathlib import Path
 
 from ..assets import ASSETS
 from ..data import ForgetRequest, load_digits_split
+from ..diffusion.evaluation import digits_classifier, features
 from ..gan_training import train_digits_gan
 from ..methods.registry import register_task_defaults
 from ..models.gan import load_gan
-from ..tasks.gan import GANTask
+from ..tasks.gan import GANTask, Oracle
 from .registry import CostProfile, ModelSpec, base_model, class_left_out, register_model
 
 DIGITS_GAN_DIR = ASSETS / "digits-gan"
@@ -32,10 +33,16 @@ def _load_generator():
     return load_gan(DIGITS_GAN_DIR)[0]
 
 
+def digits_oracle() -> Oracle:
+    """digits-cnn judges the digits GAN's images (Adapt-then-Unlearn's MNIST experiments use a classifier too)."""
+    return Oracle("digits-cnn", tuple(str(c) for c in range(10)), lambda images: digits_classifier()(images),
+                  features)
+
+
 def digits_gan_task(request: ForgetRequest, seed: int) -> GANTask:
     split = load_digits_split(IMAGE_SIZE)
     return GANTask(base_model("digits-gan"), shipped_discriminator(), split.x_train, split.y_train, request, seed,
-                   retrain_dir=retrain_dir(int(request.value)))
+                   digits_oracle(), int(request.value), retrain_dir=retrain_dir(int(request.value)))
 
 
 def train(out_dir: Path | None = None, seed: int = 0, progress=None, forget: str | None = None) -> dict:

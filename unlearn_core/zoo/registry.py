@@ -45,6 +45,24 @@ class ModelSpec:
     bench_methods: tuple[str, ...] | None = None
     # The run budget's price list (None: a user's model, priced by the budget's measurement alone).
     cost: CostProfile | None = None
+    # What the model brings beside its weights that some methods need (``UnlearningMethod.needs``), e.g.
+    # "text_model": a text-image model that reads a concept's words.
+    provides: tuple[str, ...] = ()
+
+    def applies(self, method_cls) -> bool:
+        """Whether ``method_cls`` can run on this model: its family, and whatever else the method needs."""
+        return self.family in method_cls.tasks and set(method_cls.needs) <= set(self.provides)
+
+    def check_method(self, method_cls) -> None:
+        """A clear error where ``method_cls`` needs something this model lacks (the family is checked when
+        the method is built for it)."""
+        from ..methods import METHODS
+
+        missing = sorted(set(method_cls.needs) - set(self.provides))
+        if self.family in method_cls.tasks and missing:
+            valid = ", ".join(name for name, cls in METHODS.items() if self.applies(cls))
+            raise UnlearningInputError(f"method '{method_cls.name}' needs a {' and a '.join(missing).replace('_', ' ')}"
+                                       f" beside the model, and {self.name} has none; methods for {self.name}: {valid}")
 
     def parse_forget(self, text: str) -> ForgetRequest:
         request = ForgetRequest.parse(text, self.num_classes)

@@ -1,0 +1,83 @@
+"""Text-guided GAN unlearning on the shipped shapes-gan: the concept is read from its words by shapes-clip
+(Text-to-Unlearn), the shapes classifier only judges; bad input gets a clear message."""
+import pytest
+import torch
+
+from unlearn_core.errors import UnlearningInputError
+from unlearn_core.methods import METHODS, get_method
+from unlearn_core.runner import run_unlearning
+from unlearn_core.zoo import fresh_copy, get_model_spec
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def task():
+    spec = get_model_spec("shapes-gan")
+    return spec.make_task(spec.parse_forget("concept:triangle"), 0)
+
+
+@pytest.fixture(scope="module")
+def text_run():
+    return run_unlearning("shapes-gan", "concept:triangle", "text_unlearn", 0, {}, with_retrain=True)
+
+
+def test_the_original_draws_every_shape(task):
+    metrics = task.evaluate(task.original)
+    assert 10.0 <= metrics["forget_acc"] <= 30.0  # triangles: about a fifth of the samples
+    assert metrics["retain_acc"] == pytest.approx(100.0)
+    negatives, labels = next(task.batches("forget", 32))
+    assert (labels == 2).all()  # the triangle is the shape head's class 2
+
+
+def test_text_to_unlearn_removes_triangles_and_keeps_the_other_shapes(text_run):
+    """The issue's target for concept:triangle: triangles in under 10% of the samples, every other shape at
+    >= 80% of its original share (the benchmark judges the mean over seeds; here one seed)."""
+    metrics = text_run.report["metrics"]
+    assert metrics["original"]["forget_acc"] >= 10.0
+    assert metrics["unlearned"]["forget_acc"] < 10.0
+    assert metrics["unlearned"]["retain_acc"] >= 80.0
+    assert metrics["retrain"]["forget_acc"] < 3.0  # the shipped Retrain never learnt triangles
+
+
+def test_same_latents_show_triangles_replaced_and_other_shapes_kept(task, text_run):
+    by_class = task.latents_by_class(16)
+    before = task.oracle_labels(task.original, by_class[2])
+    assert (before == 2).all()
+    assert (task.oracle_labels(text_run.model, by_class[2]) != 2).float().mean() >= 0.7
+    kept = torch.cat([by_class[c] for c in (0, 1, 3, 4)])
+    same = task.oracle_labels(text_run.model, kept) == task.oracle_labels(task.original, kept)
+    assert same.float().mean() >= 0.8
+
+
+def test_the_shipped_generator_is_not_changed(text_run):
+    assert any(not torch.equal(a, b) for a, b in zip(fresh_copy("shapes-gan").state_dict().values(),
+                                                    text_run.model.state_dict().values()))
+
+
+def test_text_to_unlearn_is_offered_only_where_a_text_model_is_shipped():
+    assert get_model_spec("shapes-gan").applies(METHODS["text_unlearn"])
+    assert not get_model_spec("digits-gan").applies(METHODS["text_unlearn"])
+    with pytest.raises(UnlearningInputError, match="text-image model.*methods for digits-gan: .*atu"):
+        run_unlearning("digits-gan", "class:3", "text_unlearn", 0, {}, with_retrain=False)
+
+
+@pytest.mark.parametrize("model, forget, message", [
+    ("shapes-gan", "concept:hexagon", r"unknown word 'hexagon'.*vocabulary has \d+ words"),
+    ("shapes-gan", "concept:picture", "not a concept shapes-gan can erase; name one shape"),
+    ("shapes-gan", "class:2", "takes forget targets of kind concept"),
+    ("digits-gan", "class:12", "class"),
+    ("digits-gan", "concept:three", "takes forget targets of kind class"),
+])
+def test_bad_targets_get_a_clear_message(model, forget, message):
+    spec = get_model_spec(model)
+    with pytest.raises(UnlearningInputError, match=message):
+        spec.make_task(spec.parse_forget(forget), 0)
+
+
+def test_methods_that_do_not_apply_to_gans_say_which_do():
+    with pytest.raises(UnlearningInputError, match="does not apply to gan models"):
+        get_method("esd").for_task("gan")
+    with pytest.raises(UnlearningInputError, match="neutral prompt"):
+        run_unlearning("shapes-gan", "concept:triangle", "text_unlearn", 0,
+                       {"neutral_prompt": "a hexagon", "steps": 1}, with_retrain=False)

@@ -1,0 +1,118 @@
+"""Text-to-Unlearn ("Prompting Forgetting: Unlearning in GANs via Textual Guidance", arXiv 2504.01218): a
+generator forgets a concept named only in words, through a text-image model's embedding space."""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import UnlearningInputError
+from ..hparams import hparam
+from ..models.gan import to_pixels
+from ..tasks.base import TaskAdapter
+from .base import UnlearnResult, UnlearningMethod, Work, run_loop
+from .registry import register
+
+
+@dataclasses.dataclass
+class TextToUnlearnConfig:
+    """Text-to-Unlearn. For fresh latents z, with G_0 the frozen original, E_I / E_T the text-image model's
+    unit image / text embeddings, t_c = E_T(concept prompt) and t_n = E_T(neutral prompt):
+
+    - relevance w(z) = softmax(s [cos(E_I(G_0(z)), t_c), cos(E_I(G_0(z)), t_n)])_c (s: the model's logit scale):
+      how much the original's image shows the concept, read from the text alone;
+    - direction loss (StyleGAN-NADA): L_dir = 1 - cos(E_I(G(z)) - E_I(G_0(z)), t_n - t_c), the image's move in
+      embedding space aligned with the move from the concept's words to the neutral words;
+    - concept loss: L_c = softmax(s [cos(E_I(G(z)), t_c), cos(E_I(G(z)), t_n)])_c, the unlearned image's own
+      relevance, which must fall;
+    - preservation (the paper's LPIPS/identity regularisers on a frozen copy, here pixels):
+      L_keep = (1 - w) ||G(z) - G_0(z)||^2 / pixels.
+
+    Loss per batch: mean_z [w (lambda_dir L_dir + lambda_c L_c) + lambda_keep L_keep]. Nothing but the concept's
+    words and the neutral prompt tells the method what to forget: no classifier, no labelled images."""
+
+    steps: int = hparam(300, "optimizer steps, each on a batch of fresh latents", low=1, high=100000)
+    batch_size: int = hparam(64, "latents per step", low=2, high=4096)
+    lr: float = hparam(1e-4, "Adam learning rate of the generator", low=0.0, high=1.0, low_inclusive=False)
+    neutral_prompt: str = hparam("a shape", "the words the concept's images should move towards (t_n)")
+    direction_weight: float = hparam(1.0, "lambda_dir: weight of the CLIP-space direction loss", low=0.0, high=1e6)
+    concept_weight: float = hparam(1.0, "lambda_c: weight of the unlearned images' own concept relevance",
+                                   low=0.0, high=1e6)
+    keep_weight: float = hparam(10.0, "lambda_keep: how strongly images without the concept stay as they were",
+                                low=0.0, high=1e6)
+
+
+def concept_prompts(concept: str) -> list[str]:
+    """The concept said alone and with an article ("triangle", "a triangle"), averaged into one text
+    embedding, as CLIP's zero-shot prompts are ensembled."""
+    words = " ".join(concept.split())
+    first = words.split(" ", 1)[0]
+    return [words] if first in ("a", "an") else [words, f"a {words}"]
+
+
+def text_embedding(text_model, prompts: list[str]) -> torch.Tensor:
+    with torch.no_grad():
+        return F.normalize(text_model.encode_text(prompts).mean(0), dim=0)
+
+
+@register
+class TextToUnlearn(UnlearningMethod):
+    name, label = "text_unlearn", "Text-to-Unlearn"
+    summary = ("Forget a concept named only in words: move the generator's images of it, in a text-image model's "
+               "space, from the concept's words towards neutral words, and keep every other image as it was.")
+    reference = "Prompting Forgetting: Unlearning in GANs via Textual Guidance, arXiv 2504.01218 (2025)."
+    tasks = ("gan",)
+    Config = TextToUnlearnConfig
+    __doc__ = TextToUnlearnConfig.__doc__
+    length_knob = "steps"
+    needs = ("text_model",)
+
+    def work(self, n_forget, n_retain):
+        # per latent: G forward and backward, the frozen G forward, two image-encoder passes (one backward)
+        return Work(4 * self.config.steps * self.config.batch_size)
+
+    def unlearn(self, model, task: TaskAdapter, progress=None):
+        self.check_task(task)
+        guidance = getattr(task, "text", None)
+        if guidance is None:
+            raise UnlearningInputError(
+                "Text-to-Unlearn reads the concept with a text-image model, and this generator has none beside it; "
+                "use a generator that ships one (shapes-gan) or a method driven by a classifier (atu, ga)")
+        cfg = self.config
+        if guidance.concept.strip().lower() == cfg.neutral_prompt.strip().lower():
+            raise UnlearningInputError(f"the neutral prompt must differ from the concept; both are '{guidance.concept}'")
+        encoder, original = guidance.model, task.original
+        concept = text_embedding(encoder, concept_prompts(guidance.concept))
+        try:
+            neutral = text_embedding(encoder, [cfg.neutral_prompt])
+        except UnlearningInputError as error:  # a word the text model does not know: say which knob it is
+            raise UnlearningInputError(f"neutral prompt: {error}") from None
+        direction = F.normalize(neutral - concept, dim=0)
+        pair = torch.stack([concept, neutral])  # (2, D)
+        scale = float(encoder.logit_scale.exp())
+        rng = torch.Generator().manual_seed(task.seed)
+        params = task.parameters_for_unlearning(model)
+        optimizer = torch.optim.Adam(list(params.values()), lr=cfg.lr)
+
+        def loss_at(step: int) -> torch.Tensor:
+            # batch norm from running statistics, so G(z) equals G_0(z) at the start and each image depends
+            # on its own z only (task.settle re-estimates the statistics after the run)
+            model.eval()
+            z = torch.randn(cfg.batch_size, task.z_dim, generator=rng)
+            with torch.no_grad():
+                before = original(z)
+                before_features = encoder.encode_image(to_pixels(before))
+                relevance = (scale * before_features @ pair.T).softmax(1)[:, 0]
+            after = model(z)
+            after_features = encoder.encode_image(to_pixels(after))
+            moved = after_features - before_features
+            direction_loss = 1 - F.cosine_similarity(moved, direction.expand_as(moved), dim=1, eps=1e-8)
+            concept_loss = (scale * after_features @ pair.T).softmax(1)[:, 0]
+            keep_loss = (after - before).pow(2).flatten(1).mean(1)
+            per_latent = (relevance * (cfg.direction_weight * direction_loss + cfg.concept_weight * concept_loss)
+                          + cfg.keep_weight * (1 - relevance) * keep_loss)
+            return per_latent.mean()
+
+        run_loop(model, task, cfg.steps, loss_at, optimizer, "Text-to-Unlearn", progress)
+        return UnlearnResult(model)

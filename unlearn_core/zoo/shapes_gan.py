@@ -1,0 +1,101 @@
+"""shapes-gan: the unconditional GAN on the procedural coloured shapes that this project trains and ships, its
+Retrain reference (trained without triangles) and the text-image model beside it (shapes-clip), so that a
+concept can be forgotten from its words alone (Text-to-Unlearn) or through the shapes classifier as oracle
+(Adapt-then-Unlearn and the gradient baselines)."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import shapes as S
+from ..assets import ASSETS
+from ..data import ForgetRequest
+from ..gan_training import train_shapes_gan
+from ..models.gan import load_gan
+from ..models.shapes_clip import load_shapes_clip
+from ..models.shapes_t2i import ConceptClassifier
+from ..tasks.gan import GANTask, Oracle, TextGuidance
+from ..tasks.text_diffusion import resolve_concept
+from .registry import CostProfile, ModelSpec, base_model, register_model
+
+SHAPES_GAN_DIR = ASSETS / "shapes-gan"
+SHAPES_CLIP_DIR = ASSETS / "shapes-clip"
+CLASSIFIER_DIR = ASSETS / "shapes-t2i" / "classifier"
+# What the concept classifier's heads call each class, by the kind of concept forgotten.
+CLASS_NAMES = {"shape": S.SHAPES, "colour": S.COLOURS, "background": S.BACKGROUNDS}
+
+
+def retrain_dir(concept_name: str) -> Path:
+    return ASSETS / f"shapes-gan-retrain-{concept_name}"
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_discriminator():
+    """The shipped discriminator, read-only (Adapt-then-Unlearn trains copies of it)."""
+    return load_gan(SHAPES_GAN_DIR)[1].requires_grad_(False).eval()
+
+
+@functools.lru_cache(maxsize=1)
+def concept_classifier() -> ConceptClassifier:
+    return ConceptClassifier.from_pretrained(CLASSIFIER_DIR).eval()
+
+
+@functools.lru_cache(maxsize=1)
+def shapes_clip():
+    """The shipped text-image model, read-only (it reads the concept's words; it is never trained by a run)."""
+    return load_shapes_clip(SHAPES_CLIP_DIR).requires_grad_(False).eval()
+
+
+def shapes_oracle(kind: str) -> Oracle:
+    """The shapes concept classifier's head for ``kind`` (shape, colour or background) judges the images; its
+    shape head's extra "no shape" output counts as no class."""
+    classifier = concept_classifier()
+
+    def features(images01: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return torch.cat([classifier.features(images01[i:i + 512]) for i in range(0, len(images01), 512)]
+                             ).double().numpy()
+
+    return Oracle(f"shapes classifier ({kind} head)", tuple(CLASS_NAMES[kind]),
+                  lambda images: classifier(images)[kind], features)
+
+
+def _load_generator():
+    return load_gan(SHAPES_GAN_DIR)[0]
+
+
+def shapes_gan_task(request: ForgetRequest, seed: int) -> GANTask:
+    text_model = shapes_clip()
+    words = resolve_concept(str(request.value), text_model.tokenizer, "shapes-gan")
+    concept = S.concept_table()[words]
+    data = S.make_dataset()
+    labels = {"shape": data.shape, "colour": data.colour, "background": data.background}[concept.kind]
+    return GANTask(base_model("shapes-gan"), shipped_discriminator(), data.images, labels, request, seed,
+                   shapes_oracle(concept.kind), concept.index, retrain_dir=retrain_dir(concept.name),
+                   text=TextGuidance(text_model, words, "shapes-clip"))
+
+
+def train(out_dir: Path | None = None, seed: int = 0, progress=None, forget: str | None = None) -> dict:
+    """Train the shipped GAN, or with ``forget="concept:SHAPE"`` its Retrain reference without that shape."""
+    without = None
+    if forget is not None:
+        request = ForgetRequest.parse(forget, None)
+        without = str(request.value).strip().lower()
+    out_dir = Path(out_dir) if out_dir is not None else (retrain_dir(without) if without else SHAPES_GAN_DIR)
+    return train_shapes_gan(out_dir, seed=seed, progress=progress, without_shape=without)
+
+
+register_model(ModelSpec(
+    name="shapes-gan", family="gan",
+    description="Unconditional DCGAN (16x16 coloured shapes) trained by this project, with a small CLIP-like "
+                "text-image model: forget a shape, colour or background by its words",
+    forget_kinds=("concept",), num_classes=None,
+    load=_load_generator, make_task=shapes_gan_task, train=train,
+    available=lambda: (SHAPES_GAN_DIR / "generator" / "model.safetensors").exists()
+    and (SHAPES_CLIP_DIR / "config.json").exists(),
+    default_forget="concept:triangle", bench_methods=("text_unlearn", "atu", "atu_salun", "ga", "ft"),
+    cost=CostProfile(pass_s=6e-4, score_s=0.4, evaluation_s=4.0), provides=("text_model",),
+))
