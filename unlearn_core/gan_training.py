@@ -62,13 +62,15 @@ class GANRecipe(RecipeDict):
 AUGMENTATIONS = ("none", "translation")
 
 
-def translate(images: torch.Tensor, max_shift: int, rng: torch.Generator) -> torch.Tensor:
+def translate(images: torch.Tensor, max_shift: int, rng: torch.Generator, fill: float | None = -1.0) -> torch.Tensor:
     """Each image shifted by its own integer offset in [-max_shift, max_shift] on both axes, the uncovered
-    border filled with the background (-1 in model space); differentiable in the images."""
+    border filled with ``fill`` (the digits' background, -1 in model space) or, with ``fill=None``, with the
+    nearest edge pixels; differentiable in the images."""
     if max_shift <= 0:
         return images
     n, _, height, width = images.shape
-    padded = F.pad(images, [max_shift] * 4, value=-1.0)
+    padded = (F.pad(images, [max_shift] * 4, value=fill) if fill is not None
+              else F.pad(images, [max_shift] * 4, mode="replicate"))
     shift_y = torch.randint(0, 2 * max_shift + 1, (n, 1, 1), generator=rng)
     shift_x = torch.randint(0, 2 * max_shift + 1, (n, 1, 1), generator=rng)
     rows = (torch.arange(height).view(1, height, 1) + shift_y).expand(n, height, width)

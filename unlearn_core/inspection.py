@@ -90,7 +90,8 @@ def before_after_samples(outcome: Any, per_class: int = SAMPLES_PER_CLASS) -> di
         key = (model_name, "retrain", str(getattr(task, "request", "")), *settings)
         retrain = _SAMPLES.remember(key, lambda: draw(task.retrain().model))
     return {"classes": classes, "per_class": per_class, "seeds": seeds, "before": before,
-            "after": draw(outcome.model), "retrain": retrain, "forget_class": getattr(task, "forget_class", None)}
+            "after": draw(outcome.model), "retrain": retrain, "forget_class": getattr(task, "forget_class", None),
+            "class_names": getattr(task, "class_names", None)}
 
 
 def prompt_samples(outcome: Any, per_prompt: int = SAMPLES_PER_CLASS) -> dict[str, Any]:

@@ -918,9 +918,9 @@ def _row_labels(generated: Mapping[str, Any]) -> tuple[list[str], list[bool]]:
     """Row labels of a before/after grid (``class K`` or the prompt) and which rows hold the forget target."""
     if generated.get("prompts") is not None:
         return list(generated["prompts"]), list(generated["marked"])
-    forget = generated.get("forget_class")
-    return [f"class {c}" + (" (forgotten)" if c == forget else "") for c in generated["classes"]], \
-        [c == forget for c in generated["classes"]]
+    forget, names = generated.get("forget_class"), generated.get("class_names")
+    return [(names[c] if names else f"class {c}") + (" (forgotten)" if c == forget else "")
+            for c in generated["classes"]], [c == forget for c in generated["classes"]]
 
 
 def _fit_text(text: str, width_px: int, char_px: int = 6) -> str:
@@ -954,7 +954,7 @@ def labelled_grid_image(generated: Mapping[str, Any], panels: Sequence[tuple[str
                 canvas[top - pad:top + cell + pad, left0:left0 + grid_width] = red
             for c in range(per):
                 image = samples[r * per + c]
-                if generated.get("prompts") is None:
+                if generated.get("prompts") is None and np.ndim(image) == 3 and np.shape(image)[0] == 1:
                     image = 1.0 - image  # digits: ink drawn dark on white
                 pixels = _to_uint8(image)
                 ys = np.arange(cell) * pixels.shape[0] // cell

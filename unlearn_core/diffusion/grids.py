@@ -25,8 +25,9 @@ def sample_grid(task, model, classes: Sequence[int], seeds: Sequence[int], guida
     labels = [c for c in classes for _ in seeds]
     all_seeds = [s for _ in classes for s in seeds]
     samples = task.sample(model, labels, all_seeds, guidance, steps)
-    pixels = to_pixels(samples)[:, 0]
-    return pixels.view(len(classes), len(seeds), *pixels.shape[-2:])
+    pixels = to_pixels(samples)
+    pixels = pixels[:, 0] if pixels.shape[1] == 1 else pixels  # grey (N, H, W) or colour (N, 3, H, W)
+    return pixels.view(len(classes), len(seeds), *pixels.shape[1:])
 
 
 def _panel_image(grid: torch.Tensor) -> Image.Image:
@@ -72,11 +73,15 @@ def _render_rows(panels: list[tuple[str, torch.Tensor]], labels: Sequence[str], 
 
 
 def render_grid(panels: list[tuple[str, torch.Tensor]], classes: Sequence[int], seeds: Sequence[int],
-                forget_class: int | None, path: Path, title: str = "") -> Path:
-    """Draw panels side by side (e.g. before | after | Retrain), one row per class, and save a PNG."""
+                forget_class: int | None, path: Path, title: str = "", class_names: Sequence[str] | None = None) -> Path:
+    """Draw panels side by side (e.g. before | after | Retrain), one row per class, and save a PNG; grey
+    panels (rows, cols, H, W) as dark ink on white, colour ones (rows, cols, 3, H, W) as they are."""
     marked = [c == forget_class for c in classes]
-    labels = [f"class {c}" + (" forget" if flag else "") for c, flag in zip(classes, marked)]
-    return _render_rows(panels, labels, marked, len(seeds), path, title, LABEL_W, _panel_image, frame_width=2)
+    labels = [(class_names[c] if class_names else f"class {c}") + (" forget" if flag else "")
+              for c, flag in zip(classes, marked)]
+    colour = panels[0][1].ndim == 5
+    return _render_rows(panels, labels, marked, len(seeds), path, title, LABEL_W,
+                        _rgb_panel if colour else _panel_image, frame_width=2)
 
 
 def before_after_class_grid(task, outcome, path: Path, title: str, seeds: Sequence[int] | None = None) -> Path:
@@ -89,7 +94,8 @@ def before_after_class_grid(task, outcome, path: Path, title: str, seeds: Sequen
               (f"after: {outcome.report.get('method', 'unlearned')}", sample_grid(task, outcome.model, classes, seeds))]
     if task.retrain_available():
         panels.append(("Retrain (exact)", sample_grid(task, task.retrain().model, classes, seeds)))
-    return render_grid(panels, classes, seeds, task.forget_class, Path(path), title=title)
+    return render_grid(panels, classes, seeds, task.forget_class, Path(path), title=title,
+                       class_names=getattr(task, "class_names", None))
 
 
 PROMPT_LABEL_W = 250

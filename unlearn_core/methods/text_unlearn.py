@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from ..errors import UnlearningInputError
 from ..hparams import hparam
+from ..gan_training import translate
 from ..models.gan import to_pixels
 from ..tasks.base import TaskAdapter
 from .base import UnlearnResult, UnlearningMethod, Work, run_loop
@@ -41,6 +42,9 @@ class TextToUnlearnConfig:
                                    low=0.0, high=1e6)
     keep_weight: float = hparam(10.0, "lambda_keep: how strongly images without the concept stay as they were",
                                 low=0.0, high=1e6)
+    views: int = hparam(4, "randomly shifted copies (up to 2 pixels) of each image the text model sees, averaged: "
+                        "a change must show in all of them, not be pixel noise that fools one view (0 = none)",
+                        low=0, high=64)
 
 
 def concept_prompts(concept: str) -> list[str]:
@@ -49,6 +53,20 @@ def concept_prompts(concept: str) -> list[str]:
     words = " ".join(concept.split())
     first = words.split(" ", 1)[0]
     return [words] if first in ("a", "an") else [words, f"a {words}"]
+
+
+def paired_image_features(encoder, before: torch.Tensor, after: torch.Tensor, views: int,
+                          rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit image features of the original's and the unlearned generator's images of the same latents, each
+    averaged over ``views`` random shifts that both images of a latent share (so their difference is the
+    generator's change, not the shift's)."""
+    if views == 0:
+        return encoder.encode_image(before), encoder.encode_image(after)
+    pairs = torch.cat([before, after], dim=1).repeat_interleave(views, dim=0)
+    shifted = translate(pairs, 2, rng, fill=None)
+    channels = before.shape[1]
+    features = [encoder.encode_image(shifted[:, i * channels:(i + 1) * channels]) for i in range(2)]
+    return tuple(F.normalize(f.view(len(before), views, -1).mean(1), dim=1) for f in features)
 
 
 def text_embedding(text_model, prompts: list[str]) -> torch.Tensor:
@@ -90,7 +108,7 @@ class TextToUnlearn(UnlearningMethod):
             raise UnlearningInputError(f"neutral prompt: {error}") from None
         direction = F.normalize(neutral - concept, dim=0)
         pair = torch.stack([concept, neutral])  # (2, D)
-        scale = float(encoder.logit_scale.exp())
+        scale = float(encoder.scale())
         rng = torch.Generator().manual_seed(task.seed)
         params = task.parameters_for_unlearning(model)
         optimizer = torch.optim.Adam(list(params.values()), lr=cfg.lr)
@@ -102,10 +120,11 @@ class TextToUnlearn(UnlearningMethod):
             z = torch.randn(cfg.batch_size, task.z_dim, generator=rng)
             with torch.no_grad():
                 before = original(z)
-                before_features = encoder.encode_image(to_pixels(before))
-                relevance = (scale * before_features @ pair.T).softmax(1)[:, 0]
             after = model(z)
-            after_features = encoder.encode_image(to_pixels(after))
+            before_features, after_features = paired_image_features(encoder, to_pixels(before), to_pixels(after),
+                                                                    cfg.views, rng)
+            before_features = before_features.detach()
+            relevance = (scale * before_features @ pair.T).softmax(1)[:, 0]
             moved = after_features - before_features
             direction_loss = 1 - F.cosine_similarity(moved, direction.expand_as(moved), dim=1, eps=1e-8)
             concept_loss = (scale * after_features @ pair.T).softmax(1)[:, 0]

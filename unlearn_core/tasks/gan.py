@@ -64,7 +64,7 @@ class Oracle:
 class TextGuidance:
     """A text-image model beside a generator (Text-to-Unlearn needs nothing else): ``model`` has
     ``encode_text(prompts)`` and ``encode_image(images01)`` (unit vectors, the image side differentiable) and
-    ``logit_scale``; ``concept`` is the user's words for what to forget, already checked against its vocabulary."""
+    ``scale()`` (the logit scale); ``concept`` is the user's words for what to forget, already checked against its vocabulary."""
 
     model: nn.Module
     concept: str
@@ -102,6 +102,11 @@ class GANTask(TensorSetsTask):
         self._real_x01 = real_x01[keep]
         self._real_features: np.ndarray | None = None
         self._original_shares: dict[int, float] | None = None
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """What the oracle calls each class (grid rows)."""
+        return self.oracle.class_names
 
     # --- the oracle ---------------------------------------------------------------------------------------
     @torch.no_grad()

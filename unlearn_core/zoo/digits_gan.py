@@ -35,7 +35,7 @@ def _load_generator():
 
 def digits_oracle() -> Oracle:
     """digits-cnn judges the digits GAN's images (Adapt-then-Unlearn's MNIST experiments use a classifier too)."""
-    return Oracle("digits-cnn", tuple(str(c) for c in range(10)), lambda images: digits_classifier()(images),
+    return Oracle("digits-cnn", tuple(f"class {c}" for c in range(10)), lambda images: digits_classifier()(images),
                   features)
 
 

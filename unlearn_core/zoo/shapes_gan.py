@@ -13,9 +13,10 @@ import torch
 from .. import shapes as S
 from ..assets import ASSETS
 from ..data import ForgetRequest
+from ..errors import UnlearningInputError, shown
 from ..gan_training import train_shapes_gan
 from ..models.gan import load_gan
-from ..models.shapes_clip import load_shapes_clip
+from ..models.shapes_clip import load_shapes_clip, train_shapes_clip
 from ..models.shapes_t2i import ConceptClassifier
 from ..tasks.gan import GANTask, Oracle, TextGuidance
 from ..tasks.text_diffusion import resolve_concept
@@ -79,13 +80,20 @@ def shapes_gan_task(request: ForgetRequest, seed: int) -> GANTask:
 
 
 def train(out_dir: Path | None = None, seed: int = 0, progress=None, forget: str | None = None) -> dict:
-    """Train the shipped GAN, or with ``forget="concept:SHAPE"`` its Retrain reference without that shape."""
-    without = None
+    """Train the shipped GAN and the text-image model beside it (``shapes-clip``, or ``OUT/text-model`` with
+    ``out_dir``), or with ``forget="concept:SHAPE"`` the GAN's Retrain reference without that shape."""
     if forget is not None:
         request = ForgetRequest.parse(forget, None)
+        if request.kind != "concept":
+            raise UnlearningInputError(f"shapes-gan Retrain references leave out a shape (concept:SHAPE); got "
+                                       f"{shown(forget)}")
         without = str(request.value).strip().lower()
-    out_dir = Path(out_dir) if out_dir is not None else (retrain_dir(without) if without else SHAPES_GAN_DIR)
-    return train_shapes_gan(out_dir, seed=seed, progress=progress, without_shape=without)
+        return train_shapes_gan(Path(out_dir) if out_dir is not None else retrain_dir(without), seed=seed,
+                                progress=progress, without_shape=without)
+    gan = train_shapes_gan(Path(out_dir) if out_dir is not None else SHAPES_GAN_DIR, seed=seed, progress=progress)
+    text = train_shapes_clip(Path(out_dir) / "text-model" if out_dir is not None else SHAPES_CLIP_DIR, seed=seed,
+                             progress=progress)
+    return {"gan": gan, "text_model": text}
 
 
 register_model(ModelSpec(
