@@ -1,5 +1,6 @@
-"""Training and quality measurement of the unconditional digits GAN (``models/gan.py``), and the entry that
-writes a shipped folder (``digits-gan``, or its Retrain reference without one class).
+"""Training and quality measurement of the unconditional GANs (``models/gan.py``) and the entries that write
+their shipped folders: ``digits-gan`` (or its Retrain reference without one class) and ``shapes-gan`` (16x16 RGB
+procedural shapes, or its Retrain reference without one shape).
 
 Loss: the non-saturating GAN loss of Goodfellow et al. (2014), with one-sided label smoothing of the real
 targets (Salimans et al., "Improved Techniques for Training GANs", 2016); Adam with DCGAN's betas.
@@ -16,25 +17,31 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from . import shapes
 from .assets import ASSETS
 from .data import load_digits_split
 from .diffusion.training import CHECKPOINT_NAME, ema_update, load_training_checkpoint, save_training_checkpoint
-from .errors import check_finite
+from .errors import UnlearningInputError, check_finite, shown
 from .models.classifier import load_classifier
 from .models.gan import (Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, generate, latents,
                          save_gan, to_model_space)
 from .models.pretrained import RecipeDict
+from .models.shapes_t2i import ConceptClassifier
 
 ProgressFn = Callable[[float, str], None]
 NUM_CLASSES = 10
 QUALITY_SAMPLES = 1000
 QUALITY_SEED = 0
-CONFIDENCE = 0.9  # a sample counts as a recognisable digit when the classifier gives one class >= this
+CONFIDENCE = 0.9  # a sample counts as recognisable when the classifier gives one class >= this
+CLASSIFY_CHUNK = 500  # generated images judged per classifier call (bounds the activations' memory)
+SHAPE_LABELS = (*shapes.SHAPES, "none")  # the concept classifier's shape head: the five shapes + no shape
+SHAPES_CLASSIFIER_DIR = ASSETS / "shapes-t2i" / "classifier"
 
 
 @dataclasses.dataclass
 class GANRecipe(RecipeDict):
-    """How the shipped digits GAN is trained; its Retrain references use the same recipe and seed on D_r."""
+    """How a shipped GAN is trained (these defaults: digits-gan; :data:`SHAPES_GAN_RECIPE`: shapes-gan); its
+    Retrain references use the same recipe and seed on D_r."""
 
     steps: int = 8000
     batch_size: int = 64
@@ -53,13 +60,21 @@ class GANRecipe(RecipeDict):
     # Differentiable augmentation (Zhao et al., "Differentiable Augmentation for Data-Efficient GAN Training",
     # 2020) of every image the discriminator sees, real and fake: "translation" shifts each by up to
     # ``translation`` pixels. With 1,437 training digits an unaugmented discriminator memorises them.
+    # "brightness" adds one random offset in [-brightness, brightness] (model space) to all pixels of each
+    # image; "brightness+translation" does both.
     augment: str = "none"
     translation: int = 2
+    brightness: float = 1.0  # DiffAugment's +-0.5 in [0, 1] pixels
     checkpoint_every: int = 500
     progress_every: int = 100
 
 
-AUGMENTATIONS = ("none", "translation")
+AUGMENTATIONS = ("none", "translation", "brightness", "brightness+translation")
+
+# shapes-gan's recipe. Short trials (2-3k steps, one thread): without augmentation the generator drew only
+# dark backgrounds (light 0.0% all along); DiffAugment's brightness shift gave both (~50/50). A wider
+# discriminator (64, 128, 256) or no spectral norm were no better at 2k steps, the former at twice the cost.
+SHAPES_GAN_RECIPE = GANRecipe(steps=10000, augment="brightness")
 
 
 def translate(images: torch.Tensor, max_shift: int, rng: torch.Generator, fill: float | None = -1.0) -> torch.Tensor:
@@ -77,6 +92,24 @@ def translate(images: torch.Tensor, max_shift: int, rng: torch.Generator, fill: 
     cols = (torch.arange(width).view(1, 1, width) + shift_x).expand(n, height, width)
     batch = torch.arange(n).view(n, 1, 1).expand(n, height, width)
     return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+
+
+def shift_brightness(images: torch.Tensor, max_offset: float, rng: torch.Generator) -> torch.Tensor:
+    """Each image plus its own uniform offset in [-max_offset, max_offset], not clamped (DiffAugment's
+    brightness). Why: when the generator has dropped a mode far from its samples (a whole background shade),
+    the augmented real and fake images overlap across the gap, so the discriminator's gradient reaches it."""
+    offsets = (torch.rand(len(images), 1, 1, 1, generator=rng) * 2 - 1) * max_offset
+    return images + offsets
+
+
+def augment_for_discriminator(images: torch.Tensor, recipe: GANRecipe, rng: torch.Generator) -> torch.Tensor:
+    """The recipe's differentiable augmentation of images the discriminator sees (real and fake alike)."""
+    kinds = recipe.augment.split("+")
+    if "brightness" in kinds:
+        images = shift_brightness(images, recipe.brightness, rng)
+    if "translation" in kinds:
+        images = translate(images, recipe.translation, rng)
+    return images
 
 
 def linear_decay(step: int, total: int, decay_start: float) -> float:
@@ -132,7 +165,7 @@ def calibrate_batch_norm(generator: Generator, z_dim: int, batches: int, batch_s
 def train_gan(images: torch.Tensor, recipe: GANRecipe | None = None, seed: int = 0,
               progress: ProgressFn | None = None, checkpoint_dir: str | Path | None = None,
               label: str = "GAN") -> tuple[Generator, Discriminator]:
-    """Train the GAN on ``images`` in [0, 1], shape (N, 1, S, S); return the EMA generator (batch norm
+    """Train the GAN on ``images`` in [0, 1], shape (N, C, S, S); return the EMA generator (batch norm
     recalibrated) and the discriminator, both in eval mode.
 
     Each step: one discriminator update on a real batch and a fake batch, then one generator update on the
@@ -174,8 +207,8 @@ def train_gan(images: torch.Tensor, recipe: GANRecipe | None = None, seed: int =
                 group["lr"] = lr * decay
         real = data[torch.randint(0, len(data), (recipe.batch_size,), generator=rng)]
         fake = generator(torch.randn(recipe.batch_size, recipe.z_dim, generator=rng))
-        if recipe.augment == "translation":
-            real, fake = (translate(batch, recipe.translation, rng) for batch in (real, fake))
+        if recipe.augment != "none":
+            real, fake = (augment_for_discriminator(batch, recipe, rng) for batch in (real, fake))
 
         loss_d = discriminator_loss(discriminator, real, fake.detach(), recipe.real_label)
         check_finite(loss_d, f"{label} discriminator step {step}")
@@ -212,56 +245,114 @@ def train_gan(images: torch.Tensor, recipe: GANRecipe | None = None, seed: int =
 
 
 @torch.no_grad()
+def classify_samples(generator: Generator, classifier: torch.nn.Module, n: int, seed: int,
+                     chunk: int = CLASSIFY_CHUNK) -> torch.Tensor | dict[str, torch.Tensor]:
+    """The classifier's logits for ``n`` generated samples (latents of ``seed``), judged ``chunk`` images at a
+    time in eval mode: one tensor, or a dict of tensors per head for a multi-head classifier."""
+    images = generate(generator, latents(n, seed, generator.config.z_dim))
+    classifier.eval()
+    chunks = [classifier(images[i:i + chunk]) for i in range(0, len(images), chunk)]
+    if isinstance(chunks[0], dict):
+        return {head: torch.cat([c[head] for c in chunks]) for head in chunks[0]}
+    return torch.cat(chunks)
+
+
+def label_shares(predicted: torch.Tensor, labels) -> dict:
+    """The share of ``predicted`` (class indices) that falls on each label, keyed by label (0 each when empty)."""
+    counts = torch.bincount(predicted, minlength=len(labels)).float()
+    return {label: float(count / max(len(predicted), 1)) for label, count in zip(labels, counts)}
+
+
 def gan_quality(generator: Generator, classifier: torch.nn.Module, n: int = QUALITY_SAMPLES,
                 seed: int = QUALITY_SEED, confidence: float = CONFIDENCE, num_classes: int = NUM_CLASSES) -> dict:
     """How recognisable and how varied ``n`` samples (latents of ``seed``) are, judged by ``classifier``
     (digits-cnn: [0, 1] pixels at 16x16): ``confident_share`` is the share of samples whose top class has
     probability >= ``confidence``; ``class_shares`` the share of all samples the classifier assigns to each
     class (argmax, confident or not), so a mode-collapsed or class-forgetting generator shows in them."""
-    images = generate(generator, latents(n, seed, generator.config.z_dim))
-    classifier.eval()
-    probabilities = torch.cat([classifier(images[i:i + 500]).softmax(1) for i in range(0, len(images), 500)])
-    top, predicted = probabilities.max(1)
-    shares = torch.bincount(predicted, minlength=num_classes).float() / n
-    class_shares = {c: float(shares[c]) for c in range(num_classes)}
+    top, predicted = classify_samples(generator, classifier, n, seed).softmax(1).max(1)
+    class_shares = label_shares(predicted, range(num_classes))
     return {"n": int(n), "seed": int(seed), "confidence": confidence,
             "confident_share": float((top >= confidence).float().mean()), "mean_confidence": float(top.mean()),
             "class_shares": class_shares, "min_class_share": min(class_shares.values()),
             "max_class_share": max(class_shares.values())}
 
 
+def shapes_gan_quality(generator: Generator, classifier: ConceptClassifier, n: int = QUALITY_SAMPLES,
+                       seed: int = QUALITY_SEED, confidence: float = CONFIDENCE) -> dict:
+    """What ``n`` samples (latents of ``seed``) of a shapes GAN show, judged by the shapes-t2i concept
+    classifier (three heads on [0, 1] RGB pixels at 16x16).
+
+    ``confident_share``: share of samples whose shape head picks one of the five shapes (not "none") with
+    probability >= ``confidence``. ``shape_shares``: share of all samples per predicted shape, "none"
+    included (argmax, confident or not), so mode collapse or a forgotten shape shows; ``min_shape_share`` /
+    ``max_shape_share`` range over the five shapes only. ``colour_shares`` are over the samples that show a
+    shape (the colour head was trained only on those); ``background_shares`` over all samples."""
+    logits = classify_samples(generator, classifier, n, seed)
+    top, predicted_shape = logits["shape"].softmax(1).max(1)
+    shows_shape = predicted_shape != shapes.NONE_SHAPE
+    shape_shares = label_shares(predicted_shape, SHAPE_LABELS)
+    drawn_shares = [shape_shares[name] for name in shapes.SHAPES]
+    return {"n": int(n), "seed": int(seed), "confidence": confidence,
+            "confident_share": float(((top >= confidence) & shows_shape).float().mean()),
+            "mean_confidence": float(top.mean()),
+            "shape_shares": shape_shares, "none_share": shape_shares["none"],
+            "min_shape_share": min(drawn_shares), "max_shape_share": max(drawn_shares),
+            "colour_shares": label_shares(logits["colour"].argmax(1)[shows_shape], shapes.COLOURS),
+            "background_shares": label_shares(logits["background"].argmax(1), shapes.BACKGROUNDS)}
+
+
 def _percent(share: float) -> str:
     return f"{100 * share:.1f}%"
 
 
+@dataclasses.dataclass
+class CardText:
+    """The parts of a GAN's model card that depend on its data and its judge; :func:`gan_card` writes the
+    architecture, recipe and sampling parts that all the project's GANs share."""
+
+    data_tag: str   # the card's tag for the data set
+    subject: str    # what the GAN draws ("An unconditional DCGAN-style GAN for ...")
+    data: str       # the Data bullet, up to the augmentation sentence
+    call: str       # the training entry as called
+    quality: str    # the Quality bullet
+    left_out: str   # what a Retrain reference leaves out ("class", "shape"), as recipe.json names it
+    retrain: str = ""  # the Retrain-reference sentence; empty for the model itself
+
+
+def _augmentation_sentence(recipe: GANRecipe) -> str:
+    """The card's sentence on what the discriminator's inputs go through (DiffAugment), or "No augmentation."."""
+    kinds = recipe.augment.split("+")
+    changes = []
+    if "brightness" in kinds:
+        changes.append(f"brightened or darkened by a random offset of up to {recipe.brightness:g} in [-1, 1] units")
+    if "translation" in kinds:
+        changes.append(f"shifted by up to {recipe.translation} pixels (the uncovered border filled with -1)")
+    if not changes:
+        return "No augmentation."
+    return (f"The discriminator sees every image, real and generated, {' and '.join(changes)} (differentiable "
+            f"augmentation, DiffAugment, Zhao et al. 2020).")
+
+
 def gan_card(name: str, generator: Generator, discriminator: Discriminator, recipe: GANRecipe, seed: int,
-             n_train: int, classes: list[int], without_class: int | None, quality: dict, train_s: float) -> str:
-    """The model card of a trained digits GAN folder."""
+             train_s: float, text: CardText) -> str:
+    """The model card of a trained GAN folder: the shared architecture and recipe, plus ``text``."""
     params = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
-    shares = ", ".join(f"{c}: {_percent(s)}" for c, s in quality["class_shares"].items())
-    retrain = (f" **Retrain reference:** trained without class {without_class} (exact unlearning of "
-               f"`class:{without_class}`); the classifier assigns "
-               f"**{_percent(quality['class_shares'][without_class])}** of its samples to class {without_class}."
-               if without_class is not None else "")
-    call = "train_digits_gan(out_dir" + (f", without_class={without_class}" if without_class is not None else "") + ")"
     return f"""---
 license: mit
-tags: [machine-unlearning, gan, dcgan, unconditional, digits, safetensors]
+tags: [machine-unlearning, gan, dcgan, unconditional, {text.data_tag}, safetensors]
 ---
 # {name}
 
-An unconditional DCGAN-style GAN for scikit-learn's handwritten digits at 16x16: a generator
+An unconditional DCGAN-style GAN for {text.subject}: a generator
 ({params(generator):,} parameters; z of dimension {recipe.z_dim} ~ N(0, I) -> linear to 4x4 -> two stride-2
 transposed convolutions -> 3x3 convolution -> tanh, batch norm + ReLU in between, channels
 {list(recipe.generator_channels)}) and a discriminator ({params(discriminator):,} parameters; three stride-2 4x4
 convolutions with leaky ReLU 0.2, channels {list(recipe.discriminator_channels)}, then a linear logit;
 spectral norm {'on' if recipe.spectral_norm else 'off'}). The generator outputs [-1, 1];
-`unlearn_core.models.gan.generate` maps it to [0, 1] pixels.{retrain}
+`unlearn_core.models.gan.generate` maps it to [0, 1] pixels.{text.retrain}
 
-- **Data:** `sklearn.datasets.load_digits`, the project's stratified 80/20 split (`random_state=0`), training
-  part only (what `digits-cnn` trains on), classes {classes} ({n_train} images), upsampled bilinearly from
-  8x8 to 16x16, pixels scaled to [-1, 1]. No augmentation.
-- **Recipe:** `unlearn_core.gan_training.{call}` (seed {seed}): non-saturating GAN loss, one-sided label
+- **Data:** {text.data} {_augmentation_sentence(recipe)}
+- **Recipe:** `unlearn_core.gan_training.{text.call}` (seed {seed}): non-saturating GAN loss, one-sided label
   smoothing (real target {recipe.real_label}), Adam (G lr {recipe.lr_generator:g}, D lr
   {recipe.lr_discriminator:g}, betas ({recipe.beta1}, {recipe.beta2}); both constant for the first
   {recipe.lr_decay_start:.0%} of the steps, then falling linearly to 0), {recipe.steps} steps at batch
@@ -271,12 +362,82 @@ spectral norm {'on' if recipe.spectral_norm else 'off'}). The generator outputs 
   (one thread); a killed run resumes from `checkpoint.pt` in the output folder.
 - **Sampling:** `generate(generator, latents(n, seed, {recipe.z_dim}))`, eval mode (batch norm from running
   statistics), so each image depends only on its own latent and a seed gives the same images.
-- **Quality:** on {quality['n']} samples (latent seed {quality['seed']}) the shipped `digits-cnn` classifier gives
-  **{_percent(quality['confident_share'])}** of them a class with probability >= {quality['confidence']:g}
-  (mean top probability {quality['mean_confidence']:.3f}). Share of samples per predicted class: {shares}.
+- **Quality:** {text.quality}
 - **Files:** `generator/` and `discriminator/` (`config.json` + `model.safetensors` each), `recipe.json` (the
-  recipe, seed, left-out class, measured quality and training time).
+  recipe, seed, left-out {text.left_out}, measured quality and training time).
 """
+
+
+def _entry_call(entry: str, argument: str, value) -> str:
+    """How a card names the call that trained it, e.g. ``train_digits_gan(out_dir, without_class=3)``."""
+    return f"{entry}(out_dir" + (f", {argument}={value!r}" if value is not None else "") + ")"
+
+
+def digits_card_text(n_train: int, classes: list[int], without_class: int | None, quality: dict) -> CardText:
+    """The digits GAN's card parts (the digits-cnn judge, the digits split)."""
+    shares = ", ".join(f"{c}: {_percent(s)}" for c, s in quality["class_shares"].items())
+    retrain = (f" **Retrain reference:** trained without class {without_class} (exact unlearning of "
+               f"`class:{without_class}`); the classifier assigns "
+               f"**{_percent(quality['class_shares'][without_class])}** of its samples to class {without_class}."
+               if without_class is not None else "")
+    return CardText(
+        data_tag="digits", subject="scikit-learn's handwritten digits at 16x16", retrain=retrain, left_out="class",
+        call=_entry_call("train_digits_gan", "without_class", without_class),
+        data=f"""`sklearn.datasets.load_digits`, the project's stratified 80/20 split (`random_state=0`), training
+  part only (what `digits-cnn` trains on), classes {classes} ({n_train} images), upsampled bilinearly from
+  8x8 to 16x16, pixels scaled to [-1, 1].""",
+        quality=f"""on {quality['n']} samples (latent seed {quality['seed']}) the shipped `digits-cnn` classifier gives
+  **{_percent(quality['confident_share'])}** of them a class with probability >= {quality['confidence']:g}
+  (mean top probability {quality['mean_confidence']:.3f}). Share of samples per predicted class: {shares}.""")
+
+
+def shapes_card_text(n_train: int, without_shape: str | None, quality: dict) -> CardText:
+    """The shapes GAN's card parts (the shapes-t2i concept classifier as judge, the procedural shapes)."""
+    listed = lambda shares: ", ".join(f"{k}: {_percent(v)}" for k, v in shares.items())  # noqa: E731
+    kept = [name for name in shapes.SHAPES if name != without_shape]
+    retrain = (f" **Retrain reference:** trained without the {without_shape} images (exact unlearning of "
+               f"`concept:{without_shape}`); the concept classifier calls "
+               f"**{_percent(quality['shape_shares'][without_shape])}** of its samples a {without_shape}."
+               if without_shape is not None else "")
+    training_set = (f"the {without_shape} images left out, so shapes {', '.join(kept)} ({n_train:,} images)"
+                    if without_shape is not None else f"all {n_train:,} images")
+    return CardText(
+        data_tag="shapes", subject="procedural coloured shapes, 16x16 RGB", retrain=retrain, left_out="shape",
+        call=_entry_call("train_shapes_gan", "without_shape", without_shape),
+        data=f"""`unlearn_core.shapes.make_dataset()` (seed {shapes.DATA_SEED}): {shapes.DATASET_SIZE:,} procedural
+  images, a balanced mix of {len(shapes.SHAPES)} shapes ({', '.join(shapes.SHAPES)}) x {len(shapes.COLOURS)}
+  colours ({', '.join(shapes.COLOURS)}) x {len(shapes.BACKGROUNDS)} backgrounds ({', '.join(shapes.BACKGROUNDS)})
+  with random size, position and colour jitter (what `shapes-t2i` trains on; captions unused); {training_set};
+  pixels scaled to [-1, 1].""",
+        quality=f"""on {quality['n']} samples (latent seed {quality['seed']}) the shipped `shapes-t2i` concept
+  classifier names one of the {len(shapes.SHAPES)} shapes with probability >= {quality['confidence']:g} for
+  **{_percent(quality['confident_share'])}** of them (mean top shape probability {quality['mean_confidence']:.3f}).
+  Share of samples per predicted shape: {listed(quality['shape_shares'])}. Colours (of the samples showing a
+  shape): {listed(quality['colour_shares'])}. Backgrounds: {listed(quality['background_shares'])}.""")
+
+
+def _train_and_ship(out_dir: str | Path, images: torch.Tensor, recipe: GANRecipe, seed: int,
+                    progress: ProgressFn | None, label: str, judge: str, measure: Callable[[Generator], dict],
+                    card_text: Callable[[dict], CardText], left_out: dict) -> dict:
+    """Train a GAN on ``images``, measure its generator with ``measure`` and write the shipped folder:
+    weights, ``recipe.json`` (recipe, seed, ``left_out``, training size, quality, time, threads, machine) and
+    the card. A killed run resumes from the checkpoint in ``out_dir``, which is removed once the folder is
+    written."""
+    out_dir = Path(out_dir)
+    start = time.perf_counter()
+    generator, discriminator = train_gan(images, recipe, seed, progress=progress, checkpoint_dir=out_dir,
+                                         label=label)
+    train_s = time.perf_counter() - start
+    if progress:
+        progress(1.0, f"measuring sample quality with {judge}")
+    quality = measure(generator)
+    card = gan_card(out_dir.name, generator, discriminator, recipe, seed, train_s, card_text(quality))
+    record = {"recipe": recipe.to_dict(), "seed": int(seed), **left_out, "n_train": len(images),
+              "quality": quality, "train_s": train_s, "threads": torch.get_num_threads(),
+              "machine": platform.machine()}
+    save_gan(generator, discriminator, out_dir, record, card)
+    (out_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
+    return {"out_dir": str(out_dir), "quality": quality, "train_s": train_s}
 
 
 def train_digits_gan(out_dir: str | Path, seed: int = 0, progress: ProgressFn | None = None,
@@ -293,19 +454,33 @@ def train_digits_gan(out_dir: str | Path, seed: int = 0, progress: ProgressFn | 
             raise ValueError(f"without_class must be in 0..{NUM_CLASSES - 1}; got {without_class}")
         keep = y != int(without_class)
         x, y = x[keep], y[keep]
-    out_dir = Path(out_dir)
-    start = time.perf_counter()
-    generator, discriminator = train_gan(x, recipe, seed, progress=progress, checkpoint_dir=out_dir)
-    train_s = time.perf_counter() - start
-    if progress:
-        progress(1.0, "measuring sample quality with the digits classifier")
-    quality = gan_quality(generator, classifier or load_classifier(ASSETS / "digits-cnn"))
+    classifier = classifier or load_classifier(ASSETS / "digits-cnn")
     classes = sorted(int(c) for c in y.unique())
-    card = gan_card(out_dir.name, generator, discriminator, recipe, seed, len(x), classes, without_class, quality,
-                    train_s)
-    record = {"recipe": recipe.to_dict(), "seed": int(seed), "without_class": without_class, "n_train": len(x),
-              "quality": quality, "train_s": train_s, "threads": torch.get_num_threads(),
-              "machine": platform.machine()}
-    save_gan(generator, discriminator, out_dir, record, card)
-    (out_dir / CHECKPOINT_NAME).unlink(missing_ok=True)
-    return {"out_dir": str(out_dir), "quality": quality, "train_s": train_s}
+    return _train_and_ship(
+        out_dir, x, recipe, seed, progress, label="digits GAN", judge="the digits classifier",
+        measure=lambda generator: gan_quality(generator, classifier),
+        card_text=lambda quality: digits_card_text(len(x), classes, without_class, quality),
+        left_out={"without_class": without_class})
+
+
+def train_shapes_gan(out_dir: str | Path, seed: int = 0, progress: ProgressFn | None = None,
+                     without_shape: str | None = None, recipe: GANRecipe | None = None,
+                     classifier: ConceptClassifier | None = None) -> dict:
+    """Train the shapes GAN on the procedural shapes set (without the ``without_shape`` images for a Retrain
+    reference), measure it with ``classifier`` (default: the shipped shapes-t2i concept classifier) and write
+    the folder with its model card. A killed run resumes from the checkpoint in ``out_dir``."""
+    if without_shape is not None and without_shape not in shapes.SHAPES:
+        # checked before the data set is built or anything trains, so a typo fails at once
+        raise UnlearningInputError(f"without_shape must be one of {', '.join(shapes.SHAPES)} (or None); "
+                                   f"got {shown(without_shape)}")
+    recipe = recipe or SHAPES_GAN_RECIPE
+    data = shapes.make_dataset()
+    images = data.images
+    if without_shape is not None:
+        images = images[data.shape != shapes.SHAPES.index(without_shape)]
+    classifier = classifier or ConceptClassifier.from_pretrained(SHAPES_CLASSIFIER_DIR)
+    return _train_and_ship(
+        out_dir, images, recipe, seed, progress, label="shapes GAN", judge="the shapes concept classifier",
+        measure=lambda generator: shapes_gan_quality(generator, classifier),
+        card_text=lambda quality: shapes_card_text(len(images), without_shape, quality),
+        left_out={"without_shape": without_shape})
