@@ -290,6 +290,11 @@ CLI_CASES = [
     (("audit", "--forget", "class:3", "--method", "ga", "--attack", "nope"), "unknown attack"),
     (("audit", "--forget", "class:3", "--method", "ga", "--attack", "relearn", "--out", "{file}/a.json"),
      "is a file"),
+    # GANs: a concept word outside the text model's vocabulary, a class out of range, a method that does not apply
+    (("run", "--model", "shapes-gan", "--forget", "concept:hexagon", "--method", "text_unlearn"), "unknown word 'hexagon'"),
+    (("run", "--model", "digits-gan", "--forget", "class:10", "--method", "atu"), "class"),
+    (("run", "--model", "digits-gan", "--forget", "class:3", "--method", "esd"), "does not apply to gan models"),
+    (("run", "--model", "digits-gan", "--forget", "class:3", "--method", "text_unlearn"), "needs a text model"),
 ]
 
 

@@ -58,7 +58,7 @@ def test_the_shipped_generator_is_not_changed(text_run):
 def test_text_to_unlearn_is_offered_only_where_a_text_model_is_shipped():
     assert get_model_spec("shapes-gan").applies(METHODS["text_unlearn"])
     assert not get_model_spec("digits-gan").applies(METHODS["text_unlearn"])
-    with pytest.raises(UnlearningInputError, match="text-image model.*methods for digits-gan: .*atu"):
+    with pytest.raises(UnlearningInputError, match="needs a text model.*methods for digits-gan: .*atu"):
         run_unlearning("digits-gan", "class:3", "text_unlearn", 0, {}, with_retrain=False)
 
 

@@ -69,6 +69,7 @@ class TextGuidance:
     model: nn.Module
     concept: str
     name: str
+    alternatives: tuple[str, ...] = ()  # prompts for the other concepts of its kind (the default neutral prompts)
 
 
 class GANTask(TensorSetsTask):

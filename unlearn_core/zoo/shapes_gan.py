@@ -64,6 +64,17 @@ def shapes_oracle(kind: str) -> Oracle:
                   lambda images: classifier(images)[kind], features)
 
 
+# How a prompt names one concept of each kind (every word is in shapes-clip's vocabulary).
+PROMPT_TEMPLATES = {"shape": "a {}", "colour": "a {} shape", "background": "a shape on a {} background"}
+
+
+def alternative_prompts(concept: S.Concept) -> tuple[str, ...]:
+    """Prompts for the other concepts of the same kind: what Text-to-Unlearn moves the concept's images towards
+    unless the user names something else."""
+    template = PROMPT_TEMPLATES[concept.kind]
+    return tuple(template.format(name) for i, name in enumerate(CLASS_NAMES[concept.kind]) if i != concept.index)
+
+
 def _load_generator():
     return load_gan(SHAPES_GAN_DIR)[0]
 
@@ -76,7 +87,7 @@ def shapes_gan_task(request: ForgetRequest, seed: int) -> GANTask:
     labels = {"shape": data.shape, "colour": data.colour, "background": data.background}[concept.kind]
     return GANTask(base_model("shapes-gan"), shipped_discriminator(), data.images, labels, request, seed,
                    shapes_oracle(concept.kind), concept.index, retrain_dir=retrain_dir(concept.name),
-                   text=TextGuidance(text_model, words, "shapes-clip"))
+                   text=TextGuidance(text_model, words, "shapes-clip", alternative_prompts(concept)))
 
 
 def train(out_dir: Path | None = None, seed: int = 0, progress=None, forget: str | None = None) -> dict:
