@@ -11,9 +11,13 @@ from ..errors import UnlearningInputError
 from ..hparams import hparam
 from ..gan_training import translate
 from ..models.gan import to_pixels
+from ..saliency import topk_mask
 from ..tasks.base import TaskAdapter
-from .base import UnlearnResult, UnlearningMethod, Work, run_loop
+from .base import MaskedUpdater, UnlearnResult, UnlearningMethod, Work, run_loop
 from .registry import register
+from .salun import saliency_artifacts
+
+SALIENCY_BATCHES = 4
 
 
 @dataclasses.dataclass
@@ -50,6 +54,9 @@ class TextToUnlearnConfig:
     min_relevance: float = hparam(0.5, "images whose relevance w is below this are not moved at all (w set to 0): "
                                   "the direction loss's pull does not shrink with w, so a small w still drags "
                                   "images that do not show the concept", low=0.0, high=1.0)
+    ratio: float = hparam(1.0, "share of generator weights that may move (1 = all; below 1, SalUn's mask: the "
+                          "weights with the largest |gradient of this loss| at the original, summed over a few "
+                          "batches)", low=0.0, high=1.0, low_inclusive=False)
     views: int = hparam(0, "randomly shifted copies (up to 2 pixels) of each image the text model sees, averaged: "
                         "a change must show in all of them, not be pixel noise that fools one view (0 = none)",
                         low=0, high=64)
@@ -149,5 +156,20 @@ class TextToUnlearn(UnlearningMethod):
                           + cfg.keep_weight * (1 - relevance) * keep_loss)
             return per_latent.mean()
 
-        run_loop(model, task, cfg.steps, loss_at, optimizer, "Text-to-Unlearn", progress)
-        return UnlearnResult(model)
+        artifacts, updater = {}, None
+        if cfg.ratio < 1.0:
+            # SalUn's Eq. (3) with this method's loss: |sum of its gradients at theta_0| over a few batches
+            scores = {name: torch.zeros_like(p) for name, p in params.items()}
+            for step in range(SALIENCY_BATCHES):
+                model.zero_grad(set_to_none=True)
+                loss_at(step).backward()
+                for name, p in params.items():
+                    if p.grad is not None:
+                        scores[name] += p.grad.detach()
+            model.zero_grad(set_to_none=True)
+            scores = {name: s.abs() for name, s in scores.items()}
+            mask = topk_mask(scores, cfg.ratio, "global")
+            updater = MaskedUpdater(mask, params)
+            artifacts = saliency_artifacts(scores, mask, "gradient")
+        run_loop(model, task, cfg.steps, loss_at, optimizer, "Text-to-Unlearn", progress, updater)
+        return UnlearnResult(model, artifacts)

@@ -36,7 +36,7 @@ from ..diffusion.training import CHECKPOINT_NAME, train_with_ema
 from ..errors import UnlearningInputError
 from ..gan_training import translate
 from .pretrained import CONFIG_NAME, WEIGHTS_NAME, PretrainedModule, RecipeDict
-from .shapes_t2i import MAX_PROMPT_TOKENS, build_tokenizer
+from .shapes_t2i import MAX_PROMPT_TOKENS, build_tokenizer, word_text_encoder
 from .t2i import WordTokenizer
 
 ProgressFn = Callable[[float, str], None]
@@ -76,8 +76,6 @@ class ShapesCLIP(PretrainedModule):
     config_class = ShapesCLIPConfig
 
     def __init__(self, config: ShapesCLIPConfig | None = None, tokenizer: WordTokenizer | None = None):
-        from transformers import CLIPTextConfig, CLIPTextModel
-
         super().__init__()
         self.config = config or ShapesCLIPConfig()
         self.tokenizer = tokenizer or build_tokenizer()
@@ -85,11 +83,8 @@ class ShapesCLIP(PretrainedModule):
             raise ValueError(f"the tokenizer has {self.tokenizer.vocab_size} tokens; the config expects "
                              f"{self.config.vocab_size}")
         c = self.config
-        self.text_encoder = CLIPTextModel(CLIPTextConfig(
-            vocab_size=c.vocab_size, hidden_size=c.text_width, intermediate_size=2 * c.text_width,
-            num_hidden_layers=c.text_layers, num_attention_heads=c.text_heads,
-            max_position_embeddings=c.max_prompt_tokens, pad_token_id=self.tokenizer.pad_id,
-            bos_token_id=self.tokenizer.bos_id, eos_token_id=self.tokenizer.eos_id, projection_dim=c.embed_dim))
+        self.text_encoder = word_text_encoder(self.tokenizer, c.text_width, c.text_layers, c.text_heads, c.embed_dim,
+                                              c.max_prompt_tokens)
         blocks: list[nn.Module] = []
         widths = [3, *c.image_channels]
         for a, b in zip(widths[:-1], widths[1:]):

@@ -62,18 +62,24 @@ def build_scheduler():
                          clip_sample=True)
 
 
+def word_text_encoder(tokenizer: WordTokenizer, width: int, layers: int, heads: int, projection_dim: int,
+                      max_tokens: int = MAX_PROMPT_TOKENS):
+    """A small transformers ``CLIPTextModel`` over the word tokenizer's ids (shapes-t2i's and shapes-clip's)."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(CLIPTextConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=width, intermediate_size=2 * width, num_hidden_layers=layers,
+        num_attention_heads=heads, max_position_embeddings=max_tokens, pad_token_id=tokenizer.pad_id,
+        bos_token_id=tokenizer.bos_id, eos_token_id=tokenizer.eos_id, projection_dim=projection_dim))
+
+
 def build_model(recipe: T2IRecipe | None = None) -> TextToImage:
     from diffusers import UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
 
     recipe = recipe or T2IRecipe()
     tokenizer = build_tokenizer()
-    text_config = CLIPTextConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=recipe.text_width, intermediate_size=2 * recipe.text_width,
-        num_hidden_layers=recipe.text_layers, num_attention_heads=recipe.text_heads,
-        max_position_embeddings=MAX_PROMPT_TOKENS, pad_token_id=tokenizer.pad_id, bos_token_id=tokenizer.bos_id,
-        eos_token_id=tokenizer.eos_id, projection_dim=recipe.text_width)
-    text_encoder = CLIPTextModel(text_config)
+    text_encoder = word_text_encoder(tokenizer, recipe.text_width, recipe.text_layers, recipe.text_heads,
+                                     recipe.text_width)
     unet = UNet2DConditionModel(
         sample_size=S.IMAGE_SIZE, in_channels=3, out_channels=3, block_out_channels=tuple(recipe.channels),
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
