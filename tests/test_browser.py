@@ -510,6 +510,17 @@ def test_text_to_image_metrics_read_in_words(page):
     page.full_page_screenshot(SHOTS / "12-shapes-t2i-esd.png")
 
 
+def run_gan_until_its_grid_shows(page: Browser, method: str, steps_knob: str) -> None:
+    """Run ``method`` on the chosen GAN with 100 of ``steps_knob`` (to keep the test short), wait for the
+    before/after slider of the same latents, and check the metrics table speaks of a generator's shares."""
+    set_number(page, f"hp-{method}-{steps_knob}", "100")
+    run_and_wait(page, method, GENERATIVE_TIMEOUT_S)
+    page.wait(lambda: page.script("return document.querySelectorAll('#before-after-slider img').length") >= 1, 60,
+              "the before/after slider")
+    metrics = metrics_text(page)
+    assert "Samples drawn as the forget class" in metrics and "Smallest retained class" in metrics
+
+
 def test_gan_unlearning_shows_the_same_latents_before_and_after(page):
     """Issue 16: digits-gan in the Lab: Adapt-then-Unlearn with saliency, its metrics, the salient share per
     layer, and the same latents drawn by the original, the unlearned generator and Retrain."""
@@ -517,20 +528,15 @@ def test_gan_unlearning_shows_the_same_latents_before_and_after(page):
     assert choose_model(page, "model", "digits-gan")
     page.wait(lambda: "gan" in text_of(page, "#model-info"), 30, "the model description")
     choose(page, "method", "Adapt-then-Unlearn + saliency")
-    set_number(page, "hp-atu_salun-unlearn_steps", "100")
-    run_and_wait(page, "atu_salun", GENERATIVE_TIMEOUT_S)
-    page.wait(lambda: page.script("return document.querySelectorAll('#before-after-slider img').length") >= 1, 60,
-              "the before/after slider")
+    run_gan_until_its_grid_shows(page, "atu_salun", "unlearn_steps")
     assert page.script("return document.querySelectorAll('#before-after-gallery img').length") >= 2
-    metrics = metrics_text(page)
-    assert "Samples drawn as the forget class" in metrics and "Smallest retained class" in metrics
     wait_plots(page, "saliency-bars")
     page.full_page_screenshot(SHOTS / "11-gan.png")
 
 
 def test_text_guided_gan_unlearning_in_the_lab(page):
     """Issue 16: shapes-gan in the Lab: Text-to-Unlearn from the word "triangle" alone, offered for this generator
-    (it ships a text model) and not for digits-gan; the same latents before and after, rows named by shape."""
+    (it ships a text model) and not for digits-gan; the same latents before and after."""
     click_tab(page, "Lab")
     assert choose_model(page, "model", "digits-gan")
     page.wait(lambda: "gan" in text_of(page, "#model-info"), 30, "the model description")
@@ -538,10 +544,5 @@ def test_text_guided_gan_unlearning_in_the_lab(page):
     assert choose_model(page, "model", "shapes-gan")
     page.wait(lambda: "shapes-clip" in text_of(page, "#model-info"), 30, "the shapes-gan description")
     choose(page, "method", "Text-to-Unlearn")
-    set_number(page, "hp-text_unlearn-steps", "100")
-    run_and_wait(page, "text_unlearn", GENERATIVE_TIMEOUT_S)
-    page.wait(lambda: page.script("return document.querySelectorAll('#before-after-slider img').length") >= 1, 60,
-              "the before/after slider")
-    metrics = metrics_text(page)
-    assert "Samples drawn as the forget class" in metrics and "Smallest retained class" in metrics
+    run_gan_until_its_grid_shows(page, "text_unlearn", "steps")
     page.full_page_screenshot(SHOTS / "12-shapes-gan.png")

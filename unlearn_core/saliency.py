@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -44,27 +44,37 @@ def gradients_only_for(model: nn.Module, params: dict[str, nn.Parameter]):
             p.requires_grad_(flag)
 
 
+def summed_gradients(model: nn.Module, params: dict[str, nn.Parameter], losses: Iterable[Callable[[], torch.Tensor]],
+                     squared: bool, where: str) -> tuple[Scores, int]:
+    """The gradients of each loss (a call per batch) with respect to ``params``, summed, or their squares summed
+    (``squared``), and how many losses there were; the model's mode is left as the caller set it."""
+    totals = {name: torch.zeros_like(p) for name, p in params.items()}
+    count = 0
+    for loss_of_batch in losses:
+        model.zero_grad(set_to_none=True)
+        loss = loss_of_batch()
+        check_finite(loss, where)
+        loss.backward()
+        for name, p in params.items():
+            if p.grad is not None:
+                totals[name] += p.grad.detach() ** 2 if squared else p.grad.detach()
+        count += 1
+    model.zero_grad(set_to_none=True)
+    return totals, count
+
+
 def batch_gradients(model: nn.Module, task: LossSource, which: str, batch_size: int, limit: int | None,
                     squared: bool, average: bool = False, params: dict[str, nn.Parameter] | None = None) -> Scores:
     """Gradients of the batch-mean loss over the ``which`` set, in eval mode: summed over batches, averaged
     (``average``), or as a mean of squares (``squared``, the empirical Fisher diagonal). ``params`` (default:
     the task's parameters for unlearning) are the only weights that get gradients."""
     params = task.parameters_for_unlearning(model) if params is None else params
-    totals = {name: torch.zeros_like(p) for name, p in params.items()}
     was_training = model.training
     model.eval()  # as in SalUn's code: saliency is taken at the deployed model's behaviour
-    batches = 0
     with gradients_only_for(model, params):
-        for batch in task.batches(which, batch_size, limit=limit):
-            model.zero_grad(set_to_none=True)
-            loss = task.loss(model, batch)
-            check_finite(loss, f"{which} gradient")
-            loss.backward()
-            for name, p in params.items():
-                if p.grad is not None:
-                    totals[name] += p.grad.detach() ** 2 if squared else p.grad.detach()
-            batches += 1
-        model.zero_grad(set_to_none=True)
+        totals, batches = summed_gradients(
+            model, params, ((lambda batch=batch: task.loss(model, batch))
+                            for batch in task.batches(which, batch_size, limit=limit)), squared, f"{which} gradient")
     model.train(was_training)
     if batches == 0:
         raise UnlearningInputError(f"the {which} set is empty")

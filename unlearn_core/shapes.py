@@ -173,6 +173,9 @@ def make_dataset(n: int = DATASET_SIZE, seed: int = DATA_SEED) -> ShapesData:
 
 # --- concepts and prompt lists ----------------------------------------------------------------------------
 
+NAMES_BY_KIND = {"shape": SHAPES, "colour": COLOURS, "background": BACKGROUNDS}
+
+
 @dataclasses.dataclass(frozen=True)
 class Concept:
     """A concept a user names: its kind ("shape", "colour" or "background"), its index and its words."""
@@ -183,7 +186,7 @@ class Concept:
 
     @property
     def name(self) -> str:
-        return {"shape": SHAPES, "colour": COLOURS, "background": BACKGROUNDS}[self.kind][self.index]
+        return NAMES_BY_KIND[self.kind][self.index]
 
 
 def concept_table() -> dict[str, Concept]:

@@ -8,7 +8,7 @@ import dataclasses
 import torch
 
 from ..hparams import hparam
-from ..saliency import gradient_saliency, topk_mask
+from ..saliency import gradient_saliency, summed_gradients, topk_mask
 from ..tasks.base import TaskAdapter
 from .base import MaskedUpdater, UnlearnResult, UnlearningMethod, Work, make_optimizer, take_step
 from .registry import register
@@ -53,16 +53,11 @@ class AdaptThenUnlearnConfig:
 
 def adversarial_fisher(generator, task, params, batches: int, batch_size: int, generator_rng) -> dict:
     """EWC's Fisher diagonal: the mean squared gradient of the adversarial loss at theta_0."""
-    fisher = {name: torch.zeros_like(p) for name, p in params.items()}
-    for _ in range(batches):
-        z = torch.randn(batch_size, task.z_dim, generator=generator_rng)
-        generator.zero_grad(set_to_none=True)
-        task.adversarial_loss(generator, task.discriminator, z).backward()
-        for name, p in params.items():
-            if p.grad is not None:
-                fisher[name] += p.grad.detach() ** 2 / batches
-    generator.zero_grad(set_to_none=True)
-    return fisher
+    losses = (lambda: task.adversarial_loss(generator, task.discriminator,
+                                            torch.randn(batch_size, task.z_dim, generator=generator_rng))
+              for _ in range(batches))
+    sums, _ = summed_gradients(generator, params, losses, squared=True, where="Adapt-then-Unlearn (EWC Fisher)")
+    return {name: total / batches for name, total in sums.items()}
 
 
 def gan_steps(generator, discriminator, real_images: torch.Tensor, steps: int, cfg, task, rng, penalty=None,

@@ -11,7 +11,7 @@ from ..errors import UnlearningInputError
 from ..hparams import hparam
 from ..gan_training import translate
 from ..models.gan import to_pixels
-from ..saliency import topk_mask
+from ..saliency import summed_gradients, topk_mask
 from ..tasks.base import TaskAdapter
 from .base import MaskedUpdater, UnlearnResult, UnlearningMethod, Work, run_loop
 from .registry import register
@@ -159,15 +159,9 @@ class TextToUnlearn(UnlearningMethod):
         artifacts, updater = {}, None
         if cfg.ratio < 1.0:
             # SalUn's Eq. (3) with this method's loss: |sum of its gradients at theta_0| over a few batches
-            scores = {name: torch.zeros_like(p) for name, p in params.items()}
-            for step in range(SALIENCY_BATCHES):
-                model.zero_grad(set_to_none=True)
-                loss_at(step).backward()
-                for name, p in params.items():
-                    if p.grad is not None:
-                        scores[name] += p.grad.detach()
-            model.zero_grad(set_to_none=True)
-            scores = {name: s.abs() for name, s in scores.items()}
+            losses = (lambda step=step: loss_at(step) for step in range(SALIENCY_BATCHES))
+            sums, _ = summed_gradients(model, params, losses, squared=False, where="Text-to-Unlearn (saliency)")
+            scores = {name: s.abs() for name, s in sums.items()}
             mask = topk_mask(scores, cfg.ratio, "global")
             updater = MaskedUpdater(mask, params)
             artifacts = saliency_artifacts(scores, mask, "gradient")

@@ -294,7 +294,7 @@ def class_prompts(kind: str) -> list[list[str]]:
     """For each class of ``kind`` (shape, colour or background), the prompt ensemble of its zero-shot
     classifier: every training template that names the kind, filled in with every value of the other kinds
     (their embeddings are averaged, which marginalises the other attributes out, as CLIP's prompt ensembles)."""
-    names = {"shape": S.SHAPES, "colour": S.COLOURS, "background": S.BACKGROUNDS}[kind]
+    names = S.NAMES_BY_KIND[kind]
     out = []
     for name in names:
         prompts = set()

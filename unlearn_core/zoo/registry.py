@@ -13,6 +13,7 @@ from torch import nn
 from .. import cache
 from ..data import ForgetRequest
 from ..errors import UnlearningInputError, shown
+from ..methods import METHODS
 from ..tasks.base import TaskAdapter
 
 
@@ -56,8 +57,6 @@ class ModelSpec:
     def check_method(self, method_cls) -> None:
         """A clear error where ``method_cls`` needs something this model lacks (the family is checked when
         the method is built for it)."""
-        from ..methods import METHODS
-
         missing = sorted(set(method_cls.needs) - set(self.provides))
         if self.family in method_cls.tasks and missing:
             valid = ", ".join(name for name, cls in METHODS.items() if self.applies(cls))

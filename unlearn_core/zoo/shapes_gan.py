@@ -14,7 +14,7 @@ from .. import shapes as S
 from ..assets import ASSETS
 from ..data import ForgetRequest
 from ..errors import UnlearningInputError, shown
-from ..gan_training import train_shapes_gan
+from ..gan_training import SHAPES_CLASSIFIER_DIR, train_shapes_gan
 from ..models.gan import load_gan
 from ..models.shapes_clip import load_shapes_clip, train_shapes_clip
 from ..models.shapes_t2i import ConceptClassifier
@@ -24,9 +24,6 @@ from .registry import CostProfile, ModelSpec, base_model, register_model
 
 SHAPES_GAN_DIR = ASSETS / "shapes-gan"
 SHAPES_CLIP_DIR = ASSETS / "shapes-clip"
-CLASSIFIER_DIR = ASSETS / "shapes-t2i" / "classifier"
-# What the concept classifier's heads call each class, by the kind of concept forgotten.
-CLASS_NAMES = {"shape": S.SHAPES, "colour": S.COLOURS, "background": S.BACKGROUNDS}
 
 
 def retrain_dir(concept_name: str) -> Path:
@@ -41,7 +38,7 @@ def shipped_discriminator():
 
 @functools.lru_cache(maxsize=1)
 def concept_classifier() -> ConceptClassifier:
-    return ConceptClassifier.from_pretrained(CLASSIFIER_DIR).eval()
+    return ConceptClassifier.from_pretrained(SHAPES_CLASSIFIER_DIR).eval()
 
 
 @functools.lru_cache(maxsize=1)
@@ -60,7 +57,7 @@ def shapes_oracle(kind: str) -> Oracle:
             return torch.cat([classifier.features(images01[i:i + 512]) for i in range(0, len(images01), 512)]
                              ).double().numpy()
 
-    return Oracle(f"shapes classifier ({kind} head)", tuple(CLASS_NAMES[kind]),
+    return Oracle(f"shapes classifier ({kind} head)", tuple(S.NAMES_BY_KIND[kind]),
                   lambda images: classifier(images)[kind], features)
 
 
@@ -72,7 +69,7 @@ def alternative_prompts(concept: S.Concept) -> tuple[str, ...]:
     """Prompts for the other concepts of the same kind: what Text-to-Unlearn moves the concept's images towards
     unless the user names something else."""
     template = PROMPT_TEMPLATES[concept.kind]
-    return tuple(template.format(name) for i, name in enumerate(CLASS_NAMES[concept.kind]) if i != concept.index)
+    return tuple(template.format(name) for i, name in enumerate(S.NAMES_BY_KIND[concept.kind]) if i != concept.index)
 
 
 def _load_generator():

@@ -166,7 +166,7 @@ def shapes_task(request: ForgetRequest, seed: int, model_name: str = "shapes-t2i
     tokenizer = model.tokenizer
     concept = resolve_concept(str(request.value), tokenizer)
     c = S.concept_table()[concept]
-    names = {"shape": S.SHAPES, "colour": S.COLOURS, "background": S.BACKGROUNDS}[c.kind]
+    names = S.NAMES_BY_KIND[c.kind]
     data = S.make_dataset()
     label = {"shape": data.shape, "colour": data.colour, "background": data.background}[c.kind]
     phrases = sorted((k for k, v in S.concept_table().items() if v.kind == c.kind and v.index == c.index),
