@@ -1,7 +1,7 @@
 """Unlearning Lab: the Gradio app's entry point.
 
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--no-warmup] [--warmup-examples N]
-                  [--budget SECONDS] [--cache-mb MB]
+                  [--budget SECONDS] [--cache-mb MB] [--concurrent-runs N]
 
 Pick a shipped model, a forget target and a method (its hyperparameters are generated from the method's
 dataclass), run it, and inspect the metrics against Retrain, the weight-saliency heatmaps, SLUG's Pareto plot,
@@ -20,6 +20,7 @@ import threading
 
 from lab_ui.compute import instance_dir, runs_dir
 from lab_ui.config import DEFAULT_BUDGET_S, DEFAULT_CACHE_MB, EXAMPLES
+from lab_ui.gpu import configure_compute
 from lab_ui.launch import budget_seconds, positive_int, prepare_instance_folder
 from lab_ui.layout import CSS, THEME, build_app
 from lab_ui.state import LIMITS, WARMUP_DONE
@@ -49,6 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         default=os.environ.get("UNLEARNING_LAB_CACHE_MB", str(DEFAULT_CACHE_MB)),
                         help="megabytes gradio's cache of served images may hold (default: "
                              f"$UNLEARNING_LAB_CACHE_MB, else {DEFAULT_CACHE_MB})")
+    parser.add_argument("--concurrent-runs", type=positive_int,
+                        default=os.environ.get("UNLEARNING_LAB_CONCURRENT_RUNS", "1"),
+                        help="runs computed at once: 1 on a CPU, more allowed on a GPU (default: "
+                             "$UNLEARNING_LAB_CONCURRENT_RUNS, else 1); the device is $UNLEARN_DEVICE, else cuda if any")
     return parser.parse_args(argv)
 
 
@@ -69,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     if port_in_use(args.host, args.port):  # before building the app: one line instead of Gradio's traceback
         raise SystemExit(f"error: port {args.port} on {args.host} is already in use (another Unlearning Lab?); "
                          "start this one with --port N, e.g. --port 7861")
+    device = configure_compute(args.concurrent_runs)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     examples = None if args.no_warmup else EXAMPLES[:max(args.warmup_examples, 0)]
     LIMITS.budget_s, LIMITS.cache_bytes = args.budget, args.cache_mb * 2**20
@@ -77,8 +83,8 @@ def main(argv: list[str] | None = None) -> None:
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
                 allowed_paths=[str(runs_dir())], footer_links=["api", "gradio"], theme=THEME, css=CSS)
-    LOG.info("Unlearning Lab is up on http://%s:%d (budget per request: %s; files in %s)", args.host, args.port,
-             f"{args.budget:.0f} s" if args.budget else "none", instance_dir())
+    LOG.info("Unlearning Lab is up on http://%s:%d (computing on %s; budget per request: %s; files in %s)",
+             args.host, args.port, device, f"{args.budget:.0f} s" if args.budget else "none", instance_dir())
     if examples:
         threading.Thread(target=warm_up, args=(examples,), name="warm-up", daemon=True).start()
     else:

@@ -23,6 +23,7 @@ from unlearn_core.runner import check_seed, run_unlearning
 from unlearn_core.sweep import SweepRequest, forget_amount_sweep, validate_sweep
 from unlearn_core.zoo import available_models, get_model_spec
 
+from lab_ui.gpu import on_gpu
 from lab_ui.state import (AUDITS, LIMITS, OUTCOMES, QUEUE, REPORTS, SWEEPS, VIEWS, QueueRefused,
                           RunCancelled)
 
@@ -252,6 +253,12 @@ def cancellable(flag: threading.Event | None, progress: Progress) -> Progress:
     return report
 
 
+def view_estimate(model: str, forget: str, method: str, overrides: dict[str, Any], seed: int, with_retrain: bool,
+                  *rest, **options) -> float:
+    return check_budget([(model, forget, method, overrides, check_seed(seed), bool(with_retrain))], None).seconds
+
+
+@on_gpu(view_estimate)
 def compute_view(model: str, forget: str, method: str, overrides: dict[str, Any], seed: int, with_retrain: bool,
                  attribution: str, progress: Progress, flag: threading.Event | None = None,
                  background: bool = False, visitor: str = "api"):
@@ -290,6 +297,11 @@ class CompareItem:
     seed: int
 
 
+def reports_estimate(items: list[CompareItem], *rest, **options) -> float:
+    return check_budget([(i.model, i.forget, i.method, i.overrides, i.seed, True) for i in items], None).seconds
+
+
+@on_gpu(reports_estimate)
 def compute_reports(items: list[CompareItem], flag: threading.Event, progress: Progress,
                     visitor: str = "api") -> list[dict[str, Any]]:
     """Run (or fetch) several requests with Retrain but without inspection (what Compare needs), holding the
@@ -314,6 +326,12 @@ def sweep_request(model: str, shares: Any, methods: Any, seed: Any, overrides: d
     return validate_sweep(model, shares, methods, [seed], overrides)
 
 
+def sweep_runs(request: SweepRequest) -> list[tuple]:
+    return [(request.model, f"random:{share:g}", method, request.overrides.get(method) or {}, seed, True)
+            for share in request.shares for seed in request.seeds for method in request.methods]
+
+
+@on_gpu(lambda request, *rest, **options: check_budget(sweep_runs(request), None).seconds)
 def compute_sweep(request: SweepRequest, flag: threading.Event, progress: Progress,
                   visitor: str = "api") -> tuple[dict[str, Any], bool]:
     """Run a validated sweep holding the compute slot, or fetch an identical one from the cache; returns
@@ -321,9 +339,7 @@ def compute_sweep(request: SweepRequest, flag: threading.Event, progress: Progre
     cached = SWEEPS.get(request.cache_key)
     if cached is not None:
         return cached, True
-    estimate = budget_checked([(request.model, f"random:{share:g}", method, request.overrides.get(method) or {},
-                                seed, True)
-                               for share in request.shares for seed in request.seeds for method in request.methods])
+    estimate = budget_checked(sweep_runs(request))
     with compute_slot(flag, cancellable(flag, progress), estimate, visitor) as report:
         result = forget_amount_sweep(request.model, request.shares, request.methods, request.seeds,
                                      request.overrides, report)
@@ -331,6 +347,7 @@ def compute_sweep(request: SweepRequest, flag: threading.Event, progress: Progre
     return result, False
 
 
+@on_gpu(lambda *args, **options: LIMITS.budget_s or 0.0)  # audits have no estimate: the budget's lease
 def compute_audit(view: dict[str, Any] | None, attacks: Any, settings: dict[str, Any], flag: threading.Event,
                   progress: Progress, visitor: str = "api") -> tuple[dict[str, Any], bool]:
     """Audit the run shown in ``view`` (this session's last run); returns (audit data, from_cache). The run's

@@ -96,23 +96,28 @@ class Ticket:
 
 
 class ComputeQueue:
-    """The one compute slot of this small CPU, first come first served, at most one request per visitor
-    (queued or running) and at most ``max_waiting`` waiting. A background ticket (the start-up warm-up) takes
-    the slot only while no visitor waits, so a visitor never queues behind more than the example being
-    computed."""
+    """The compute slots: one on a CPU (``slots``, more on a GPU: ``--concurrent-runs``), first come first
+    served, at most one request per visitor (queued or running) and at most ``max_waiting`` waiting. A background
+    ticket (the start-up warm-up) takes a slot only while no visitor waits, so a visitor never queues behind more
+    than the example being computed."""
 
-    def __init__(self, max_waiting: int = 8):
-        self.max_waiting = max_waiting
+    def __init__(self, max_waiting: int = 8, slots: int = 1):
+        self.max_waiting, self.slots = max_waiting, slots
         self.waiting: list[Ticket] = []
-        self.running: Ticket | None = None
+        self.active: list[Ticket] = []
         self.changed = threading.Condition()
+
+    @property
+    def running(self) -> Ticket | None:
+        """The request that started first of those running (None: the slots are free)."""
+        return self.active[0] if self.active else None
 
     def join(self, visitor: str, estimate_s: float, background: bool = False) -> Ticket:
         with self.changed:
             if not background:
-                mine = [t for t in [self.running, *self.waiting] if t is not None and t.visitor == visitor]
+                mine = [t for t in [*self.active, *self.waiting] if t.visitor == visitor]
                 if mine:
-                    state = "running" if mine[0] is self.running else "waiting in the queue"
+                    state = "running" if mine[0] in self.active else "waiting in the queue"
                     raise QueueRefused(f"you already have a request {state}; wait for it to finish or press "
                                        "Cancel, then try again (one request per visitor at a time)")
                 if len([t for t in self.waiting if not t.background]) >= self.max_waiting:
@@ -123,20 +128,19 @@ class ComputeQueue:
             return ticket
 
     def position(self, ticket: Ticket) -> tuple[int, float]:
-        """(requests ahead of ``ticket``, the expected wait in seconds: the running request's remaining
-        estimate plus the estimates of those ahead)."""
+        """(requests ahead of ``ticket``, the expected wait in seconds: the running requests' remaining
+        estimates plus the estimates of those ahead, shared by the slots)."""
         with self.changed:
             ahead = [t for t in self.waiting[:self.waiting.index(ticket)] if not t.background]
             wait = sum(t.estimate_s for t in ahead)
-            if self.running is not None:
-                wait += max(self.running.estimate_s - (time.monotonic() - self.running.started), 0.0)
-            return len(ahead) + (self.running is not None), wait
+            wait += sum(max(t.estimate_s - (time.monotonic() - t.started), 0.0) for t in self.active)
+            return len(ahead) + len(self.active), wait / self.slots
 
     def try_start(self, ticket: Ticket) -> bool:
         """Take the slot if it is ``ticket``'s turn (first among visitors; a background ticket only while no
         visitor waits)."""
         with self.changed:
-            if self.running is not None:
+            if len(self.active) >= self.slots:
                 return False
             visitors = [t for t in self.waiting if not t.background]
             turn = (not visitors) if ticket.background else (visitors[0] is ticket)
@@ -144,7 +148,7 @@ class ComputeQueue:
                 return False
             self.waiting.remove(ticket)
             ticket.started = time.monotonic()
-            self.running = ticket
+            self.active.append(ticket)
             return True
 
     def wait(self, timeout: float) -> None:
@@ -154,8 +158,8 @@ class ComputeQueue:
     def leave(self, ticket: Ticket) -> None:
         """Give the slot back (or the place in the queue) and wake the waiting."""
         with self.changed:
-            if self.running is ticket:
-                self.running = None
+            if ticket in self.active:
+                self.active.remove(ticket)
             elif ticket in self.waiting:
                 self.waiting.remove(ticket)
             self.changed.notify_all()
@@ -170,6 +174,7 @@ class DemoLimits:
 
     budget_s: float | None = DEFAULT_BUDGET_S
     cache_bytes: int = DEFAULT_CACHE_MB * 2**20
+    device: str = "cpu"  # where runs compute (lab_ui.gpu.configure_compute)
     OVERRUN: ClassVar[float] = 1.25
 
     def limit_s(self) -> float | None:
@@ -181,7 +186,8 @@ class DemoLimits:
                   f"{self.budget_s:.0f} s of this machine (estimated before it starts: longer settings are refused "
                   "with a suggestion that fits; the command line has no limit)") if self.budget_s else \
             "Requests have no time limit here"
-        return f"{budget}. One request per visitor at a time; others wait in a queue that shows their place."
+        return (f"{budget}. One request per visitor at a time; others wait in a queue that shows their place. "
+                f"Runs compute on: {self.device}.")
 
 
 VIEWS = ResultCache()           # run request -> inspection view (what the panels show)

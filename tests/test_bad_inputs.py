@@ -7,6 +7,7 @@ the server must keep answering. The API values are lists per parameter, so a new
 from __future__ import annotations
 
 import socket
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -284,7 +285,10 @@ CLI_CASES = [
     (RUN + ("--seed", "abc"), SEED_RANGE), (RUN + ("--seed", "1.5"), SEED_RANGE),
     (RUN + ("--seed", "4294967296"), SEED_RANGE), (RUN + ("--seed", "-1"), SEED_RANGE),
     (("run", "--forget", "class:٣", "--method", "salun"), "ASCII"), (RUN + ("--set", "epochs=abc"), "epochs"),
-    (RUN + ("--device", "cuda"), "--model-path"), (RUN + ("--weights", "{folder}"), "is a folder"),
+    (RUN + ("--device", "cuda:0"), "no CUDA GPU is visible"), (RUN + ("--device", "gpu"), "cpu, cuda, cuda:N or auto"),
+    (RUN + ("--dtype", "float16"), "--model-path"),
+    (("run", "--model", "stable-diffusion", "--model-path", "{file}-missing", "--forget", "concept:cat", "--method",
+      "esd"), "a-file-missing"), (RUN + ("--weights", "{folder}"), "is a folder"),
     (RUN + ("--out", "{file}/report.json"), "is a file"), (("bench", "--seeds", "abc"), SEED_RANGE),
     (("bench", "--seeds", ","), "--seeds"), (("bench", "--out", "{folder}"), "is a folder"),
     (("audit", "--forget", "class:3", "--method", "ga", "--attack", "nope"), "unknown attack"),
@@ -305,6 +309,16 @@ def test_cli_bad_input_is_one_line_and_exit_code_2(args, fragment, a_file):
     lines = result.stderr.strip().splitlines()
     assert "Traceback" not in result.stderr and len(lines) == 1, result.stderr[-2000:]
     assert lines[0].startswith("error: ") and fragment in lines[0], lines[0]
+
+
+def test_a_multi_process_launch_runs_only_the_run_command():
+    """accelerate launch / torchrun announce their processes in WORLD_SIZE; every command but ``run`` is refused
+    before any process group is joined."""
+    result = subprocess.run([sys.executable, "-m", "unlearn_core", "bench", "--model", "digits-mlp"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "WORLD_SIZE": "2"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == ("error: a multi-process launch runs the command run; got 'bench': start it with "
+                                     "python -m unlearn_core instead")
 
 
 def test_app_on_a_busy_port_says_so_in_one_line():

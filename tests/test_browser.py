@@ -210,7 +210,8 @@ def test_run_request_box_is_read_only_and_shows_what_was_sent(page):
 def test_a_run_over_the_budget_is_refused_in_the_page_with_its_estimate(page):
     """Issue 15: the page states the limits under Run, and settings far over the budget are refused before any
     work with the estimate and a setting that fits, in the status line."""
-    assert "120 s of this machine" in text_of(page, "#limits-note")
+    limits = text_of(page, "#limits-note")
+    assert "120 s of this machine" in limits and "Runs compute on: cpu." in limits  # issue 17: the device
     choose(page, "method", "SFR-on")
     set_number(page, "hp-sfr_on-iterations", "100000")
     start = time.perf_counter()

@@ -290,10 +290,23 @@ def test_sd_loads_as_text_to_image_and_a_seed_reproduces_an_image(sd_dir):
     assert a.shape == (2, 3, 16, 16) and 0 <= a.min() and a.max() <= 1
     assert torch.allclose(a[0], b[0], atol=1e-5)          # same prompt + seed: same image
     assert (a[0] - a[1]).abs().mean() > 1e-3               # another prompt and seed: another image
-    with pytest.raises(UnlearningInputError, match="longer than"):
-        model.tokenizer.encode(["mickey " * 40])
+    with pytest.raises(UnlearningInputError, match=r"prompt .mickey mickey .* is \d+ tokens long .* at most 32"):
+        model.tokenizer.encode(["a cat", "mickey " * 40])  # with a short prompt beside it (ragged rows)
     with pytest.raises(UnlearningInputError, match="empty prompt"):
         model.tokenizer.encode(["  "])
+
+
+def test_sd_over_long_prompt_ends_the_run_with_a_message_naming_it(sd_dir, tmp_path, capsys):
+    """The tiny SD's tokenizer takes 32 tokens: an evaluation prompt longer than that is named, with its token
+    count and the limit, instead of the tokenizer's "Unable to create tensor" error."""
+    prompts = tmp_path / "prompts.txt"
+    long_prompt = "a photo of " + "very " * 8 + "big red car"
+    prompts.write_text(f"a photo of a cat\n{long_prompt}\n")
+    code = cli.main(["run", "--model", "stable-diffusion", "--model-path", str(sd_dir), "--forget",
+                     "concept:mickey mouse", "--method", "esd", "--prompts", str(prompts), "--no-retrain", *SD_FAST])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and "Traceback" not in err
+    assert err.startswith("error: prompt 'a photo of very") and "tokens long" in err and "at most 32" in err
 
 
 def test_sd_esd_x_changes_only_cross_attention(sd_dir, tmp_path):

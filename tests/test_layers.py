@@ -16,7 +16,7 @@ PACKAGES = ("unlearn_core", "lab_ui")
 # Lowest first. A module belongs to the first layer one of whose prefixes it matches (a package name covers
 # its submodules). A module may import from its own layer or any lower one.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("data", ("unlearn_core", "unlearn_core.errors", "unlearn_core.assets", "unlearn_core.cache",
+    ("data", ("unlearn_core", "unlearn_core.errors", "unlearn_core.execution", "unlearn_core.assets", "unlearn_core.cache",
               "unlearn_core.hparams", "unlearn_core.data", "unlearn_core.shapes", "unlearn_core.user_data")),
     ("metrics", ("unlearn_core.metrics",)),
     ("saliency", ("unlearn_core.saliency",)),

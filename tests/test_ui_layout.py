@@ -12,7 +12,7 @@ PACKAGE = ROOT / "lab_ui"
 # The core modules the UI may use; anything else in unlearn_core is internal to it.
 PUBLIC_CORE = {"unlearn_core.errors", "unlearn_core.methods", "unlearn_core.zoo", "unlearn_core.runner",
                "unlearn_core.inspection", "unlearn_core.plots", "unlearn_core.attribution", "unlearn_core.sweep",
-               "unlearn_core.audit", "unlearn_core.budget"}
+               "unlearn_core.audit", "unlearn_core.budget", "unlearn_core.execution"}
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .errors import DivergenceError, UnlearningInputError, shown
+from .execution import is_main, launched_processes, run_device, start_processes, use_device, use_teacher_device
 from .hparams import SEED_MAX, check_seed
 
 
@@ -15,7 +16,10 @@ def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the models a user brings (CLIP, Stable Diffusion); see unlearn_core/zoo/hub.py."""
     hub = parser.add_argument_group("user-given models (--model clip or stable-diffusion)")
     hub.add_argument("--model-path", help="a save_pretrained folder or a hub id already in the local cache")
-    hub.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+    hub.add_argument("--device", default=None, help="every model: cpu, cuda or cuda:N (default: $UNLEARN_DEVICE, "
+                     "else cuda when available; under accelerate launch each process takes its own GPU)")
+    hub.add_argument("--teacher-device", default=None,
+                     help="where ESD's frozen copy of the original sits, e.g. cuda:1 (default: beside the model)")
     hub.add_argument("--dtype", default=None, choices=("auto", "float32", "float16", "bfloat16"),
                      help="weights of the frozen parts (default: float16 on cuda, float32 on cpu)")
     hub.add_argument("--data", help="CLIP: DATA/<name>/*.png per name; SD: DATA/forget/ and DATA/retain/ "
@@ -40,7 +44,7 @@ def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # Options without a default that only a user-given model reads.
-HUB_ONLY_OPTIONS = ("device", "dtype", "data", "forget_dir", "retain_dir", "names", "prompts", "clip_path", "anchor")
+HUB_ONLY_OPTIONS = ("dtype", "data", "forget_dir", "retain_dir", "names", "prompts", "clip_path", "anchor")
 
 
 def configure_hub(args) -> None:
@@ -55,7 +59,7 @@ def configure_hub(args) -> None:
         given = [f"--{name.replace('_', '-')}" for name in HUB_ONLY_OPTIONS if getattr(args, name, None) is not None]
         if given:  # silently ignoring them would run something other than what was asked
             raise UnlearningInputError(f"{', '.join(given)} applies only to models given with --model-path "
-                                       f"({', '.join(HUB_FAMILIES)}); the shipped model {args.model} runs on the CPU "
+                                       f"({', '.join(HUB_FAMILIES)}); the shipped model {args.model} runs in float32 "
                                        "with its own data")
         return
     for flag in ("max_images", "steps", "generate", "eval_seeds"):
@@ -65,7 +69,7 @@ def configure_hub(args) -> None:
         raise UnlearningInputError(f"--guidance must be in [0, 50]; got {args.guidance}")
     optional = lambda value: hub_path(value) if value else None  # noqa: E731
     configure(args.model, HubOptions(
-        path=hub_path(args.model_path), device=args.device, dtype=args.dtype, data=optional(args.data),
+        path=hub_path(args.model_path), device=args.device or str(run_device()), dtype=args.dtype, data=optional(args.data),
         forget_dir=optional(args.forget_dir), retain_dir=optional(args.retain_dir), names=optional(args.names),
         prompts=optional(args.prompts), clip_path=optional(args.clip_path),
         tower=args.tower, template=args.template, max_images=args.max_images, unet_part=args.unet_part,
@@ -171,11 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _progress(fraction: float, message: str) -> None:
-    print(f"[{fraction:5.0%}] {message}", file=sys.stderr, flush=True)
+    if is_main():  # one progress line per step, not one per process
+        print(f"[{fraction:5.0%}] {message}", file=sys.stderr, flush=True)
 
 
 def write_json(data: dict, out: Path | None, what: str) -> None:
-    """``data`` as indented JSON into ``out`` (folders made), or to stdout without one."""
+    """``data`` as indented JSON into ``out`` (folders made), or to stdout without one (the main process's
+    only, in a multi-process run)."""
+    if not is_main():
+        return
     text = json.dumps(data, indent=2, default=float)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -222,6 +230,8 @@ def cmd_run(args) -> int:
     outcome = run_unlearning(args.model, args.forget, args.method, args.seed, parse_assignments(args.overrides),
                              with_retrain=not args.no_retrain, progress=_progress)
     write_json(outcome.report, args.out, "report")
+    if not is_main():  # every process holds the same model; the main one writes the files
+        return 0
     if args.weights:
         from .export import save_weights
 
@@ -412,6 +422,22 @@ def _method_list(text: str | None) -> list[str] | None:
     return methods
 
 
+# What a multi-process launch (accelerate launch, torchrun) may run: one unlearning run, data-parallel.
+PARALLEL_COMMANDS = ("run",)
+
+
+def start(args) -> None:
+    """The device every model computes on (--device, $UNLEARN_DEVICE, else cuda when available) and, under a
+    multi-process launch, the process group."""
+    device = use_device(getattr(args, "device", None))
+    use_teacher_device(getattr(args, "teacher_device", None))
+    if launched_processes() > 1:
+        if args.command not in PARALLEL_COMMANDS:
+            raise UnlearningInputError(f"a multi-process launch runs the command {', '.join(PARALLEL_COMMANDS)}; got "
+                                       f"{shown(args.command)}: start it with python -m unlearn_core instead")
+        start_processes(device)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "methods": cmd_methods, "models": cmd_models, "train": cmd_train,
@@ -419,10 +445,13 @@ def main(argv: list[str] | None = None) -> int:
                "shadows": cmd_shadows,
                "bench-audit": cmd_bench_audit, "bench-speed": cmd_bench_speed}[args.command]
     try:
+        start(args)
         return handler(args)
     except UnlearningInputError as error:
-        print(f"error: {error}", file=sys.stderr)
+        if is_main():
+            print(f"error: {error}", file=sys.stderr)
         return 2
     except DivergenceError as error:
-        print(f"stopped: {error}", file=sys.stderr)
+        if is_main():
+            print(f"stopped: {error}", file=sys.stderr)
         return 3

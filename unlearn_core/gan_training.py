@@ -22,6 +22,7 @@ from .assets import ASSETS
 from .data import load_digits_split
 from .diffusion.training import CHECKPOINT_NAME, ema_update, load_training_checkpoint, save_training_checkpoint
 from .errors import UnlearningInputError, check_finite, shown
+from .execution import place, run_device
 from .models.classifier import load_classifier
 from .models.gan import (Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, generate, latents,
                          save_gan, to_model_space)
@@ -126,7 +127,7 @@ def build_gan(recipe: GANRecipe, image_size: int = 16, image_channels: int = 1) 
     discriminator = Discriminator(DiscriminatorConfig(image_size=image_size, in_channels=image_channels,
                                                       channels=tuple(recipe.discriminator_channels),
                                                       spectral_norm=recipe.spectral_norm))
-    return generator, discriminator
+    return place(generator, run_device()), place(discriminator, run_device())
 
 
 def discriminator_loss(discriminator: Discriminator, real: torch.Tensor, fake: torch.Tensor,

@@ -16,7 +16,7 @@ import torch
 
 from .cache import ModelCache
 from .export import save_weights
-from .zoo import fresh_copy
+from .runner import run_copy
 
 ProgressFn = Callable[[float, str], None]
 SAMPLES_PER_CLASS = 4
@@ -38,7 +38,7 @@ def layer_analysis(model_name: str, task: Any, retain_samples: int = 256, batch_
     from .methods.slug import layer_scores, mean_gradient, pareto_front
 
     def compute() -> dict[str, Any]:
-        model = fresh_copy(model_name).eval()
+        model = run_copy(model_name).eval()
         layers = task.layer_weights(model)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(LAYER_ANALYSIS_SEED)
@@ -83,7 +83,7 @@ def before_after_samples(outcome: Any, per_class: int = SAMPLES_PER_CLASS) -> di
 
     model_name = outcome.report["model"]
     settings = (tuple(all_seeds), getattr(task, "guidance", None), getattr(task, "steps", None))
-    before = _SAMPLES.remember((model_name, "original", *settings), lambda: draw(fresh_copy(model_name)))
+    before = _SAMPLES.remember((model_name, "original", *settings), lambda: draw(run_copy(model_name)))
     retrain = None
     has_retrain = getattr(task, "retrain_available", None)
     if callable(has_retrain) and has_retrain():
@@ -110,7 +110,7 @@ def prompt_samples(outcome: Any, per_prompt: int = SAMPLES_PER_CLASS) -> dict[st
     model_name = outcome.report["model"]
     key = (model_name, "original", tuple(prompts), tuple(seeds), task.guidance, task.steps)
     return {"prompts": prompts, "marked": marked, "per_class": per_prompt, "seeds": seeds,
-            "before": _SAMPLES.remember(key, lambda: draw(fresh_copy(model_name))), "after": draw(outcome.model),
+            "before": _SAMPLES.remember(key, lambda: draw(run_copy(model_name))), "after": draw(outcome.model),
             "retrain": None, "concept": getattr(task, "concept", None)}
 
 
@@ -158,5 +158,5 @@ def inspect_run(outcome: Any, out_dir: Path, attribution: str | None = "integrat
 def forget_attributions_for(outcome: Any, method: str) -> dict[str, Any]:
     from .attribution import forget_attributions
 
-    return forget_attributions(fresh_copy(outcome.report["model"]), outcome.model, outcome.task, method,
+    return forget_attributions(run_copy(outcome.report["model"]), outcome.model, outcome.task, method,
                                seed=int(outcome.report.get("seed", 0)))

@@ -10,11 +10,13 @@ from torch import nn
 
 from .cache import ModelCache
 from .errors import DivergenceError
+from .execution import place, record, run_device
 from .hparams import check_seed  # also the app's seed check: one range everywhere
 from .methods import get_method
 from .metrics import avg_gap
 from .tasks.base import RetrainReference
 from .zoo import fresh_copy, get_model_spec
+from .zoo.hub import HUB_FAMILIES
 
 ProgressFn = Callable[[float, str], None]
 
@@ -96,6 +98,12 @@ def check_finite_weights(model: nn.Module, label: str) -> None:
                               "stopped. Lower the learning rate or the forget-loss weight and try again.")
 
 
+def run_copy(model_name: str) -> nn.Module:
+    """A run's own copy of the model, on the run's device (a user's hub model stays where its options put it)."""
+    model = fresh_copy(model_name)
+    return model if model_name in HUB_FAMILIES else place(model, run_device())
+
+
 def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
                    overrides: dict[str, Any] | None = None, with_retrain: bool = True,
                    progress: ProgressFn | None = None, live_retrain: bool = False) -> RunOutcome:
@@ -123,9 +131,9 @@ def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
     if progress:
         progress(0.4, "evaluating the original model")
     original_metrics = _ORIGINAL.remember(_original_metrics_key(model_name, task),
-                                          lambda: task.evaluate(fresh_copy(model_name).eval()))
+                                          lambda: task.evaluate(run_copy(model_name).eval()))
 
-    model = fresh_copy(model_name)
+    model = run_copy(model_name)
     torch.manual_seed(seed)
     start = time.perf_counter()
     result = method_obj.unlearn(model, task, progress=_sub_progress(progress, 0.45, 0.9))
@@ -150,6 +158,7 @@ def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
         if hasattr(task, "kl_to"):
             report["kl_to_retrain"] = task.kl_to(retrain, unlearned)
     report["runtime_s"] = {"unlearn": unlearn_time, "retrain": reference.seconds}
+    report["execution"] = record(unlearned)
     settings = task.evaluation_settings()
     if settings is not None:
         report["evaluation"] = settings

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .errors import UnlearningInputError, check_finite, shown
+from .execution import average_gradients
 
 Scores = dict[str, torch.Tensor]
 Mask = dict[str, torch.Tensor]
@@ -55,6 +56,7 @@ def summed_gradients(model: nn.Module, params: dict[str, nn.Parameter], losses: 
         loss = loss_of_batch()
         check_finite(loss, where)
         loss.backward()
+        average_gradients(params.values())  # a data-parallel run: the batch's gradient, before any square
         for name, p in params.items():
             if p.grad is not None:
                 totals[name] += p.grad.detach() ** 2 if squared else p.grad.detach()

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import check_finite
+from .execution import place, run_device, sharded_rows
 from .models.classifier import DigitsCNNConfig, DigitsMLPConfig, build_classifier
 from .models.pretrained import PretrainedModule
 
@@ -63,7 +64,7 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, seed: int, recipe: Classi
     schedule, the recipe's augmentation. ``label`` names the run in progress messages (e.g. Retrain)."""
     recipe = recipe or ClassifierRecipe()
     generator = seed_everything(seed)
-    model = build_classifier(config or DigitsCNNConfig(image_size=x.shape[-1]))
+    model = place(build_classifier(config or DigitsCNNConfig(image_size=x.shape[-1])), run_device())
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = math.ceil(len(x) / recipe.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -90,7 +91,9 @@ def batched_logits(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 10
     """The model's outputs for ``x``, ``batch_size`` samples at a time (empty for no samples)."""
     if len(x) == 0:
         return torch.empty((0, 0))
-    return torch.cat([model(x[start:start + batch_size]) for start in range(0, len(x), batch_size)])
+    # A data-parallel run shares the rows out and gathers the logits (one process: all rows here).
+    return sharded_rows(lambda rows: torch.cat([model(rows[start:start + batch_size]).cpu()
+                                                for start in range(0, len(rows), batch_size)]), x)
 
 
 def logits_accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:

@@ -23,8 +23,8 @@ from torch import nn
 from ..errors import UnlearningInputError
 from ..hparams import as_config, hparam
 from ..methods.base import make_optimizer
-from ..runner import retrain_model
-from ..zoo import fresh_copy, get_model_spec
+from ..runner import retrain_model, run_copy
+from ..zoo import get_model_spec
 
 ProgressFn = Callable[[float, str], None]
 
@@ -111,7 +111,7 @@ def relearn(outcome, config: RelearnConfig | dict | None = None, progress: Progr
     start = time.perf_counter()
     seed = int(report.get("seed", 0))
     batch = attack_batch(task, config, seed)
-    starts: list[tuple[str, nn.Module]] = [("unlearned", outcome.model), ("original", fresh_copy(report["model"]))]
+    starts: list[tuple[str, nn.Module]] = [("unlearned", outcome.model), ("original", run_copy(report["model"]))]
     reference = retrain_model(report["model"], report["forget"], seed, task)
     if reference.model is not None:
         starts.append(("retrain", reference.model))

@@ -13,20 +13,10 @@ import torch
 from torch import nn
 
 from ..errors import UnlearningInputError, check_finite
+from ..execution import place, reduce_per_sample, run_device
 
 CHECKPOINT_NAME = "checkpoint.pt"
 ProgressFn = Callable[[float, str], None]
-
-
-def reduce_per_sample(per_sample: torch.Tensor, reduction: str) -> torch.Tensor:
-    """``"none"`` (one loss per sample, SFR-on's adaptive weights need them), ``"mean"`` or ``"sum"``."""
-    if reduction == "none":
-        return per_sample
-    if reduction == "mean":
-        return per_sample.mean()
-    if reduction == "sum":
-        return per_sample.sum()
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none'; got {reduction!r}")
 
 
 def squared_error(prediction: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -84,6 +74,7 @@ def train_with_ema(model: nn.Module, recipe: Any, seed: int, batch_loss: Callabl
     identity = dict(identity or {})
     # The caller seeds torch and builds ``model``; the data order and noise come from this generator.
     generator = torch.Generator().manual_seed(int(seed))
+    place(model, run_device())  # data and noise stay on the CPU (this generator); the network moves
     ema = copy.deepcopy(model).requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     start, resumed = 0, None

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..errors import UnlearningInputError, check_finite, shown
+from ..execution import average_gradients
 from ..hparams import build_config, describe, validate
 from ..saliency import Mask
 from ..tasks.base import TaskAdapter
@@ -162,10 +163,12 @@ class MaskedUpdater:
 def take_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, where: str,
               updater: MaskedUpdater | None = None, clip: float | None = None,
               params: Iterable[nn.Parameter] | None = None) -> float:
-    """zero_grad, backward, mask, clip, step, restore; raises DivergenceError on a NaN/inf loss."""
+    """zero_grad, backward, average over processes, mask, clip, step, restore; raises DivergenceError on a NaN/inf
+    loss."""
     check_finite(loss, where)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    average_gradients(p for g in optimizer.param_groups for p in g["params"])
     if updater is not None:
         updater.mask_gradients()
     if clip is not None:

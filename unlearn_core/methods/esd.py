@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-import torch.nn.functional as F
 
+from ..diffusion.training import squared_error
+from ..execution import place, teacher_device
 from ..hparams import hparam
+from ..tasks.base import reduce_rows
 from .base import UnlearnResult, UnlearningMethod, make_optimizer, run_loop
 from .registry import register
 
@@ -50,6 +52,8 @@ class ESD(UnlearningMethod):
         self.check_task(task)
         cfg = self.config
         frozen = task.frozen_copy(model)
+        if teacher_device() is not None:  # a second GPU holds the frozen copy (--teacher-device)
+            frozen = place(frozen, teacher_device())
         params = task.parameter_group(model, cfg.parameters)
         optimizer = make_optimizer(params.values(), "adam", cfg.lr)
         generator = torch.Generator().manual_seed(task.seed)
@@ -57,11 +61,15 @@ class ESD(UnlearningMethod):
 
         def loss_at(step):
             x_t, t, concept, null = task.concept_inputs(model, cfg.batch_size, generator)
-            with torch.no_grad():
-                eps_c = task.predict_noise(frozen, x_t, t, concept)
-                eps_null = task.predict_noise(frozen, x_t, t, null)
-                target = eps_null - cfg.eta * (eps_c - eps_null)
-            loss = F.mse_loss(task.predict_noise(model, x_t, t, concept), target)
+
+            def per_row(x_t, t, concept, null):  # a data-parallel run computes its own rows
+                with torch.no_grad():
+                    eps_c = task.predict_noise(frozen, x_t, t, concept)
+                    eps_null = task.predict_noise(frozen, x_t, t, null)
+                    target = eps_null - cfg.eta * (eps_c - eps_null)
+                return squared_error(task.predict_noise(model, x_t, t, concept), target.to(x_t.device), "none")
+
+            loss = reduce_rows(per_row, "mean", x_t, t, concept, null)
             if retain is not None:
                 loss = loss + cfg.retain_weight * task.loss(model, next(retain))
             return loss

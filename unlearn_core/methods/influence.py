@@ -6,6 +6,7 @@ import dataclasses
 import torch
 
 from ..errors import check_finite
+from ..execution import average_tensors
 from ..hparams import hparam
 from .base import UnlearnResult, UnlearningMethod, Work
 from .registry import register
@@ -25,6 +26,7 @@ class InfluenceConfig:
 
 def flat_grad(model, params, loss) -> torch.Tensor:
     grads = torch.autograd.grad(loss, params, allow_unused=True)
+    average_tensors(grads)  # a data-parallel run: the whole batch's gradient on every process
     return torch.cat([(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(grads, params)])
 
 
@@ -48,7 +50,7 @@ class InfluenceUnlearning(UnlearningMethod):
         cfg = self.config
         model.eval()
         params = list(task.parameters_for_unlearning(model).values())
-        forget_grad = torch.zeros(sum(p.numel() for p in params))
+        forget_grad = torch.zeros(sum(p.numel() for p in params), device=params[0].device)
         batches = 0
         for batch in task.batches("forget", cfg.batch_size):
             forget_grad += flat_grad(model, params, task.loss(model, batch))

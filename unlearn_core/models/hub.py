@@ -18,23 +18,26 @@ from safetensors import SafetensorError
 from torch import nn
 
 from ..errors import UnlearningInputError, shown
+from ..execution import resolve_device
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``None``/"auto": cuda when available, else cpu; "cuda" without a GPU is an input error."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise UnlearningInputError(f"device must be cpu, cuda, cuda:N or auto; got {shown(device)}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UnlearningInputError("device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu")
-    if resolved.type not in ("cpu", "cuda"):
-        raise UnlearningInputError(f"device must be cpu, cuda, cuda:N or auto; got {shown(device)}")
-    return resolved
+def token_limit(tokenizer) -> int:
+    """The most tokens a prompt may have, start and end tokens included (77 for CLIP and Stable Diffusion)."""
+    limit = int(getattr(tokenizer, "model_max_length", 77) or 77)
+    return limit if limit < 10_000 else 77  # tokenizers without a limit report a huge number
+
+
+def check_prompt_lengths(tokenizer, prompts, limit: int | None = None) -> None:
+    """An over-long prompt is an input error naming it, its token count and the limit (the tokenizer alone
+    would cut it silently, or fail to build a tensor of ragged rows)."""
+    limit = token_limit(tokenizer) if limit is None else limit
+    for prompt in prompts:
+        count = len(tokenizer(prompt, verbose=False)["input_ids"])  # verbose: no warning before the error
+        if count > limit:
+            raise UnlearningInputError(f"prompt {shown(prompt)} is {count} tokens long (start and end tokens "
+                                       f"included); this model's tokenizer takes at most {limit}: shorten it")
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:

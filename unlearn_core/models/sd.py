@@ -21,7 +21,8 @@ from safetensors import SafetensorError
 from torch import nn
 
 from ..errors import UnlearningInputError, shown
-from .hub import SD_FILES, local_source, resolve_device, resolve_dtype
+from ..execution import resolve_device
+from .hub import SD_FILES, check_prompt_lengths, local_source, resolve_dtype, token_limit
 from .t2i import TOKENIZER_LOADERS, PromptTokenizer, TextToImage
 
 
@@ -114,8 +115,7 @@ class ClipPromptTokenizer(PromptTokenizer):
 
     def __init__(self, tokenizer, max_length: int | None = None):
         self.tokenizer = tokenizer
-        limit = int(getattr(tokenizer, "model_max_length", 77) or 77)
-        self.max_length = int(max_length or (limit if limit < 10_000 else 77))
+        self.max_length = int(max_length or token_limit(tokenizer))
 
     @property
     def vocab_size(self) -> int:
@@ -128,13 +128,9 @@ class ClipPromptTokenizer(PromptTokenizer):
                 raise UnlearningInputError(f"prompts must be text; got {shown(prompt)}")
             if not prompt.strip() and not allow_empty:
                 raise UnlearningInputError("empty prompt: write at least one word, e.g. 'a photo of a cat'")
-        ids = self.tokenizer(prompts, padding="max_length", max_length=self.max_length, truncation=False,
-                             return_tensors="pt")["input_ids"]
-        if ids.shape[1] > self.max_length:
-            lengths = [len(self.tokenizer(p)["input_ids"]) for p in prompts]
-            long = [p for p, n in zip(prompts, lengths) if n > self.max_length]
-            raise UnlearningInputError(f"prompt {shown(long[0])} is longer than {self.max_length} tokens; shorten it")
-        return ids
+        check_prompt_lengths(self.tokenizer, prompts, self.max_length)
+        return self.tokenizer(prompts, padding="max_length", max_length=self.max_length, truncation=False,
+                              return_tensors="pt")["input_ids"]
 
     def decode(self, ids: torch.Tensor) -> list[str]:
         return self.tokenizer.batch_decode(ids, skip_special_tokens=True)

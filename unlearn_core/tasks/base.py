@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import UnlearningInputError, shown
+from ..execution import Shard, reduce_per_sample
 
 Batch = Any  # a task-specific minibatch (a tuple of tensors)
 
@@ -27,6 +28,15 @@ def wrong_labels(y: torch.Tensor, num_labels: int, generator: torch.Generator, t
     check_relabel_target(target)
     offset = torch.randint(1, num_labels, y.shape, generator=generator) if target == "random" else 1
     return (y + offset) % num_labels
+
+
+def reduce_rows(per_row, reduction: str, *rows: torch.Tensor) -> torch.Tensor:
+    """A batch loss computed data-parallel (see :mod:`unlearn_core.execution`): ``per_row(*local rows)`` gives
+    the per-sample losses of this process's rows of ``rows``; every process's are gathered and reduced by
+    ``reduction`` ("mean", "sum" or "none"). Random draws belong before the call, on the whole batch, so
+    that every process draws what one process would."""
+    shard = Shard(len(rows[0]))
+    return reduce_per_sample(shard.gather(per_row(*(shard.part(r) for r in rows))), reduction)
 
 
 def inversion_seeds(seed: int, n: int) -> list[int]:

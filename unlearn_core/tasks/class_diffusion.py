@@ -16,7 +16,7 @@ from ..diffusion.training import squared_error
 from ..errors import UnlearningInputError
 from ..metrics import frechet_distance
 from ..models.ddpm import NULL_CLASS, build_scheduler, noise_loss, to_model_space
-from .base import RetrainReference, TensorSetsTask, check_relabel_target, inversion_seeds
+from .base import RetrainReference, TensorSetsTask, check_relabel_target, inversion_seeds, reduce_rows
 
 
 class ClassDiffusionTask(TensorSetsTask):
@@ -73,7 +73,9 @@ class ClassDiffusionTask(TensorSetsTask):
     def loss(self, model: nn.Module, batch, reduction: str = "mean") -> torch.Tensor:
         """Noise-prediction MSE at a uniform random timestep (per-sample means with reduction="none")."""
         x, y = batch
-        return noise_loss(model, self.alphas_cumprod, x, y, reduction=reduction)
+        x_t, t, noise = self.noisy(x)  # the draws of ``noise_loss``, made for the whole batch
+        return reduce_rows(lambda x_t, t, noise, y: squared_error(self.predict_noise(model, x_t, t, y), noise, "none"),
+                           reduction, x_t, t, noise, y)
 
     def noisy(self, x0: torch.Tensor, generator: torch.Generator | None = None):
         """(x_t, t, eps) at uniform random timesteps."""
@@ -104,9 +106,13 @@ class ClassDiffusionTask(TensorSetsTask):
         x, y = batch
         x_t, t, _ = self.noisy(x, generator)
         other = self.other_classes(len(x), generator, target)
-        with torch.no_grad():
-            wrong = self.predict_noise(reference if reference is not None else model, x_t, t, other)
-        return squared_error(self.predict_noise(model, x_t, t, y), wrong, reduction)
+
+        def per_row(x_t, t, other, y):
+            with torch.no_grad():
+                wrong = self.predict_noise(reference if reference is not None else model, x_t, t, other)
+            return squared_error(self.predict_noise(model, x_t, t, y), wrong, "none")
+
+        return reduce_rows(per_row, reduction, x_t, t, other, y)
 
     # --- ESD hooks (shared with the text-to-image adapter) ---------------------------------------------
     def frozen_copy(self, model: nn.Module) -> nn.Module:

@@ -13,7 +13,7 @@ from ..data import DigitsSplit, ForgetRequest, forget_indices
 from ..metrics import mia_efficacy
 from ..models.classifier import WEIGHTS_NAME, DigitsCNNConfig, DigitsMLPConfig, load_classifier
 from ..training import ClassifierRecipe, ProgressFn, accuracy, batched_logits, logits_accuracy, train_classifier
-from .base import RetrainReference, TensorSetsTask, wrong_labels
+from .base import RetrainReference, TensorSetsTask, reduce_rows, wrong_labels
 
 
 class ClassificationTask(TensorSetsTask):
@@ -60,13 +60,14 @@ class ClassificationTask(TensorSetsTask):
 
     def loss(self, model: nn.Module, batch, reduction: str = "mean") -> torch.Tensor:
         x, y = batch
-        return F.cross_entropy(model(x), y, reduction=reduction)
+        return reduce_rows(lambda x, y: F.cross_entropy(model(x), y, reduction="none"), reduction, x, y)
 
     def relabel_loss(self, model: nn.Module, batch, generator: torch.Generator,
                      reference: nn.Module | None = None, reduction: str = "mean",
                      target: str = "random") -> torch.Tensor:
         x, y = batch
-        return F.cross_entropy(model(x), wrong_labels(y, self.num_classes, generator, target), reduction=reduction)
+        wrong = wrong_labels(y, self.num_classes, generator, target)
+        return reduce_rows(lambda x, y: F.cross_entropy(model(x), y, reduction="none"), reduction, x, wrong)
 
     def logits(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return model(x)

@@ -36,7 +36,7 @@ from ..data import ForgetRequest
 from ..diffusion.training import squared_error
 from ..errors import UnlearningInputError, shown
 from ..metrics import frechet_distance
-from .base import TensorSetsTask, check_relabel_target, inversion_seeds
+from .base import TensorSetsTask, check_relabel_target, inversion_seeds, reduce_rows
 
 
 class ConceptEvaluator(Protocol):
@@ -109,7 +109,9 @@ class TextDiffusionTask(TensorSetsTask):
     def loss(self, model: nn.Module, batch, reduction: str = "mean") -> torch.Tensor:
         """Noise-prediction MSE at a uniform random timestep, conditioned on the items' captions."""
         x, idx = batch
-        return model.noise_loss(x, self.ids[idx], reduction=reduction)
+        x_t, t, noise = model.noisy(x)  # the draws of ``model.noise_loss``, made for the whole batch
+        return reduce_rows(lambda x_t, t, noise, ids: squared_error(self.predict_noise(model, x_t, t, ids), noise,
+                                                                     "none"), reduction, x_t, t, noise, self.ids[idx])
 
     def predict_noise(self, model: nn.Module, x_t: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         return model.predict_noise(x_t, t, cond)
@@ -131,10 +133,14 @@ class TextDiffusionTask(TensorSetsTask):
         given, else from the model itself (no gradient)."""
         x, idx = batch
         x_t, t, _ = model.noisy(x, generator)
-        with torch.no_grad():
-            wrong = self.predict_noise(reference if reference is not None else model, x_t, t,
-                                       self.remap(idx, generator, target))
-        return squared_error(self.predict_noise(model, x_t, t, self.ids[idx]), wrong, reduction)
+        remapped = self.remap(idx, generator, target)
+
+        def per_row(x_t, t, remapped, ids):
+            with torch.no_grad():
+                wrong = self.predict_noise(reference if reference is not None else model, x_t, t, remapped)
+            return squared_error(self.predict_noise(model, x_t, t, ids), wrong, "none")
+
+        return reduce_rows(per_row, reduction, x_t, t, remapped, self.ids[idx])
 
     # --- ESD hooks ------------------------------------------------------------------------------------
     def frozen_copy(self, model: nn.Module) -> nn.Module:

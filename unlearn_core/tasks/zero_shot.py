@@ -14,9 +14,10 @@ from torch import nn
 
 from ..data import ForgetRequest
 from ..errors import UnlearningInputError, shown
-from ..models.hub import ClipBundle, autocast, features, only_these_train, train_in_float32
+from ..execution import sharded_rows
+from ..models.hub import ClipBundle, autocast, check_prompt_lengths, features, only_these_train, train_in_float32
 from ..user_data import normalise_name
-from .base import TensorSetsTask, wrong_labels
+from .base import TensorSetsTask, reduce_rows, wrong_labels
 
 TOWERS = ("vision", "text", "both")
 DEFAULT_TEMPLATE = "a photo of {}."
@@ -56,6 +57,7 @@ class ZeroShotTask(TensorSetsTask):
         self.forget_index = keys.index(normalise_name(forget_name))
         self.forget_name = forget_name
         self.prompts = [template.format(n) for n in names]
+        check_prompt_lengths(bundle.tokenizer, self.prompts)
         tokens = bundle.tokenizer(self.prompts, padding=True, return_tensors="pt")
         self.input_ids, self.attention_mask = tokens["input_ids"], tokens["attention_mask"]
         self.x_forget = self.pixels(forget_images)
@@ -107,7 +109,12 @@ class ZeroShotTask(TensorSetsTask):
     def loss(self, model: nn.Module, batch, reduction: str = "mean") -> torch.Tensor:
         """Zero-shot cross-entropy of each image against every name prompt (CLIP's image-to-text loss)."""
         x, y = batch
-        return F.cross_entropy(self.logits(model, x), self._to_device(y), reduction=reduction)
+        return self._cross_entropy(model, x, y, reduction)
+
+    def _cross_entropy(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, reduction: str) -> torch.Tensor:
+        text = self.text_embeddings(model)  # every process embeds the names; the images are shared out
+        return reduce_rows(lambda x, y: F.cross_entropy(self.logits(model, x, text), self._to_device(y),
+                                                        reduction="none"), reduction, x, y)
 
     def relabel_loss(self, model: nn.Module, batch, generator: torch.Generator,
                      reference: nn.Module | None = None, reduction: str = "mean",
@@ -116,19 +123,20 @@ class ZeroShotTask(TensorSetsTask):
         name in the list (``target="next"``)."""
         x, y = batch
         wrong = wrong_labels(y, len(self.names), generator, target)
-        return F.cross_entropy(self.logits(model, x), self._to_device(wrong), reduction=reduction)
+        return self._cross_entropy(model, x, wrong, reduction)
 
     # --- evaluation ---------------------------------------------------------------------------------
     @torch.no_grad()
     def predictions(self, model: nn.Module, x: torch.Tensor, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """Top-``k`` name indices per image and each image's cosine to every prompt (both on the CPU)."""
         text = self.text_embeddings(model)
-        tops, cosines = [], []
-        for start in range(0, len(x), self.eval_batch_size):
-            cos = self.image_embeddings(model, x[start:start + self.eval_batch_size]) @ text.T
-            tops.append(cos.topk(min(k, len(self.names)), dim=1).indices.cpu())
-            cosines.append(cos.cpu())
-        return torch.cat(tops), torch.cat(cosines)
+
+        def cosines_of(rows: torch.Tensor) -> torch.Tensor:
+            return torch.cat([(self.image_embeddings(model, rows[start:start + self.eval_batch_size]) @ text.T).cpu()
+                              for start in range(0, len(rows), self.eval_batch_size)])
+
+        cosines = sharded_rows(cosines_of, x)  # a data-parallel run shares the images out
+        return cosines.topk(min(k, len(self.names)), dim=1).indices, cosines
 
     def _accuracy(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, k: int = 1) -> float:
         top, _ = self.predictions(model, x, k)
