@@ -156,15 +156,16 @@ GAN_CONCEPT_COVERAGE_MIN = 80.0  # ... with every other shape at >= 80% of its o
 
 def gan_targets(reports_by_method: dict[str, list[dict]], forget: str) -> str:
     """The GAN issue's targets on the mean over seeds: for a class (digits), Adapt-then-Unlearn and its saliency
-    variant; for a concept (shapes), Text-to-Unlearn."""
+    variant; for a concept (shapes), Text-to-Unlearn (words only) and Adapt-then-Unlearn (the classifier's labels)."""
     lines = ["\nua = 100 - % of samples (fixed latents) the judging classifier calls the forget class; retain_acc = "
              "the smallest retained class's share in % of the original's (mode coverage); FID = Frechet distance of "
              "the retained samples' classifier features to real retained images (not in percent).\n"]
     if forget.startswith("concept:"):
-        lines.append(f"Target (mean over seeds): Text-to-Unlearn leaves under {GAN_CONCEPT_SHARE_MAX:g}% of samples "
-                     f"showing the concept while every other class keeps >= {GAN_CONCEPT_COVERAGE_MIN:g}% of its "
-                     f"share, in at most {GAN_SECONDS_MAX:g} s:\n")
-        names = ("text_unlearn",)
+        lines.append(f"Target (mean over seeds): under {GAN_CONCEPT_SHARE_MAX:g}% of samples show the concept while "
+                     f"every other class keeps >= {GAN_CONCEPT_COVERAGE_MIN:g}% of its share, in at most "
+                     f"{GAN_SECONDS_MAX:g} s; Text-to-Unlearn reads the concept from its words alone, Adapt-then-Unlearn "
+                     "from the judging classifier's labels:\n")
+        names = ("text_unlearn", "atu")
     else:
         lines.append(f"Targets (mean over seeds): Adapt-then-Unlearn and its saliency variant reach ua >= "
                      f"{GAN_UA_MIN:g}, every retained class keeps >= {GAN_COVERAGE_MIN:g}% of its share, FID at most "
