@@ -297,8 +297,13 @@ class CompareItem:
     seed: int
 
 
+def compare_runs(items: list[CompareItem]) -> list[tuple]:
+    """What the run budget prices for a Compare's items (each with Retrain)."""
+    return [(i.model, i.forget, i.method, i.overrides, i.seed, True) for i in items]
+
+
 def reports_estimate(items: list[CompareItem], *rest, **options) -> float:
-    return check_budget([(i.model, i.forget, i.method, i.overrides, i.seed, True) for i in items], None).seconds
+    return check_budget(compare_runs(items), None).seconds
 
 
 @on_gpu(reports_estimate)
@@ -309,7 +314,7 @@ def compute_reports(items: list[CompareItem], flag: threading.Event, progress: P
     cached are estimated over the budget."""
     missing = [item for item in items if REPORTS.get(item.key) is None]
     if missing:
-        estimate = budget_checked([(i.model, i.forget, i.method, i.overrides, i.seed, True) for i in missing])
+        estimate = budget_checked(compare_runs(missing))
         with compute_slot(flag, cancellable(flag, progress), estimate, visitor) as report:
             for n, item in enumerate(missing):
                 if REPORTS.get(item.key) is not None:

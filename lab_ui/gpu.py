@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import logging
 from typing import Any, Callable
 
 from unlearn_core.errors import UnlearningInputError
@@ -18,7 +17,6 @@ from unlearn_core.execution import device_label, use_device
 
 from lab_ui.state import LIMITS, QUEUE
 
-LOG = logging.getLogger("unlearning-lab")
 GPU_MARGIN = 1.5     # a lease lasts the estimate times this, plus the start-up below
 GPU_START_S = 20.0   # moving the model to the GPU, the first kernels
 GPU_MIN_S = 30

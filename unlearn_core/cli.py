@@ -69,9 +69,9 @@ def configure_hub(args) -> None:
         raise UnlearningInputError(f"--guidance must be in [0, 50]; got {args.guidance}")
     optional = lambda value: hub_path(value) if value else None  # noqa: E731
     configure(args.model, HubOptions(
-        path=hub_path(args.model_path), device=args.device or str(run_device()), dtype=args.dtype, data=optional(args.data),
-        forget_dir=optional(args.forget_dir), retain_dir=optional(args.retain_dir), names=optional(args.names),
-        prompts=optional(args.prompts), clip_path=optional(args.clip_path),
+        path=hub_path(args.model_path), device=args.device or str(run_device()), dtype=args.dtype,
+        data=optional(args.data), forget_dir=optional(args.forget_dir), retain_dir=optional(args.retain_dir),
+        names=optional(args.names), prompts=optional(args.prompts), clip_path=optional(args.clip_path),
         tower=args.tower, template=args.template, max_images=args.max_images, unet_part=args.unet_part,
         anchor=args.anchor, guidance=args.guidance, steps=args.steps, generate=args.generate,
         eval_seeds=args.eval_seeds))
@@ -180,10 +180,7 @@ def _progress(fraction: float, message: str) -> None:
 
 
 def write_json(data: dict, out: Path | None, what: str) -> None:
-    """``data`` as indented JSON into ``out`` (folders made), or to stdout without one (the main process's
-    only, in a multi-process run)."""
-    if not is_main():
-        return
+    """``data`` as indented JSON into ``out`` (folders made), or to stdout without one."""
     text = json.dumps(data, indent=2, default=float)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -229,9 +226,9 @@ def cmd_run(args) -> int:
     configure_hub(args)
     outcome = run_unlearning(args.model, args.forget, args.method, args.seed, parse_assignments(args.overrides),
                              with_retrain=not args.no_retrain, progress=_progress)
-    write_json(outcome.report, args.out, "report")
-    if not is_main():  # every process holds the same model; the main one writes the files
+    if not is_main():  # every process holds the same model; the main one writes the report and the files
         return 0
+    write_json(outcome.report, args.out, "report")
     if args.weights:
         from .export import save_weights
 

@@ -93,23 +93,40 @@ def device_label(device: torch.device | None = None) -> str:
     return "cpu"
 
 
-def _to_device(value: Any, device: torch.device) -> Any:
+# Moving a network's inputs and outputs: shared by the shipped models' placement (below) and Stable Diffusion's
+# portable parts (models/sd.py), which also cast floating tensors to a part's half precision and back.
+def first_tensor(args: tuple, kwargs: dict) -> torch.Tensor | None:
+    """The first tensor among a call's arguments (where the caller's data lives)."""
+    return next((v for v in list(args) + list(kwargs.values()) if torch.is_tensor(v)), None)
+
+
+def inputs_to(value: Any, device: torch.device, dtype: torch.dtype | None = None) -> Any:
+    """A call argument on ``device`` (a tensor, or the tensors of a list or tuple); floating tensors also cast
+    to ``dtype`` when one is given."""
     if torch.is_tensor(value):
-        return value.to(device)
+        return value.to(device=device, dtype=dtype) if dtype and value.is_floating_point() else value.to(device)
     if isinstance(value, (list, tuple)):
-        return type(value)(_to_device(v, device) for v in value)
+        return type(value)(inputs_to(v, device, dtype) for v in value)
     return value
 
 
-def _back_to(value: Any, device: torch.device) -> Any:
-    """Every tensor of a module's output on ``device`` (a tensor, a tuple, or a dataclass-like output)."""
+def outputs_to(value: Any, device: torch.device, dtype: torch.dtype | None = None) -> Any:
+    """Every tensor of a module's output on ``device`` (floating ones cast to ``dtype`` when given): a tensor, a
+    tuple, a dataclass-like output, or a diffusers autoencoder output's distribution."""
     if torch.is_tensor(value):
-        return value.to(device)
-    if isinstance(value, tuple) and not hasattr(value, "keys"):
-        return tuple(_back_to(v, device) for v in value)
+        return value.to(device=device, dtype=dtype) if dtype and value.is_floating_point() else value.to(device)
+    if hasattr(value, "latent_dist"):  # AutoencoderKLOutput: a distribution object
+        dist = value.latent_dist
+        for name in ("parameters", "mean", "logvar", "var", "std"):
+            if torch.is_tensor(getattr(dist, name, None)):
+                setattr(dist, name, outputs_to(getattr(dist, name), device, dtype))
+        return value
     if hasattr(value, "keys") and hasattr(value, "__setitem__"):
         for key in list(value.keys()):
-            value[key] = _back_to(value[key], device)
+            value[key] = outputs_to(value[key], device, dtype)
+        return value
+    if isinstance(value, tuple):
+        return tuple(outputs_to(v, device, dtype) for v in value)
     return value
 
 
@@ -121,16 +138,16 @@ def _parameter_device(module: nn.Module) -> torch.device | None:
 
 def _move_inputs(module: nn.Module, args: tuple, kwargs: dict):
     device = _parameter_device(module)
-    first = next((v for v in list(args) + list(kwargs.values()) if torch.is_tensor(v)), None)
+    first = first_tensor(args, kwargs)
     module._caller_device = first.device if first is not None else device  # noqa: SLF001 (the output's way back)
     if device is None or first is None or first.device == device:
         return None
-    return _to_device(args, device), {k: _to_device(v, device) for k, v in kwargs.items()}
+    return inputs_to(args, device), {k: inputs_to(v, device) for k, v in kwargs.items()}
 
 
 def _move_output(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
     caller = getattr(module, "_caller_device", None)
-    return output if caller is None else _back_to(output, caller)
+    return output if caller is None else outputs_to(output, caller)
 
 
 def place(model: nn.Module, device: torch.device) -> nn.Module:

@@ -67,7 +67,7 @@ class ESD(UnlearningMethod):
                     eps_c = task.predict_noise(frozen, x_t, t, concept)
                     eps_null = task.predict_noise(frozen, x_t, t, null)
                     target = eps_null - cfg.eta * (eps_c - eps_null)
-                return squared_error(task.predict_noise(model, x_t, t, concept), target.to(x_t.device), "none")
+                return squared_error(task.predict_noise(model, x_t, t, concept), target, "none")
 
             loss = reduce_rows(per_row, "mean", x_t, t, concept, null)
             if retain is not None:

@@ -14,48 +14,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 from safetensors import SafetensorError
 from torch import nn
 
 from ..errors import UnlearningInputError, shown
-from ..execution import resolve_device
+from ..execution import first_tensor, inputs_to, outputs_to, resolve_device
 from .hub import SD_FILES, check_prompt_lengths, local_source, resolve_dtype, token_limit
 from .t2i import TOKENIZER_LOADERS, PromptTokenizer, TextToImage
-
-
-def _first_tensor(args, kwargs) -> torch.Tensor | None:
-    for value in list(args) + list(kwargs.values()):
-        if torch.is_tensor(value):
-            return value
-    return None
-
-
-def _to(value: Any, device: torch.device, dtype: torch.dtype) -> Any:
-    if torch.is_tensor(value):
-        return value.to(device=device, dtype=dtype) if value.is_floating_point() else value.to(device)
-    return value
-
-
-def _back(value: Any, device: torch.device) -> Any:
-    """float32 on ``device`` for every floating tensor in a model output (dataclass-like or tensor)."""
-    if torch.is_tensor(value):
-        return value.to(device=device, dtype=torch.float32) if value.is_floating_point() else value.to(device)
-    if hasattr(value, "latent_dist"):  # AutoencoderKLOutput: a distribution object
-        dist = value.latent_dist
-        for name in ("parameters", "mean", "logvar", "var", "std"):
-            if torch.is_tensor(getattr(dist, name, None)):
-                setattr(dist, name, _back(getattr(dist, name), device))
-        return value
-    if hasattr(value, "keys") and hasattr(value, "__setitem__"):
-        for key in list(value.keys()):
-            value[key] = _back(value[key], device)
-        return value
-    if isinstance(value, tuple):
-        return tuple(_back(v, device) for v in value)
-    return value
 
 
 def _portable(method):
@@ -63,11 +31,11 @@ def _portable(method):
 
     def wrapped(self, *args, **kwargs):
         param = next(self.parameters())
-        first = _first_tensor(args, kwargs)
+        first = first_tensor(args, kwargs)
         caller = first.device if first is not None else param.device
-        args = tuple(_to(a, param.device, param.dtype) for a in args)
-        kwargs = {k: _to(v, param.device, param.dtype) for k, v in kwargs.items()}
-        return _back(method(self, *args, **kwargs), caller)
+        args = tuple(inputs_to(a, param.device, param.dtype) for a in args)
+        kwargs = {k: inputs_to(v, param.device, param.dtype) for k, v in kwargs.items()}
+        return outputs_to(method(self, *args, **kwargs), caller, torch.float32)
 
     wrapped.__name__, wrapped.__doc__ = method.__name__, method.__doc__
     return wrapped

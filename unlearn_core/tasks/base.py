@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import UnlearningInputError, shown
-from ..execution import Shard, reduce_per_sample
+from ..execution import reduce_per_sample, sharded_rows
 
 Batch = Any  # a task-specific minibatch (a tuple of tensors)
 
@@ -35,8 +35,7 @@ def reduce_rows(per_row, reduction: str, *rows: torch.Tensor) -> torch.Tensor:
     the per-sample losses of this process's rows of ``rows``; every process's are gathered and reduced by
     ``reduction`` ("mean", "sum" or "none"). Random draws belong before the call, on the whole batch, so
     that every process draws what one process would."""
-    shard = Shard(len(rows[0]))
-    return reduce_per_sample(shard.gather(per_row(*(shard.part(r) for r in rows))), reduction)
+    return reduce_per_sample(sharded_rows(per_row, *rows), reduction)
 
 
 def inversion_seeds(seed: int, n: int) -> list[int]:
