@@ -10,7 +10,7 @@ from unlearn_core.methods import METHODS, get_method
 from unlearn_core.zoo import get_model_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKED = ("digits-cnn", "digits-mlp", "digits-ddpm", "shapes-t2i")
+BENCHMARKED = ("digits-cnn", "digits-mlp", "digits-ddpm", "shapes-t2i", "digits-gan", "shapes-gan")
 DEFAULT_BUDGET_S = 120.0
 
 

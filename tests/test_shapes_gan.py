@@ -4,14 +4,16 @@ assets/shapes-gan-retrain-triangle few triangles, both judged by the shapes-t2i 
 measured); sampling is reproducible, a bad left-out shape is refused, and a tiny training writes a loadable RGB folder."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 from unlearn_core import shapes
 from unlearn_core.assets import ASSETS
-from unlearn_core.gan_training import (SHAPES_CLASSIFIER_DIR, SHAPES_GAN_RECIPE, GANRecipe, augment_for_discriminator,
+from unlearn_core.gan_training import (CPU_TRAINING, SHAPES_CLASSIFIER_DIR, SHAPES_GAN_RECIPE, GANRecipe, augment_for_discriminator,
                                        digits_card_text, gan_card, shapes_card_text, shapes_gan_quality,
-                                       train_shapes_gan)
+                                       train_shapes_gan, trained_on)
 from unlearn_core.models.gan import Generator, GeneratorConfig, generate, latents, load_gan, read_gan_record
 from unlearn_core.models.shapes_t2i import ConceptClassifier
 
@@ -119,8 +121,10 @@ def test_tiny_training_writes_a_loadable_rgb_folder(tmp_path, classifier):
     record = read_gan_record(folder)
     assert record["without_shape"] == "triangle" and record["seed"] == 2 and record["recipe"] == TINY.to_dict()
     assert record["n_train"] == shapes.DATASET_SIZE * 4 // 5 and record["quality"] == result["quality"]
-    assert set(record) >= {"quality", "train_s", "threads", "machine"}
     card = (folder / "README.md").read_text()
+    assert set(record) >= {"quality", "train_s", "threads", "machine"}
+    assert record["trained_on"] == trained_on(torch.device("cpu")) and f"a {os.cpu_count()}-core CPU (" in card
+    assert f"min on\n  {record['trained_on']};" in card
     assert "train_shapes_gan(out_dir, without_shape='triangle')" in card and "`concept:triangle`" in card
     assert "shapes.make_dataset()" in card and "digits" not in card
     assert not (folder / "checkpoint.pt").exists()
@@ -138,7 +142,7 @@ def card_from_record(folder):
         classes = [c for c in range(10) if c != record["without_class"]]
         text = digits_card_text(record["n_train"], classes, record["without_class"], quality)
     return gan_card(folder.name, generator, discriminator, GANRecipe.from_dict(record["recipe"]), record["seed"],
-                    record["train_s"], text)
+                    record["train_s"], text, record.get("trained_on", CPU_TRAINING))
 
 
 @pytest.mark.parametrize("folder", [DIGITS_GAN_DIR, ASSETS / "digits-gan-retrain-class3", GAN_DIR, RETRAIN_DIR],

@@ -42,9 +42,10 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 def load_training_checkpoint(path: Path) -> dict:
     """A training state written by :func:`save_training_checkpoint`. ``weights_only``: a planted checkpoint
-    cannot run code; the state is tensors, numbers, strings and dicts."""
+    cannot run code; the state is tensors, numbers, strings and dicts. Loaded onto the CPU, so a run begun on
+    a GPU resumes on any machine (``load_state_dict`` moves each tensor to its module's device)."""
     try:
-        return torch.load(path, weights_only=True)
+        return torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as error:
         raise UnlearningInputError(
             f"{path} holds more than weights and training state, so it was not loaded (it could run code); "

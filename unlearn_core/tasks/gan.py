@@ -128,9 +128,10 @@ class GANTask(TensorSetsTask):
         return F.cross_entropy(self.oracle_logits(model, z), y, reduction=reduction)
 
     @staticmethod
-    def adversarial_loss(generator: nn.Module, discriminator: nn.Module, z: torch.Tensor) -> torch.Tensor:
-        """The generator's non-saturating loss, -log D(G(z)), as the GAN was trained with."""
-        return generator_loss(discriminator, generator(z))
+    def adversarial_loss(discriminator: nn.Module, fake: torch.Tensor) -> torch.Tensor:
+        """The generator's non-saturating loss on its images ``fake`` = G(z), -log D(G(z)), as the GAN was
+        trained with."""
+        return generator_loss(discriminator, fake)
 
     @staticmethod
     def discriminator_loss(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
