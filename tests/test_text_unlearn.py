@@ -87,3 +87,22 @@ def test_methods_that_do_not_apply_to_gans_say_which_do():
     with pytest.raises(UnlearningInputError, match="neutral prompt"):
         run_unlearning("shapes-gan", "concept:triangle", "text_unlearn", 0,
                        {"neutral_prompt": "a hexagon", "steps": 1}, with_retrain=False)
+
+
+def test_adapt_then_unlearn_can_read_its_negatives_from_the_words(task):
+    """negatives=text: the text model flags the original's samples that show the concept (zero-shot relevance >= 0.5
+    among the five shapes), without the classifier; the split covers the same pool, and most of what the text
+    model calls a triangle the classifier calls one too (61% on this pool; triangles are a sixth of the samples)."""
+    by_text = task.drawn_by_original("forget", "text")
+    kept_by_text = task.drawn_by_original("retain", "text")
+    assert len(by_text) + len(kept_by_text) == task.size("forget") + task.size("retain")
+    classifier_says = task.oracle.logits((by_text + 1) / 2).argmax(1)
+    assert (classifier_says == task.forget_class).float().mean() >= 0.5
+    assert torch.equal(task.drawn_by_original("forget"), task.drawn_by_original("forget", "oracle"))
+
+
+def test_negatives_from_words_need_a_text_model():
+    with pytest.raises(UnlearningInputError, match="text-image model.*negatives=oracle"):
+        run_unlearning("digits-gan", "class:3", "atu", 0, {"negatives": "text", "unlearn_steps": 1}, with_retrain=False)
+    with pytest.raises(UnlearningInputError, match="'oracle', 'text'"):
+        get_method("atu").for_task("gan", {"negatives": "words"})

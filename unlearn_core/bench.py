@@ -150,21 +150,26 @@ GAN_UA_MIN = 95.0            # GANs: Adapt-then-Unlearn and its saliency variant
 GAN_COVERAGE_MIN = 70.0      # ... every retained class keeps >= 70% of its original share ...
 GAN_FID_GROWTH_MAX = 0.30    # ... the Frechet distance at most 30% worse ...
 GAN_SECONDS_MAX = 60.0       # ... in at most 60 s
-GAN_CONCEPT_SHARE_MAX = 10.0     # shapes-gan: Text-to-Unlearn leaves the concept in < 10% of samples ...
+GAN_CONCEPT_SHARE_MAX = 10.0     # shapes-gan: the concept left in < 10% of samples ...
 GAN_CONCEPT_COVERAGE_MIN = 80.0  # ... with every other shape at >= 80% of its original share
 
 
 def gan_targets(reports_by_method: dict[str, list[dict]], forget: str) -> str:
     """The GAN issue's targets on the mean over seeds: for a class (digits), Adapt-then-Unlearn and its saliency
-    variant; for a concept (shapes), Text-to-Unlearn (words only) and Adapt-then-Unlearn (the classifier's labels)."""
+    variant; for a concept (shapes), Text-to-Unlearn (words only) and Adapt-then-Unlearn (negatives flagged by the
+    text model or the classifier, as its ``negatives`` setting says)."""
     lines = ["\nua = 100 - % of samples (fixed latents) the judging classifier calls the forget class; retain_acc = "
              "the smallest retained class's share in % of the original's (mode coverage); FID = Frechet distance of "
              "the retained samples' classifier features to real retained images (not in percent).\n"]
     if forget.startswith("concept:"):
+        atu_rows = reports_by_method.get("atu", [{}])
+        from_words = atu_rows[0].get("hyperparameters", {}).get("negatives") == "text"
         lines.append(f"Target (mean over seeds): under {GAN_CONCEPT_SHARE_MAX:g}% of samples show the concept while "
                      f"every other class keeps >= {GAN_CONCEPT_COVERAGE_MIN:g}% of its share, in at most "
                      f"{GAN_SECONDS_MAX:g} s; Text-to-Unlearn reads the concept from its words alone, Adapt-then-Unlearn "
-                     "from the judging classifier's labels:\n")
+                     + ("from the text model's zero-shot labels of the original's samples (negatives=text: words "
+                        "alone too; the classifier only judges):\n" if from_words else
+                        "from the judging classifier's labels:\n"))
         names = ("text_unlearn", "atu")
     else:
         lines.append(f"Targets (mean over seeds): Adapt-then-Unlearn and its saliency variant reach ua >= "

@@ -10,6 +10,7 @@ import torch
 from ..hparams import hparam
 from ..saliency import gradient_saliency, summed_gradients, topk_mask
 from ..tasks.base import TaskAdapter
+from ..tasks.gan import LABELLERS
 from .base import MaskedUpdater, UnlearnResult, UnlearningMethod, Work, make_optimizer, take_step
 from .registry import register
 from .salun import saliency_artifacts
@@ -26,7 +27,10 @@ class AdaptThenUnlearnConfig:
     loss plus a repulsion from theta_N on d = ||theta - theta_N||^2: inverse-L2 R = gamma / d (the official
     code's 1 / (gamma^-1 d)) or exponential R = exp(-d / gamma); the loss is L_adv + lambda_rep R(d).
     ``ratio`` < 1 is SalUn's weight saliency carried over: only the top ``ratio`` of generator weights by
-    |gradient of the oracle's forget loss| move in stage 2."""
+    |gradient of the oracle's forget loss| move in stage 2. ``negatives``: the paper's negatives are samples
+    "a user or classifier flags"; "oracle" uses the judging classifier's labels, "text" the text model beside
+    the generator reading the concept's words (zero-shot relevance >= 0.5), so the target is given in words
+    alone, as for Text-to-Unlearn, while the classifier only judges."""
 
     adapt_steps: int = hparam(100, "stage 1: GAN steps on the negatives", low=1, high=100000)
     batch_size: int = hparam(32, "images per step", low=2, high=4096)
@@ -50,6 +54,9 @@ class AdaptThenUnlearnConfig:
     ratio: float = hparam(1.0, "share of generator weights that may move in stage 2 (1 = all, plain "
                           "Adapt-then-Unlearn; below 1, the most forget-salient ones, as SalUn)", low=0.0, high=1.0,
                           low_inclusive=False)
+    negatives: str = hparam("oracle", "who flags the original's samples that show the target: the judging "
+                            "classifier (oracle), or the text model beside the generator reading the concept's "
+                            "words (text: zero-shot relevance >= 0.5; shapes-gan)", choices=LABELLERS)
 
 
 def adversarial_fisher(generator, task, params, batches: int, batch_size: int, generator_rng) -> dict:
@@ -120,6 +127,9 @@ class AdaptThenUnlearn(UnlearningMethod):
         rng = torch.Generator().manual_seed(task.seed)
         params = task.parameters_for_unlearning(model)
         origin = {name: p.detach().clone() for name, p in params.items()}
+        # the original's images, flagged by the classifier or by the text model (checked before any step)
+        negatives = task.drawn_by_original("forget", cfg.negatives)
+        positives = task.drawn_by_original("retain", cfg.negatives)
 
         def sub(start, end):
             return (lambda f, m: progress(start + (end - start) * f, m)) if progress else None
@@ -132,7 +142,7 @@ class AdaptThenUnlearn(UnlearningMethod):
         def ewc():
             return cfg.ewc_weight * sum((fisher[n] * (p - origin[n]) ** 2).sum() for n, p in adapted_params.items())
 
-        gan_steps(adapted, copy.deepcopy(task.discriminator), task.drawn_by_original("forget"), cfg.adapt_steps,
+        gan_steps(adapted, copy.deepcopy(task.discriminator), negatives, cfg.adapt_steps,
                   cfg, task, rng, ewc, progress=sub(0.0, 0.3), stage="Adapt-then-Unlearn, adapting to the negatives")
         negative = {name: p.detach() for name, p in adapted_params.items()}
 
@@ -148,7 +158,7 @@ class AdaptThenUnlearn(UnlearningMethod):
             mask = topk_mask(scores, cfg.ratio, "global")
             updater = MaskedUpdater(mask, params)
             artifacts = saliency_artifacts(scores, mask, "gradient")
-        gan_steps(model, copy.deepcopy(task.discriminator), task.drawn_by_original("retain"), cfg.unlearn_steps,
+        gan_steps(model, copy.deepcopy(task.discriminator), positives, cfg.unlearn_steps,
                   cfg, task, rng, repulsion, updater, progress=sub(0.3, 1.0),
                   stage="Adapt-then-Unlearn, unlearning on the positives", ema=cfg.ema)
         return UnlearnResult(model, artifacts)

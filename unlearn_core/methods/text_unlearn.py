@@ -13,6 +13,7 @@ from ..gan_training import translate
 from ..models.gan import to_pixels
 from ..saliency import summed_gradients, topk_mask
 from ..tasks.base import TaskAdapter
+from ..tasks.gan import concept_prompts
 from .base import MaskedUpdater, UnlearnResult, UnlearningMethod, Work, run_loop
 from .registry import register
 from .salun import saliency_artifacts
@@ -62,14 +63,6 @@ class TextToUnlearnConfig:
                         low=0, high=64)
 
 
-def concept_prompts(concept: str) -> list[str]:
-    """The concept said alone and with an article ("triangle", "a triangle"), averaged into one text
-    embedding, as CLIP's zero-shot prompts are ensembled."""
-    words = " ".join(concept.split())
-    first = words.split(" ", 1)[0]
-    return [words] if first in ("a", "an") else [words, f"a {words}"]
-
-
 def paired_image_features(encoder, before: torch.Tensor, after: torch.Tensor, views: int,
                           rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Unit image features of the original's and the unlearned generator's images of the same latents, each
@@ -82,11 +75,6 @@ def paired_image_features(encoder, before: torch.Tensor, after: torch.Tensor, vi
     channels = before.shape[1]
     features = [encoder.encode_image(shifted[:, i * channels:(i + 1) * channels]) for i in range(2)]
     return tuple(F.normalize(f.view(len(before), views, -1).mean(1), dim=1) for f in features)
-
-
-def text_embedding(text_model, prompts: list[str]) -> torch.Tensor:
-    with torch.no_grad():
-        return F.normalize(text_model.encode_text(prompts).mean(0), dim=0)
 
 
 @register
@@ -121,14 +109,12 @@ class TextToUnlearn(UnlearningMethod):
         if said & {" ".join(p.lower().split()) for p in neutral_prompts}:
             raise UnlearningInputError(f"the neutral prompts must not name the concept '{guidance.concept}' itself")
         encoder, original = guidance.model, task.original
-        concept = text_embedding(encoder, concept_prompts(guidance.concept))
         try:
-            alternatives = torch.stack([text_embedding(encoder, [p]) for p in neutral_prompts])
+            choices = guidance.choices(neutral_prompts)  # (1 + k, D): the concept first
         except UnlearningInputError as error:  # a word the text model does not know: say which knob it is
             raise UnlearningInputError(f"neutral prompt: {error}") from None
+        concept, alternatives = choices[0], choices[1:]
         direction = F.normalize(F.normalize(alternatives.mean(0), dim=0) - concept, dim=0)
-        choices = torch.cat([concept[None], alternatives])  # (1 + k, D): the concept first
-        scale = float(encoder.scale())
         rng = torch.Generator().manual_seed(task.seed)
         params = task.parameters_for_unlearning(model)
         optimizer = torch.optim.Adam(list(params.values()), lr=cfg.lr)
@@ -144,11 +130,11 @@ class TextToUnlearn(UnlearningMethod):
             before_features, after_features = paired_image_features(encoder, to_pixels(before), to_pixels(after),
                                                                     cfg.views, rng)
             before_features = before_features.detach()
-            relevance = (scale * before_features @ choices.T).softmax(1)[:, 0]
+            relevance = guidance.relevance(before_features, choices)
             relevance = torch.where(relevance >= cfg.min_relevance, relevance, torch.zeros_like(relevance))
             moved = after_features - before_features
             direction_loss = 1 - F.cosine_similarity(moved, direction.expand_as(moved), dim=1, eps=1e-8)
-            concept_loss = (scale * after_features @ choices.T).softmax(1)[:, 0]
+            concept_loss = guidance.relevance(after_features, choices)
             # pixels alone let a circle's few edge pixels turn it into a square cheaply; the text model's
             # features see the shape change (the paper's LPIPS plays this part)
             keep_loss = (after - before).pow(2).flatten(1).mean(1) + (1 - (after_features * before_features).sum(1))

@@ -60,6 +60,20 @@ class Oracle:
         return len(self.class_names)
 
 
+def concept_prompts(concept: str) -> list[str]:
+    """The concept said alone and with an article ("triangle", "a triangle"), averaged into one text
+    embedding, as CLIP's zero-shot prompts are ensembled."""
+    words = " ".join(concept.split())
+    first = words.split(" ", 1)[0]
+    return [words] if first in ("a", "an") else [words, f"a {words}"]
+
+
+def text_embedding(text_model, prompts: list[str]) -> torch.Tensor:
+    """The unit mean of the prompts' text features (no gradient: the text model is never trained)."""
+    with torch.no_grad():
+        return F.normalize(text_model.encode_text(prompts).mean(0), dim=0)
+
+
 @dataclasses.dataclass(frozen=True)
 class TextGuidance:
     """A text-image model beside a generator (Text-to-Unlearn needs nothing else): ``model`` has
@@ -70,6 +84,21 @@ class TextGuidance:
     concept: str
     name: str
     alternatives: tuple[str, ...] = ()  # prompts for the other concepts of its kind (the default neutral prompts)
+
+    def choices(self, neutral_prompts: list[str] | None = None) -> torch.Tensor:
+        """Unit text features (1 + k, D): the concept's words first, then each neutral prompt (default: the
+        other concepts of its kind)."""
+        prompts = list(neutral_prompts) if neutral_prompts else list(self.alternatives)
+        concept = text_embedding(self.model, concept_prompts(self.concept))
+        return torch.stack([concept] + [text_embedding(self.model, [p]) for p in prompts])
+
+    def relevance(self, image_features: torch.Tensor, choices: torch.Tensor) -> torch.Tensor:
+        """w = softmax(s [cos(f, t_c), cos(f, t_n,1), ..., cos(f, t_n,k)])_c for unit image features f: the
+        zero-shot probability that an image shows the concept rather than the alternatives."""
+        return (float(self.model.scale()) * image_features @ choices.T).softmax(1)[:, 0]
+
+
+LABELLERS = ("oracle", "text")  # who flags the original's samples as showing the forget target
 
 
 class GANTask(TensorSetsTask):
@@ -138,10 +167,29 @@ class GANTask(TensorSetsTask):
         """-log D(real) - log(1 - D(fake)) (images in the model's [-1, 1] space; no gradient into G)."""
         return discriminator_loss(discriminator, real, fake.detach())
 
-    def drawn_by_original(self, which: str) -> torch.Tensor:
+    def drawn_by_original(self, which: str, labeller: str = "oracle") -> torch.Tensor:
         """The original generator's images (model space) of the negatives or positives: the "data" that
-        Adapt-then-Unlearn adapts to (negatives) or keeps (positives)."""
-        return to_model_space(generate(self.original, self._data(which)[0]))
+        Adapt-then-Unlearn adapts to (negatives) or keeps (positives). ``labeller`` "oracle": the judging
+        classifier's split (the task's forget and retain sets); "text": the same pool of latents split by the
+        text model alone, an image being a negative when its zero-shot relevance to the concept's words is at
+        least one half (so the target is read from words, and the classifier only judges)."""
+        if labeller not in LABELLERS:
+            raise UnlearningInputError(f"labeller must be one of {', '.join(LABELLERS)}; got {labeller!r}")
+        if labeller == "oracle":
+            return to_model_space(generate(self.original, self._data(which)[0]))
+        if self.text is None:
+            raise UnlearningInputError("negatives read from words need a text-image model beside the generator, and "
+                                       "this one has none; flag them with the classifier (negatives=oracle)")
+        images = generate(self.original, torch.cat([self.x_forget, self.x_retain]))
+        with torch.no_grad():
+            features = torch.cat([self.text.model.encode_image(images[i:i + 500]) for i in range(0, len(images), 500)])
+        shows_concept = self.text.relevance(features, self.text.choices()) >= 0.5
+        chosen = images[shows_concept] if which == "forget" else images[~shows_concept]
+        if len(chosen) == 0:
+            raise UnlearningInputError(f"{self.text.name} finds no image of '{self.text.concept}' among the "
+                                       f"original's samples: nothing to forget" if which == "forget" else
+                                       f"{self.text.name} sees '{self.text.concept}' in every sample: nothing to keep")
+        return to_model_space(chosen)
 
     def relabel_loss(self, model: nn.Module, batch, generator: torch.Generator, reference: nn.Module | None = None,
                      reduction: str = "mean", target: str = "random") -> torch.Tensor:
