@@ -70,7 +70,8 @@ GAN_TARGETS = ("A GAN has no training set to split: a classifier labels what the
                "draws as the class are the forget set (Adapt-then-Unlearn's negatives). Before/after rows show the "
                "same latents.")
 TEXT_GUIDED = ("This generator ships a small text-image model (shapes-clip): Text-to-Unlearn forgets a concept "
-               "from its words alone; the classifier only judges the result.")
+               "from its words alone, and Adapt-then-Unlearn lets it flag the negatives (negatives = text, the "
+               "default here); the classifier only judges the result.")
 
 
 def model_markdown(model: str) -> str:
