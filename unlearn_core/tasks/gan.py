@@ -132,6 +132,7 @@ class GANTask(TensorSetsTask):
         self._real_x01 = real_x01[keep]
         self._real_features: np.ndarray | None = None
         self._original_shares: dict[int, float] | None = None
+        self._text_split: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -177,19 +178,27 @@ class GANTask(TensorSetsTask):
             raise UnlearningInputError(f"labeller must be one of {', '.join(LABELLERS)}; got {labeller!r}")
         if labeller == "oracle":
             return to_model_space(generate(self.original, self._data(which)[0]))
-        if self.text is None:
-            raise UnlearningInputError("negatives read from words need a text-image model beside the generator, and "
-                                       "this one has none; flag them with the classifier (negatives=oracle)")
-        images = generate(self.original, torch.cat([self.x_forget, self.x_retain]))
-        with torch.no_grad():
-            features = torch.cat([self.text.model.encode_image(images[i:i + 500]) for i in range(0, len(images), 500)])
-        shows_concept = self.text.relevance(features, self.text.choices()) >= 0.5
+        images, shows_concept = self._split_by_text()
         chosen = images[shows_concept] if which == "forget" else images[~shows_concept]
         if len(chosen) == 0:
             raise UnlearningInputError(f"{self.text.name} finds no image of '{self.text.concept}' among the "
                                        f"original's samples: nothing to forget" if which == "forget" else
                                        f"{self.text.name} sees '{self.text.concept}' in every sample: nothing to keep")
         return to_model_space(chosen)
+
+    def _split_by_text(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The original's images of the whole pool and which of them the text model calls the concept (relevance
+        >= 0.5), computed once per task: negatives and positives are two sides of the same split."""
+        if self.text is None:
+            raise UnlearningInputError("negatives read from words need a text-image model beside the generator, and "
+                                       "this one has none; flag them with the classifier (negatives=oracle)")
+        if self._text_split is None:
+            images = generate(self.original, torch.cat([self.x_forget, self.x_retain]))
+            with torch.no_grad():
+                features = torch.cat([self.text.model.encode_image(images[i:i + 500])
+                                      for i in range(0, len(images), 500)])
+            self._text_split = images, self.text.relevance(features, self.text.choices()) >= 0.5
+        return self._text_split
 
     def relabel_loss(self, model: nn.Module, batch, generator: torch.Generator, reference: nn.Module | None = None,
                      reduction: str = "mean", target: str = "random") -> torch.Tensor:
