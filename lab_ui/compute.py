@@ -19,7 +19,7 @@ from unlearn_core.budget import check_budget
 from unlearn_core.errors import UnlearningInputError, shown
 from unlearn_core.inspection import inspect_run
 from unlearn_core.methods import get_method
-from unlearn_core.runner import check_seed, run_unlearning
+from unlearn_core.runner import check_seed, repeat_seeds, run_seeds, run_unlearning
 from unlearn_core.sweep import SweepRequest, forget_amount_sweep, validate_sweep
 from unlearn_core.zoo import available_models, get_model_spec
 
@@ -180,9 +180,11 @@ def report_key(model: str, forget: str, method: str, overrides: dict[str, Any], 
 
 
 def view_key(model: str, forget: str, method: str, overrides: dict[str, Any], seed: Any, with_retrain: bool,
-             attribution: str) -> tuple:
-    """The cache key of an inspected run (``state.VIEWS``): its report's key plus the attribution method."""
-    return (*report_key(model, forget, method, overrides, seed, with_retrain), attribution)
+             attribution: str, repeat: Any = 1) -> tuple:
+    """The cache key of an inspected run (``state.VIEWS``): its report's key (the first seed's), the attribution
+    method and the number of seeds the request repeats over."""
+    run_key = report_key(model, forget, method, overrides, seed, with_retrain)
+    return (*run_key, attribution, len(repeat_seeds(run_key[3], repeat)))
 
 
 class OverBudget(RunCancelled):
@@ -253,35 +255,52 @@ def cancellable(flag: threading.Event | None, progress: Progress) -> Progress:
     return report
 
 
+def view_runs(model: str, forget: str, method: str, overrides: dict[str, Any], seed: Any, with_retrain: bool,
+              repeat: Any = 1) -> list[tuple]:
+    """What the run budget prices for a Lab request: one run per seed it repeats over."""
+    return [(model, forget, method, overrides, s, bool(with_retrain)) for s in repeat_seeds(check_seed(seed), repeat)]
+
+
 def view_estimate(model: str, forget: str, method: str, overrides: dict[str, Any], seed: int, with_retrain: bool,
-                  *rest, **options) -> float:
-    return check_budget([(model, forget, method, overrides, check_seed(seed), bool(with_retrain))], None).seconds
+                  attribution: str, progress: Progress, flag: threading.Event | None = None,
+                  background: bool = False, visitor: str = "api", repeat: Any = 1) -> float:
+    return check_budget(view_runs(model, forget, method, overrides, seed, with_retrain, repeat), None).seconds
 
 
 @on_gpu(view_estimate)
 def compute_view(model: str, forget: str, method: str, overrides: dict[str, Any], seed: int, with_retrain: bool,
                  attribution: str, progress: Progress, flag: threading.Event | None = None,
-                 background: bool = False, visitor: str = "api"):
-    """Run (or fetch) one request and inspect it; returns (view, from_cache). A request estimated over the
+                 background: bool = False, visitor: str = "api", repeat: Any = 1):
+    """Run (or fetch) one request and inspect it; returns (view, from_cache). A request repeated over several
+    seeds runs each (its summary in ``view["seeds"]``) and inspects the first. A request estimated over the
     budget is refused before it queues."""
-    key = view_key(model, forget, method, overrides, seed, with_retrain, attribution)
+    key = view_key(model, forget, method, overrides, seed, with_retrain, attribution, repeat)
     cached = VIEWS.get(key)
     if cached is not None:
         return cached, True
-    estimate = budget_checked([(model, forget, method, overrides, key[3], bool(with_retrain))]) if not background else 0.0
+    run_key, seeds = key[:6], repeat_seeds(key[3], key[-1])
+    runs = view_runs(model, forget, method, overrides, key[3], with_retrain, key[-1])
+    estimate = budget_checked(runs) if not background else 0.0
     with compute_slot(flag, cancellable(flag, progress), estimate, visitor, background) as report:
         cached = VIEWS.get(key)  # someone may have computed it while we waited
         if cached is not None:
             return cached, True
-        outcome = run_unlearning(model, forget, method, key[3], overrides, bool(with_retrain),
+        if len(seeds) == 1:
+            outcome = run_unlearning(model, forget, method, key[3], overrides, bool(with_retrain),
+                                     lambda f, m: report(0.85 * f, m))
+            seeds_report = None
+        else:
+            repeated = run_seeds(model, forget, method, seeds, overrides, bool(with_retrain),
                                  lambda f, m: report(0.85 * f, m))
+            outcome, seeds_report = repeated.first, repeated.report
         out_dir = new_run_folder(outcome.report["method"])
         view = inspect_run(outcome, out_dir, None if attribution == "none" else attribution,
-                           lambda f, m: report(0.85 + 0.15 * f, m))
+                           lambda f, m: report(0.85 + 0.15 * f, m), seeds_report)
     RUN_FOLDERS[key] = out_dir
     VIEWS.put(key, view)
-    OUTCOMES.put(key[:5], outcome)
-    REPORTS.put(key[:-1], view["report"])
+    OUTCOMES.put(run_key[:5], outcome)
+    for seed_report in (seeds_report["runs"] if seeds_report else [outcome.report]):
+        REPORTS.put((*run_key[:3], seed_report["seed"], *run_key[4:]), seed_report)
     return view, False
 
 

@@ -19,6 +19,7 @@ from unlearn_core import plots
 from unlearn_core.budget import BudgetExceeded
 from unlearn_core.errors import DivergenceError, UnlearningInputError, shown
 from unlearn_core.methods import get_method
+from unlearn_core.runner import repeat_seeds, seeds_report
 
 from lab_ui.catalogue import default_forget_kind, describe_method, family_of, methods_for
 from lab_ui.compute import (CompareItem, OverBudget, attribution_key, compute_audit, compute_reports, compute_sweep,
@@ -116,10 +117,14 @@ def status_errors(outputs: int) -> Callable[[Callable], Callable]:
 
 @status_errors(16)
 def run(model: str, forget: str, method: str, hyperparameters: str, seed: float, with_retrain: bool = True,
-        attribution: str = DEFAULT_ATTRIBUTION, progress=gr.Progress(), request: gr.Request = None):
+        attribution: str = DEFAULT_ATTRIBUTION, repeat: float = 1, progress=gr.Progress(),
+        request: gr.Request = None):
     """Unlearn `forget` from `model` with `method` (hyperparameters as a JSON object of overrides) and return
     every result panel: status, metrics, summary, saliency layer choice, heatmap, share bars, Pareto plot,
-    search trace, before/after slider and gallery, attributions, weights file, report file."""
+    search trace, before/after slider and gallery, attributions, weights file, report file. `repeat` N > 1 runs
+    seeds seed, ..., seed + N - 1: the metrics show mean ± std, the summary in how many seeds the method beats
+    doing nothing, the report file holds every seed's report (`runs`) and the `summary`; the other panels show
+    the first seed's run."""
     start = time.perf_counter()
     attribution_method = attribution_key(attribution)
     overrides = parse_overrides(hyperparameters)
@@ -127,7 +132,8 @@ def run(model: str, forget: str, method: str, hyperparameters: str, seed: float,
         raise UnlearningInputError(f"with_retrain must be true or false; got {shown(with_retrain)}")
     with CANCEL.running(session_id(request)) as flag:
         view, cached = compute_view(model, forget, method, overrides, seed, with_retrain, attribution_method,
-                                    lambda f, m: progress(f, desc=m), flag, visitor=session_id(request))
+                                    lambda f, m: progress(f, desc=m), flag, visitor=session_id(request),
+                                    repeat=repeat)
     return panel_values(view, done_status(view, cached, time.perf_counter() - start))
 
 
@@ -151,9 +157,11 @@ def saliency_layer(view: dict[str, Any] | None, layer: str):
 
 @status_errors(3)
 def compare(model: str, forget: str, methods: list[str], seed: float, hyperparameters: str = "",
-            progress=gr.Progress(), request: gr.Request = None):
+            repeat: float = 1, progress=gr.Progress(), request: gr.Request = None):
     """Run several methods on one forget target (each with its defaults, or the overrides given as a JSON
-    object {method: {name: value}}) and return a status line, the table and the gap/run-time chart."""
+    object {method: {name: value}}) over `repeat` seeds (seed, seed + 1, ...), and return a status line (in how
+    many seeds each beats doing nothing, and which the seeds cannot tell apart), the table (mean ± std over
+    several seeds) and the gap/run-time chart (error bars over several seeds)."""
     methods = name_list(methods, "methods")
     if not methods:
         raise UnlearningInputError("pick at least one method to compare")
@@ -161,23 +169,30 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
     unknown = [shown(name) for name in per_method if name not in methods]
     if unknown:
         raise UnlearningInputError(f"overrides given for methods not selected: {', '.join(unknown)}")
+    seeds = repeat_seeds(seed, repeat)
     items = []
     for name in methods:
         overrides = per_method.get(name) or {}
         if not isinstance(overrides, dict):
             raise UnlearningInputError(f"overrides for {name} must be a JSON object; got {shown(overrides)}")
-        key = report_key(model, forget, name, overrides, seed, True)
-        items.append(CompareItem(key, model, forget, name, overrides, key[3]))
-    canonical = [item.key[2] for item in items]  # "SalUn" and "salun" are one method
+        for each in seeds:
+            key = report_key(model, forget, name, overrides, each, True)
+            items.append(CompareItem(key, model, forget, name, overrides, key[3]))
+    canonical = [item.key[2] for item in items[::len(seeds)]]  # "SalUn" and "salun" are one method
     twice = sorted({name for name in canonical if canonical.count(name) > 1})
     if twice:
         raise UnlearningInputError(f"each method can be compared once; listed more than once: {', '.join(twice)}")
     start = time.perf_counter()
     with CANCEL.running(session_id(request)) as flag:
         reports = compute_reports(items, flag, lambda f, m: progress(f, desc=m), visitor=session_id(request))
-    rows = [{"label": get_method(item.method).label, "report": result} for item, result in zip(items, reports)]
-    status = (f"**Compared** {len(rows)} methods on {model}, forget `{rows[0]['report']['forget']}`, seed "
-              f"{rows[0]['report']['seed']} in {time.perf_counter() - start:.1f} s. {plots.RUNTIME_NOTE}")
+    rows = []
+    for i in range(0, len(items), len(seeds)):
+        per_seed = reports[i:i + len(seeds)]
+        rows.append({"label": get_method(items[i].method).label,
+                     "report": per_seed[0] if len(seeds) == 1 else seeds_report(per_seed)})
+    which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]} ({len(seeds)} each)"
+    status = (f"**Compared** {len(rows)} methods on {model}, forget `{per_seed[0]['forget']}`, {which} in "
+              f"{time.perf_counter() - start:.1f} s. {plots.compare_verdict(rows)} {plots.RUNTIME_NOTE}")
     return status, plots.compare_frame(rows), plots.compare_chart(rows)
 
 

@@ -129,7 +129,8 @@ def wire_lab_run(lab: LabControls, panels: ResultPanels, session: gr.State) -> N
 
     run_event = lab.run_button.click(user_errors(collect), [lab.model, lab.method, *lab.hyperparameters.controls],
                                      lab.hp_json, api_visibility="private").success(
-        run, [lab.model, lab.forget_target, lab.method, lab.hp_json, lab.seed, lab.with_retrain, lab.attribution],
+        run, [lab.model, lab.forget_target, lab.method, lab.hp_json, lab.seed, lab.with_retrain, lab.attribution,
+              lab.repeat],
         panels.outputs(session), api_name="run", concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE,
         show_progress_on=panels.status, preprocess=False)
     lab.cancel_button.click(cancel, None, panels.status, api_name="cancel", cancels=[run_event], queue=False)
@@ -139,7 +140,8 @@ def wire_lab_run(lab: LabControls, panels: ResultPanels, session: gr.State) -> N
 
 def wire_compare(tab: CompareTab) -> None:
     compare_event = tab.compare_button.click(
-        compare, [tab.model, tab.forget, tab.methods, tab.seed, tab.overrides], [tab.status, tab.table, tab.chart],
+        compare, [tab.model, tab.forget, tab.methods, tab.seed, tab.overrides, tab.repeat],
+        [tab.status, tab.table, tab.chart],
         api_name="compare", concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE, show_progress_on=tab.status,
         preprocess=False)
     tab.cancel_button.click(cancel, None, tab.status, api_name="cancel_compare", cancels=[compare_event],

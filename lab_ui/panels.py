@@ -62,7 +62,8 @@ def panel_values(view: dict[str, Any], status: str) -> list[Any]:
         "Input attributions are shown for classifiers (choose Integrated Gradients or Saliency)."))
     attribution_group = gr.Column(visible=view.get("family", "classification") == "classification")
     files = view.get("files", {})
-    return [status, plots.styled_metrics(report), plots.summary_markdown(report), layer_update, heatmap, bars,
+    result = view.get("seeds") or report  # a request repeated over seeds: the table shows their spread
+    return [status, plots.styled_metrics(result), plots.summary_markdown(result), layer_update, heatmap, bars,
             pareto, trace, generative_group, slider, gallery, attribution_group, attribution_fig, files.get("weights"),
             files.get("report"), view]
 
@@ -77,6 +78,7 @@ def done_status(view: dict[str, Any], cached: bool, elapsed: float) -> str:
     """The status line of a finished run."""
     report = view["report"]
     where = "answered from the cache of identical runs" if cached else f"computed in {elapsed:.1f} s"
-    return (f"**Done**: {report['method']} on {report['model']}, forget `{report['forget']}`, seed {report['seed']} "
-            f"({where}).")
+    seeds = (view.get("seeds") or {}).get("seeds") or [report["seed"]]
+    which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]} ({len(seeds)} runs)"
+    return f"**Done**: {report['method']} on {report['model']}, forget `{report['forget']}`, {which} ({where})."
 

@@ -13,6 +13,7 @@ import gradio as gr
 from unlearn_core import plots
 from unlearn_core.audit import ATTACKS, attacks_for
 from unlearn_core.methods import METHODS
+from unlearn_core.runner import MAX_SEEDS
 from unlearn_core.zoo import get_model_spec
 
 from lab_ui.catalogue import (attributions_apply, default_forget_kind, method_markdown, methods_table, model_markdown,
@@ -54,6 +55,7 @@ class LabControls:
     method: gr.Dropdown
     method_info: gr.Markdown
     seed: gr.Number
+    repeat: gr.Slider
     with_retrain: gr.Checkbox
     attribution: gr.Radio
     run_button: gr.Button
@@ -137,6 +139,7 @@ class CompareTab:
     model: gr.Dropdown
     forget: gr.Textbox
     seed: gr.Number
+    repeat: gr.Slider
     methods: gr.CheckboxGroup
     overrides: gr.Code
     compare_button: gr.Button
@@ -205,6 +208,9 @@ def lab_controls(models: list[tuple[str, str]], first_model: str | None, family:
     method_info = gr.Markdown(method_markdown(DEFAULT_METHOD, family))
     seed = gr.Number(DEFAULT_SEED, label="Seed", precision=0, elem_id="seed",
                      info="decides random forget sets and the method's randomness")
+    repeat = gr.Slider(1, MAX_SEEDS, value=1, step=1, label="Repeat over N seeds", elem_id="repeat",
+                       info="runs seeds seed, seed+1, ...: the table shows mean ± std and in how many seeds the "
+                            "method beats doing nothing (one seed cannot tell)")
     with_retrain = gr.Checkbox(True, label="Compare with Retrain (shipped for every class; trained and cached for "
                                            "random shares)", elem_id="with-retrain",
                                visible=retrain_applies(first_model) if first_model else True)
@@ -226,7 +232,7 @@ def lab_controls(models: list[tuple[str, str]], first_model: str | None, family:
     share_link = gr.Textbox(label="Link to these controls (model, forget target, method, hyperparameters, seed)",
                             visible=False, interactive=False, buttons=["copy"], elem_id="share-link")
     return LabControls(model_dd, model_info, forget_kind, forget_class, forget_share, forget_concept, forget_target,
-                       method_dd, method_info, seed, with_retrain, attribution, run_button, cancel_button,
+                       method_dd, method_info, seed, repeat, with_retrain, attribution, run_button, cancel_button,
                        hyperparameters, hp_json, share_button, share_link)
 
 
@@ -332,6 +338,9 @@ def compare_tab(models: list[tuple[str, str]], first_model: str | None,
         model = gr.Dropdown(models, value=first_model, label="Model", elem_id="compare-model")
         forget = gr.Textbox(DEFAULT_FORGET, label="Forget target", max_lines=1, elem_id="compare-forget")
         seed = gr.Number(DEFAULT_SEED, label="Seed", precision=0)
+        repeat = gr.Slider(1, MAX_SEEDS, value=1, step=1, label="Seeds per method", elem_id="compare-repeat",
+                           info="seed, seed+1, ...: mean ± std, error bars, and which methods the seeds cannot "
+                                "tell apart")
     methods = gr.CheckboxGroup([c for c in method_options if c[1] != "retrain"], value=["salun", "sfr_on", "slug"],
                                label="Methods", elem_id="compare-methods")
     overrides = gr.Code("", language="json", label='Per-method overrides (optional), e.g. '
@@ -345,7 +354,7 @@ def compare_tab(models: list[tuple[str, str]], first_model: str | None,
                          label="Methods against Retrain", interactive=False, elem_id="compare-table")
     chart = gr.Plot(plots.message_figure("Press Compare to run the selected methods.", 260),
                     label="Gap to Retrain and run time", elem_id="compare-chart")
-    return CompareTab(model, forget, seed, methods, overrides, compare_button, cancel_button, status, table, chart,
+    return CompareTab(model, forget, seed, repeat, methods, overrides, compare_button, cancel_button, status, table, chart,
                       sweep_section())
 
 

@@ -206,6 +206,33 @@ def test_compare_reports_gap_and_run_time(client):
     assert any(a["text"].startswith("doing nothing: ") for a in figure["layout"]["annotations"])
 
 
+def test_a_run_over_several_seeds_shows_the_spread_and_the_verdict(client):
+    values = client.predict("digits-cnn", "class:3", "salun", json.dumps({"epochs": 0.5}), 40, True, "none", 3,
+                            api_name="/run")
+    out = dict(zip(OUTPUT_NAMES, values))
+    gap = table(out["metrics"])["Avg. Gap to Retrain (UA, RA, TA, MIA)"]
+    assert "±" in str(gap["Unlearned"]) and "±" in str(gap["Original"])  # mean ± std over the seeds
+    data = json.loads(Path(out["report"]).read_text())
+    assert [r["seed"] for r in data["runs"]] == [40, 41, 42] and data["summary"]["n"] == 3
+    wins = sum(r["avg_gap"] < r["avg_gap_original"] for r in data["runs"])
+    assert f"in {wins} of 3 seeds" in out["summary"] and "95% interval" in out["summary"]
+    assert "seeds 40-42" in out["status"]
+    expect_error(lambda: client.predict("digits-cnn", "class:3", "salun", "{}", 0, True, "none", 11,
+                                        api_name="/run"), "1..10")
+
+
+def test_compare_over_seeds_draws_error_bars_and_says_what_it_cannot_tell_apart(client):
+    status, frame, chart = client.predict("digits-cnn", "class:3", ["salun", "rl"], 50,
+                                          json.dumps({"salun": {"epochs": 0.5}, "rl": {"epochs": 0.5}}), 2,
+                                          api_name="/compare")
+    assert "seeds 50-51" in status and "of 2 seeds" in status
+    assert "Cannot tell apart" in status or "Every pair of methods differs" in status
+    gap = frame["headers"].index("Avg. Gap")
+    assert all("±" in str(row[gap]) for row in frame["data"])
+    bars = next(t for t in plot_json(chart)["data"] if t["name"] == "Avg. Gap")
+    assert bars["error_y"]["visible"] and len(bars["error_y"]["array"]) == 2
+
+
 @pytest.mark.parametrize("args, words", [
     (("class:42", "salun", "{}", 0), ("class must be in 0..9",)),
     (("banana", "salun", "{}", 0), ("forget target must look like",)),

@@ -82,7 +82,7 @@ def add_run_request_arguments(parser: argparse.ArgumentParser, default_model: st
     parser.add_argument("--model", default=default_model)
     parser.add_argument("--forget", required=True, help="class:K, random:P or concept:WORDS")
     parser.add_argument("--method", required=True)
-    parser.add_argument("--seed", default="0")
+    parser.add_argument("--seed", default=None, help="the run's seed (default 0)")
     parser.add_argument("--set", dest="overrides", action="append", metavar="NAME=VALUE",
                         help="override a hyperparameter of the method (repeatable)")
 
@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="unlearn a forget target from a shipped model and write a JSON report")
     add_run_request_arguments(run, "digits-cnn")
+    run.add_argument("--seeds", default=None, metavar="S1,S2,...",
+                     help="repeat the run over these seeds (at most 10) and add a summary over them: each metric's "
+                          "mean, std and 95%% interval, and in how many seeds the method beats doing nothing")
     run.add_argument("--no-retrain", action="store_true", help="skip the Retrain reference")
     run.add_argument("--out", type=Path, help="write the JSON report here (default: stdout)")
     run.add_argument("--weights", type=Path, help="save the unlearned weights (safetensors) here")
@@ -224,11 +227,24 @@ def cmd_run(args) -> int:
         check_writable(path, option)
     check_writable(args.save_pretrained, "--save-pretrained", folder=True)
     configure_hub(args)
-    outcome = run_unlearning(args.model, args.forget, args.method, args.seed, parse_assignments(args.overrides),
+    if args.seeds is not None:
+        if args.seed is not None:
+            raise UnlearningInputError("give either --seed (one run) or --seeds (several), not both")
+        from .runner import run_seeds
+
+        repeated = run_seeds(args.model, args.forget, args.method, args.seeds, parse_assignments(args.overrides),
                              with_retrain=not args.no_retrain, progress=_progress)
+        report, outcome = repeated.report, repeated.first
+        if any((args.weights, args.save_pretrained, args.grid)):
+            print(f"the files below hold the first seed's model (seed {outcome.report['seed']})", file=sys.stderr)
+    else:
+        outcome = run_unlearning(args.model, args.forget, args.method, _one_seed(args.seed),
+                                 parse_assignments(args.overrides), with_retrain=not args.no_retrain,
+                                 progress=_progress)
+        report = outcome.report
     if not is_main():  # every process holds the same model; the main one writes the report and the files
         return 0
-    write_json(outcome.report, args.out, "report")
+    write_json(report, args.out, "report")
     if args.weights:
         from .export import save_weights
 
@@ -344,8 +360,8 @@ def cmd_audit(args) -> int:
     check_writable(args.out, "--out")
     settings = parse_audit_overrides(args.audit_overrides)
     validate_audit(args.model, args.attack, settings)  # before the run: a bad attack costs nothing
-    outcome = run_unlearning(args.model, args.forget, args.method, args.seed, parse_assignments(args.overrides),
-                             progress=lambda f, m: _progress(0.2 * f, m))
+    outcome = run_unlearning(args.model, args.forget, args.method, _one_seed(args.seed),
+                             parse_assignments(args.overrides), progress=lambda f, m: _progress(0.2 * f, m))
     audit = run_audit(outcome, args.attack, settings, progress=lambda f, m: _progress(0.2 + 0.8 * f, m))
     write_json({"run": outcome.report, "audit": audit}, args.out, "audit")
     return 0
@@ -398,6 +414,10 @@ def cmd_bench_speed(args) -> int:
         args.json.write_text(json.dumps([{k: v for k, v in r.items() if k not in ("report", "view")} for r in rows],
                                         indent=2) + "\n")
     return 0
+
+
+def _one_seed(text: str | None) -> str:
+    return "0" if text is None else text  # --seed's default; check_seed validates what was given
 
 
 def _seed_list(text: str | None) -> list[int] | None:

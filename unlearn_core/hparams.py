@@ -32,6 +32,54 @@ def check_seed(value: Any, what: str = "seed") -> int:
     return seed
 
 
+MAX_SEEDS = 10  # a request repeated over more seeds than this is refused (the app's run budget prices each)
+
+
+def check_seeds(value: Any, what: str = "seeds") -> list[int]:
+    """Several seeds of one request, from a list (API) or comma-separated text (``--seeds 21,22,23``): each a
+    valid seed (:func:`check_seed`), at least one, at most ``MAX_SEEDS``, none repeated (a repeated seed
+    would count one run twice in the summary)."""
+    example = f"e.g. 21,22,23 (1 to {MAX_SEEDS} different integers in 0..{SEED_MAX})"
+    if isinstance(value, str):
+        items = [item.strip() for item in value.split(",")]
+        if not value.strip() or any(not item for item in items):
+            raise UnlearningInputError(f"{what} takes comma-separated seeds, {example}; got {shown(value)}")
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise UnlearningInputError(f"{what} must be a list of seeds, {example}; got {shown(value)}")
+    if not items:
+        raise UnlearningInputError(f"{what} must name at least one seed, {example}")
+    if len(items) > MAX_SEEDS:
+        raise UnlearningInputError(f"{what} takes at most {MAX_SEEDS} seeds; got {len(items)}")
+    seeds = [check_seed(item, f"each of {what}") for item in items]
+    repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+    if repeated:
+        raise UnlearningInputError(f"{what} lists a seed more than once ({', '.join(map(str, repeated))}); "
+                                   "each seed is one run")
+    return seeds
+
+
+def repeat_seeds(seed: Any, repeat: Any) -> list[int]:
+    """The app's "Repeat over N seeds": ``seed``, ``seed + 1``, ..., ``seed + repeat - 1``; ``repeat`` an integer
+    (a JSON number or ASCII digits) in 1..MAX_SEEDS."""
+    count = None
+    if isinstance(repeat, int) and not isinstance(repeat, bool):
+        count = repeat
+    elif isinstance(repeat, float) and repeat.is_integer():
+        count = int(repeat)
+    elif isinstance(repeat, str) and repeat.strip().isascii() and repeat.strip().isdigit() and len(repeat) < 4:
+        count = int(repeat.strip())
+    if count is None or not 1 <= count <= MAX_SEEDS:
+        raise UnlearningInputError(f"repeat (the number of seeds) must be an integer in 1..{MAX_SEEDS}; "
+                                   f"got {shown(repeat)}")
+    first = check_seed(seed)
+    if first + count - 1 > SEED_MAX:
+        raise UnlearningInputError(f"seed {first} repeated over {count} seeds passes the largest seed {SEED_MAX}; "
+                                   "start lower")
+    return [first + i for i in range(count)]
+
+
 def hparam(default: Any, help: str, low: float | None = None, high: float | None = None,
            choices: tuple | None = None, low_inclusive: bool = True):
     """Declare one hyperparameter: its default, a one-line help, and its valid range or choices."""

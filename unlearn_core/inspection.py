@@ -114,26 +114,32 @@ def prompt_samples(outcome: Any, per_prompt: int = SAMPLES_PER_CLASS) -> dict[st
             "retrain": None, "concept": getattr(task, "concept", None)}
 
 
-def write_downloads(outcome: Any, out_dir: Path) -> dict[str, str]:
-    """The unlearned weights (safetensors, report in the metadata) and the JSON report."""
+def write_downloads(outcome: Any, out_dir: Path, seeds_report: dict[str, Any] | None = None) -> dict[str, str]:
+    """The unlearned weights (safetensors, report in the metadata) and the JSON report: ``seeds_report`` (every
+    seed's report and the summary) when the request ran over several seeds, whose first seed ``outcome`` is."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     report = outcome.report
     stem = f"{report['model']}_{report['method']}_{str(report['forget']).replace(':', '-')}_seed{report['seed']}"
     weights = save_weights(outcome.model, out_dir / f"{stem}.safetensors", report)
+    if seeds_report is not None:
+        stem += f"_{len(seeds_report['runs'])}seeds"
     report_path = out_dir / f"{stem}.json"
-    report_path.write_text(json.dumps(report, indent=2, default=float))
+    report_path.write_text(json.dumps(seeds_report or report, indent=2, default=float))
     return {"weights": str(weights), "report": str(report_path)}
 
 
 def inspect_run(outcome: Any, out_dir: Path, attribution: str | None = "integrated_gradients",
-                progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Everything the result panels need, as plain data (see the module docstring)."""
+                progress: ProgressFn | None = None, seeds_report: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything the result panels need, as plain data (see the module docstring). A request run over several
+    seeds passes its first seed's ``outcome`` (the panels of one model) and ``seeds_report`` (the table's spread),
+    kept under ``view["seeds"]``."""
     start = time.perf_counter()
     report = outcome.report
     family = getattr(outcome.task, "kind", "classification")
     view: dict[str, Any] = {"report": report, "family": family, "saliency": outcome.artifacts.get("saliency"),
-                            "slug": None, "slug_is_run": False, "attribution": None, "generated": None}
+                            "slug": None, "slug_is_run": False, "attribution": None, "generated": None,
+                            "seeds": seeds_report}
     if progress:
         progress(0.0, "layer analysis for the Pareto plot")
     if "slug" in outcome.artifacts:
@@ -150,7 +156,7 @@ def inspect_run(outcome: Any, out_dir: Path, attribution: str | None = "integrat
         view["generated"] = before_after_samples(outcome)
     if progress:
         progress(0.8, "writing the weights and the report")
-    view["files"] = write_downloads(outcome, out_dir)
+    view["files"] = write_downloads(outcome, out_dir, seeds_report)
     view["inspect_s"] = time.perf_counter() - start
     return view
 

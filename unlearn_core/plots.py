@@ -14,7 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .metrics import fid_worsening, generation_gap, generation_gap_of
+from .metrics import fid_worsening
+from .spread import beats_line, gap_pair, indistinguishable, interval, seed_summary
 
 # Metric rows of the report, in display order: key -> the words a person reads (``FAMILY_METRIC_LABELS`` has
 # a family's own wording where it differs).
@@ -155,64 +156,101 @@ def metric_explanation(key: str, family: str = "classification") -> str:
     return FAMILY_METRIC_EXPLANATIONS.get(family, {}).get(key) or METRIC_EXPLANATIONS.get(key, "")
 
 
-def _generation_gaps(metrics: Mapping[str, Any]) -> tuple[float, float] | None:
-    """(unlearned, original) generation gap to Retrain of class-conditional generative metrics, if computable."""
-    unlearned_gap = generation_gap_of(dict(metrics))
-    if unlearned_gap is None:
+def runs_of(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The per-seed reports of a result: ``runs`` of a request repeated over seeds, else the report itself."""
+    return list(report["runs"]) if "runs" in report else [report]
+
+
+def summary_of(report: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The summary over seeds of a result (:func:`unlearn_core.spread.seed_summary`; one seed: n = 1)."""
+    return report["summary"] if "summary" in report else seed_summary([report])
+
+
+def _spread_cell(spread: Mapping[str, Any] | None) -> Any:
+    """A table cell: the number (one seed) or "mean ± std" (several)."""
+    if spread is None:
         return None
-    original_gap = generation_gap(metrics["original"], metrics["retrain"], metrics["original"])
-    return unlearned_gap, original_gap
+    if spread["n"] == 1:
+        return round(float(spread["mean"]), 2)
+    return f"{spread['mean']:.2f} ± {spread['std']:.2f}"
 
 
 def metrics_frame(report: Mapping[str, Any]) -> pd.DataFrame:
     """Rows = metrics present in the report (in the user's words), columns = Original / Unlearned / Retrain,
-    the gap and a one-line explanation of the metric."""
-    metrics = report.get("metrics", {})
-    family = report_family(report)
+    the gap and a one-line explanation of the metric. A result repeated over seeds shows "mean ± std" (sample
+    std over the seeds) in every cell."""
+    first = runs_of(report)[0]
+    summary = summary_of(report)
+    spreads = summary["metrics"]
+    gaps = summary.get("metric_gaps", {})
+    family = report_family(first)
+    metrics = first.get("metrics", {})
     keys = [k for k in METRIC_LABELS if any(k in metrics.get(c.lower(), {}) for c in COLUMNS)]
     keys += sorted({k for block in metrics.values() for k in block} - set(keys))
     rows = []
     for key in keys:
         row: dict[str, Any] = {"Metric": metric_label(key, family)}
         for column in COLUMNS:
-            value = metrics.get(column.lower(), {}).get(key)
-            row[column] = None if value is None else round(float(value), 2)
-        if row["Unlearned"] is not None and row["Retrain"] is not None:
-            row[GAP_COLUMN] = round(abs(float(metrics["unlearned"][key]) - float(metrics["retrain"][key])), 2)
-        else:
-            row[GAP_COLUMN] = None
+            row[column] = _spread_cell(spreads.get(column.lower(), {}).get(key))
+        row[GAP_COLUMN] = _spread_cell(gaps[key]["unlearned"]) if key in gaps else None
         row[EXPLANATION_COLUMN] = metric_explanation(key, family)
         rows.append(row)
-    generation = _generation_gaps(metrics)
-    if "avg_gap" in report:
-        rows.append({"Metric": "Avg. Gap to Retrain (UA, RA, TA, MIA)", "Original": round(report["avg_gap_original"], 2)
-                     if "avg_gap_original" in report else None, "Unlearned": round(report["avg_gap"], 2),
-                     "Retrain": 0.0, GAP_COLUMN: round(report["avg_gap"], 2),
-                     EXPLANATION_COLUMN: AVG_GAP_EXPLANATION})
-    elif generation is not None:
-        unlearned_gap, original_gap = generation
-        rows.append({"Metric": GENERATION_GAP_LABEL, "Original": round(original_gap, 2),
-                     "Unlearned": round(unlearned_gap, 2), "Retrain": 0.0, GAP_COLUMN: round(unlearned_gap, 2),
-                     EXPLANATION_COLUMN: GENERATION_GAP_EXPLANATION})
+    if "gap" in summary:
+        label, explanation = (("Avg. Gap to Retrain (UA, RA, TA, MIA)", AVG_GAP_EXPLANATION)
+                              if summary["gap_name"] == "avg_gap" else
+                              (GENERATION_GAP_LABEL, GENERATION_GAP_EXPLANATION))
+        rows.append({"Metric": label, "Original": _spread_cell(summary["gap_original"]),
+                     "Unlearned": _spread_cell(summary["gap"]), "Retrain": 0.0,
+                     GAP_COLUMN: _spread_cell(summary["gap"]), EXPLANATION_COLUMN: explanation})
     return pd.DataFrame(rows, columns=["Metric", *COLUMNS, GAP_COLUMN, EXPLANATION_COLUMN])
 
 
-def _gap_colour(value: Any, worst: float) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def comparison_strength(comparison: Mapping[str, Any]) -> float:
+    """How clearly a paired comparison with doing nothing (``{k, n, difference}``) is decided, in [0, 1]: the
+    mean difference against its 95% half-interval (at the interval's edge 0.5, twice as far 1). One seed has no
+    spread to judge by: a pale 0.25, whatever the difference."""
+    difference = comparison["difference"]
+    if difference["ci95"] is None:
+        return 0.25
+    half = (difference["ci95"][1] - difference["ci95"][0]) / 2
+    if half <= 0:
+        return 1.0 if difference["mean"] != 0 else 0.0
+    return min(abs(difference["mean"]) / half, 2.0) / 2
+
+
+def comparison_colour(comparison: Mapping[str, Any] | None) -> str:
+    """A gap cell's colour: green only when the method is closer to Retrain than doing nothing on the mean and
+    in most seeds, red when it is farther on the mean, amber when the seeds disagree; the stronger the colour,
+    the clearer the difference against its spread (:func:`comparison_strength`)."""
+    if comparison is None or comparison["difference"]["mean"] == 0:
         return ""
-    share = min(float(value) / worst, 1.0) if worst > 0 else 0.0
-    # green (small gap) -> amber -> red (large gap)
-    red, green = int(80 + 175 * share), int(200 - 120 * share)
-    return f"background-color: rgb({red}, {green}, 90); color: white; font-weight: bold"
+    mean, wins, n = comparison["difference"]["mean"], comparison["k"], comparison["n"]
+    if mean < 0 and 2 * wins > n:
+        base = (46, 160, 67)
+    elif mean > 0:
+        base = (214, 39, 40)
+    else:
+        base = (230, 150, 30)
+    strength = 0.35 + 0.65 * comparison_strength(comparison)
+    red, green, blue = (int(255 + (c - 255) * strength) for c in base)
+    text = "white" if strength > 0.6 else "#222"
+    return f"background-color: rgb({red}, {green}, {blue}); color: {text}; font-weight: bold"
 
 
 def styled_metrics(report: Mapping[str, Any]):
-    """The metrics table with the gap-to-Retrain column coloured by size (and its header marked)."""
+    """The metrics table with each gap-to-Retrain cell coloured by whether the method beats doing nothing on
+    that metric (:func:`comparison_colour`), the Avg. Gap row by the run's verdict."""
     frame = metrics_frame(report)
-    gaps = [g for g in frame[GAP_COLUMN] if g is not None and not (isinstance(g, float) and math.isnan(g))]
-    worst = max([10.0, *gaps])
+    summary = summary_of(report)
+    gaps = summary.get("metric_gaps", {})
+    first = runs_of(report)[0]
+    family = report_family(first)
+    by_label = {metric_label(key, family): comparison for key, comparison in gaps.items()}
+    colours = [comparison_colour(by_label.get(label)) for label in frame["Metric"]]
+    if "beats_doing_nothing" in summary:
+        colours[-1] = comparison_colour(summary["beats_doing_nothing"])
     styler = frame.style.format(precision=2, na_rep="-")
-    return styler.map(lambda v: _gap_colour(v, worst), subset=[GAP_COLUMN])
+    return styler.apply(lambda column: colours, subset=[GAP_COLUMN])
 
 
 def doing_nothing_verdict(gap: float, original_gap: float) -> str:
@@ -237,34 +275,49 @@ def fid_warning(report: Mapping[str, Any], limit_percent: float = FID_WORSENING_
             f"the images of the {kept} lost quality (flagged above {limit_percent:.0f}%).")
 
 
+def _seeds_text(seeds: Sequence[Any]) -> str:
+    return f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {', '.join(map(str, seeds))} ({len(seeds)} runs)"
+
+
 def summary_markdown(report: Mapping[str, Any]) -> str:
-    """One paragraph under the table: gap (and doing nothing's), KL to Retrain, an FID warning, run times."""
-    parts = [f"**{report.get('method', '?')}** on **{report.get('model', '?')}**, "
-             f"forget `{report.get('forget', '?')}`, seed {report.get('seed', '?')}."]
-    generation = _generation_gaps(report.get("metrics", {}))
-    if "avg_gap" in report and "avg_gap_original" in report:
-        parts.append(f"Avg. Gap to Retrain: **{report['avg_gap']:.2f}** (doing nothing: "
-                     f"{report['avg_gap_original']:.2f}; lower is better): it "
-                     f"**{doing_nothing_verdict(report['avg_gap'], report['avg_gap_original'])}**.")
-    elif "avg_gap" in report:
-        parts.append(f"Avg. Gap to Retrain: **{report['avg_gap']:.2f}** points; lower is better.")
-    elif generation is not None:
-        unlearned_gap, original_gap = generation
-        parts.append(f"{GENERATION_GAP_LABEL}: **{unlearned_gap:.2f}** (doing nothing: {original_gap:.2f}; lower "
-                     f"is better): it **{doing_nothing_verdict(unlearned_gap, original_gap)}**.")
-    if "kl_to_retrain" in report:
-        parts.append(f"KL(Retrain || unlearned) on the forget set: {report['kl_to_retrain']:.3f}.")
-    warning = fid_warning(report)
-    if warning:
-        parts.append(warning)
-    runtime = report.get("runtime_s", {})
-    if runtime.get("unlearn") is not None:
-        text = f"Unlearning took {runtime['unlearn']:.1f} s"
-        if runtime.get("retrain") is not None:
-            text += f"; Retrain took {runtime['retrain']:.1f} s"
+    """One paragraph under the table: gap (and doing nothing's), in how many seeds the method beats doing
+    nothing, KL to Retrain, an FID warning, run times; over several seeds each number is a mean."""
+    runs = runs_of(report)
+    first = runs[0]
+    summary = summary_of(report)
+    several = len(runs) > 1
+    parts = [f"**{first.get('method', '?')}** on **{first.get('model', '?')}**, "
+             f"forget `{first.get('forget', '?')}`, {_seeds_text([r.get('seed', '?') for r in runs])}."]
+    if "gap" in summary:
+        name = "Avg. Gap to Retrain" if summary["gap_name"] == "avg_gap" else GENERATION_GAP_LABEL
+        gap, nothing = summary["gap"], summary["gap_original"]
+        if several:
+            parts.append(f"{name}: **{gap['mean']:.2f} ± {gap['std']:.2f}** (doing nothing: {nothing['mean']:.2f} ± "
+                         f"{nothing['std']:.2f}; mean ± std over the seeds, lower is better): it "
+                         f"**{beats_line(summary)}**.")
+        else:
+            parts.append(f"{name}: **{gap['mean']:.2f}** (doing nothing: {nothing['mean']:.2f}; lower is better): it "
+                         f"**{doing_nothing_verdict(gap['mean'], nothing['mean'])}**. One seed: run several to see "
+                         "the spread (Repeat over N seeds).")
+    elif "avg_gap" in first:
+        parts.append(f"Avg. Gap to Retrain: **{first['avg_gap']:.2f}** points; lower is better.")
+    if "kl_to_retrain" in first and not several:
+        parts.append(f"KL(Retrain || unlearned) on the forget set: {first['kl_to_retrain']:.3f}.")
+    for run in runs:
+        warning = fid_warning(run)
+        if warning:
+            parts.append(warning if not several else f"Seed {run.get('seed')}: {warning}")
+    runtime = summary.get("runtime_s", {}).get("unlearn")
+    if runtime is not None:
+        text = f"Unlearning took {runtime['mean']:.1f} s" + (" per seed on average" if several else "")
+        retrain = first.get("runtime_s", {}).get("retrain")
+        if retrain is not None and not several:
+            text += f"; Retrain took {retrain:.1f} s"
         parts.append(text + ".")
-    if "metrics" in report and "retrain" not in report["metrics"]:
+    if "metrics" in first and "retrain" not in first["metrics"]:
         parts.append("No Retrain reference in this run, so there is no gap to show.")
+    if several:
+        parts.append(f"The panels below show seed {first.get('seed')}'s run.")
     return " ".join(parts)
 
 
@@ -647,77 +700,104 @@ RUNTIME_NOTE_LINES = ("Run times are those measured when each run was computed."
 RUNTIME_NOTE = " ".join(RUNTIME_NOTE_LINES)
 
 
-def _metric_cells(metrics: Mapping[str, Any]) -> dict[str, float]:
-    return {label: round(float(metrics[key]), 2) for key, label in COMPARE_METRICS if key in metrics}
+def _metric_cells(spreads: Mapping[str, Any]) -> dict[str, Any]:
+    return {label: _spread_cell(spreads[key]) for key, label in COMPARE_METRICS if key in spreads}
 
 
 def _gap_name(rows: Sequence[Mapping[str, Any]]) -> str:
     """The gap the rows' family reports: SalUn's Avg. Gap (classifiers) or the generation gap."""
-    return AVG_GAP if any("avg_gap" in row["report"] for row in rows) else GENERATION_GAP
+    return AVG_GAP if any("avg_gap" in runs_of(row["report"])[0] for row in rows) else GENERATION_GAP
 
 
-def _method_gap(report: Mapping[str, Any]) -> float | None:
-    """A method's gap to Retrain: its Avg. Gap, else its generation gap; None without a Retrain reference."""
-    if "avg_gap" in report:
-        return float(report["avg_gap"])
-    return generation_gap_of(dict(report.get("metrics", {})))
+def _gap_spreads(report: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
+    """(the method's gap to Retrain, doing nothing's) over the result's seeds; None without a Retrain reference."""
+    summary = summary_of(report)
+    return (summary["gap"], summary["gap_original"]) if "gap" in summary else None
 
 
-def _original_gap(rows: Sequence[Mapping[str, Any]]) -> float | None:
-    """Doing nothing's gap to Retrain (the same for every row: one model, target and seed), if there is one."""
+def _original_gap(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """Doing nothing's gap to Retrain over the seeds (the same for every row: one model, target and seeds)."""
     for row in rows:
-        report = row["report"]
-        if "avg_gap_original" in report:
-            return float(report["avg_gap_original"])
-        generation = _generation_gaps(report.get("metrics", {}))
-        if generation is not None:
-            return generation[1]
+        gaps = _gap_spreads(row["report"])
+        if gaps is not None:
+            return gaps[1]
     return None
 
 
 def compare_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per method: its metrics, gap to Retrain (Avg. Gap for classifiers, the generation gap for
     class-conditional generators), KL to Retrain and run time; first, where there is a gap, a row for doing
-    nothing (the original model's metrics and gap, no run time). Columns that no row fills are left out."""
+    nothing (the original model's metrics and gap, no run time). Results over several seeds show "mean ± std".
+    Columns that no row fills are left out."""
     rows = list(rows)
     gap_name = _gap_name(rows)
     out = []
     for row in rows:
         report = row["report"]
-        gap = _method_gap(report)
-        out.append({"Method": row.get("label", report.get("method")),
-                    **_metric_cells(report["metrics"].get("unlearned", {})),
-                    gap_name: None if gap is None else round(gap, 2),
-                    KL_COLUMN: round(float(report["kl_to_retrain"]), 3) if "kl_to_retrain" in report else None,
-                    RUNTIME_COLUMN: round(float(report["runtime_s"]["unlearn"]), 2)})
+        summary = summary_of(report)
+        gaps = _gap_spreads(report)
+        kl = [r["kl_to_retrain"] for r in runs_of(report) if "kl_to_retrain" in r]
+        out.append({"Method": row.get("label", runs_of(report)[0].get("method")),
+                    **_metric_cells(summary["metrics"].get("unlearned", {})),
+                    gap_name: None if gaps is None else _spread_cell(gaps[0]),
+                    KL_COLUMN: _spread_cell(interval(kl)) if kl else None,
+                    RUNTIME_COLUMN: _spread_cell(summary["runtime_s"]["unlearn"])})
     original_gap = _original_gap(rows)
     if original_gap is not None:
         # KL to Retrain is not measured for the original, so that one cell stays empty.
-        out.insert(0, {"Method": DOING_NOTHING, **_metric_cells(rows[0]["report"]["metrics"].get("original", {})),
-                       gap_name: round(original_gap, 2), KL_COLUMN: None, RUNTIME_COLUMN: 0.0})
+        out.insert(0, {"Method": DOING_NOTHING, **_metric_cells(summary_of(rows[0]["report"])["metrics"].get(
+            "original", {})), gap_name: _spread_cell(original_gap), KL_COLUMN: None, RUNTIME_COLUMN: 0.0})
     frame = pd.DataFrame(out)
     return frame.dropna(axis="columns", how="all")
+
+
+def compare_verdict(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Which methods beat doing nothing in how many seeds, and which the seeds cannot tell apart (their paired
+    differences' 95% intervals contain 0); one seed tells no method apart."""
+    with_gap = [row for row in rows if _gap_spreads(row["report"]) is not None]
+    if not with_gap:
+        return ""
+    labels = [row.get("label", runs_of(row["report"])[0].get("method")) for row in with_gap]
+    n = len(runs_of(with_gap[0]["report"]))
+    beats = [f"{label} {summary_of(row['report'])['beats_doing_nothing']['k']}/{n}"
+             for label, row in zip(labels, with_gap)]
+    text = f"Beats doing nothing in k of {n} seed{'s' if n != 1 else ''}: {', '.join(beats)}."
+    if n == 1:
+        return text + " One seed cannot tell methods apart: raise Seeds to see the spread."
+    gaps = {label: [float(gap_pair(r)[0]) for r in runs_of(row["report"])] for label, row in zip(labels, with_gap)}
+    tied = indistinguishable(gaps)
+    if not tied:
+        return text + " Every pair of methods differs (paired 95% intervals over the seeds exclude 0)."
+    return text + " Cannot tell apart over these seeds (paired 95% interval of the gap difference contains 0): " + \
+        "; ".join(f"{a} and {b}" for a, b in tied) + "."
 
 
 def compare_chart(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Each method's gap to Retrain (lower is better; methods without one are left out of that panel) and its
     unlearning run time, with Retrain's own run time as the reference line and a caption on cached times.
-    Without any gap (no Retrain reference) only the run-time panel is drawn."""
+    Over several seeds the bars are means with error bars of one std. Without any gap (no Retrain reference)
+    only the run-time panel is drawn."""
     if not rows:
         return message_figure("Pick at least one method and press Compare.")
-    labels = [row.get("label", row["report"]["method"]) for row in rows]
-    gaps = [_method_gap(row["report"]) for row in rows]
-    times = [row["report"]["runtime_s"]["unlearn"] for row in rows]
-    retrain_time = next((row["report"]["runtime_s"].get("retrain") for row in rows
-                         if row["report"]["runtime_s"].get("retrain") is not None), None)
+    labels = [row.get("label", runs_of(row["report"])[0]["method"]) for row in rows]
+    spreads = [_gap_spreads(row["report"]) for row in rows]
+    gaps = [None if spread is None else spread[0]["mean"] for spread in spreads]
+    gap_errors = [None if spread is None else spread[0]["std"] for spread in spreads]
+    time_spreads = [summary_of(row["report"])["runtime_s"]["unlearn"] for row in rows]
+    times = [spread["mean"] for spread in time_spreads]
+    n = len(runs_of(rows[0]["report"]))
+    retrain_time = next((r["runtime_s"].get("retrain") for row in rows for r in runs_of(row["report"])
+                         if r["runtime_s"].get("retrain") is not None), None)
     with_gap = sorted((i for i, gap in enumerate(gaps) if gap is not None), key=lambda i: gaps[i])
-    time_title = "Unlearning run time (s, as measured when computed)"
+    over = f", mean ± std over {n} seeds" if n > 1 else ""
+    time_title = f"Unlearning run time (s, as measured when computed{over})"
     gap_name = _gap_name(rows)
     if with_gap:
-        gap_title = ("Avg. Gap to Retrain (points, lower is better)" if gap_name == AVG_GAP
-                     else "Gap to Retrain: UA, retained acc., FID worsening (lower is better)")
+        gap_title = (f"Avg. Gap to Retrain (points, lower is better{over})" if gap_name == AVG_GAP
+                     else f"Gap to Retrain: UA, retained acc., FID worsening (lower is better{over})")
         fig = make_subplots(rows=1, cols=2, subplot_titles=(gap_title, time_title))
         fig.add_trace(go.Bar(x=[labels[i] for i in with_gap], y=[gaps[i] for i in with_gap],
+                             error_y={"type": "data", "array": [gap_errors[i] for i in with_gap], "visible": n > 1},
                              marker_color=FRONT_COLOUR, name=gap_name if gap_name == AVG_GAP else "generation gap",
                              text=[f"{gaps[i]:.2f}" for i in with_gap], textposition="outside"), row=1, col=1)
         time_cell = {"row": 1, "col": 2}
@@ -726,18 +806,20 @@ def compare_chart(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
         time_cell = {"row": 1, "col": 1}
     order = with_gap + [i for i in range(len(rows)) if gaps[i] is None]
     fig.add_trace(go.Bar(x=[labels[i] for i in order], y=[times[i] for i in order], marker_color=ACCENT,
+                         error_y={"type": "data", "array": [time_spreads[i]["std"] for i in order], "visible": n > 1},
                          name="run time", text=[f"{times[i]:.1f}" for i in order], textposition="outside"),
                   **time_cell)
     if retrain_time is not None:
         fig.add_hline(y=retrain_time, line_dash="dash", line_color="#333", **time_cell,
                       annotation_text=f"Retrain {retrain_time:.1f} s", annotation_position="top left")
-    original_gap = _original_gap(rows)
-    if with_gap and original_gap is not None:
-        fig.add_hline(y=original_gap, line_dash="dash", line_color="#333", row=1, col=1,
-                      annotation_text=f"doing nothing: {original_gap:.2f}", annotation_position="top right")
+    original = _original_gap(rows)
+    if with_gap and original is not None:
+        fig.add_hline(y=original["mean"], line_dash="dash", line_color="#333", row=1, col=1,
+                      annotation_text=f"doing nothing: {original['mean']:.2f}", annotation_position="top right")
     if with_gap:
-        # Room for the reference line and the bar labels above the tallest bar.
-        tallest = max([original_gap or 0.0, *[gaps[i] for i in with_gap]])
+        # Room for the reference line, the error bars and the bar labels above the tallest bar.
+        tallest = max([original["mean"] if original else 0.0,
+                       *[gaps[i] + (gap_errors[i] if n > 1 else 0.0) for i in with_gap]])
         fig.update_yaxes(range=[0, 1.2 * tallest if tallest > 0 else 1.0], row=1, col=1)
     fig.add_annotation(text="<i>" + "<br>".join(RUNTIME_NOTE_LINES) + "</i>", x=0, y=-0.2, xref="paper",
                        yref="paper", showarrow=False,

@@ -11,9 +11,10 @@ from torch import nn
 from .cache import ModelCache
 from .errors import DivergenceError
 from .execution import place, record, run_device
-from .hparams import check_seed  # also the app's seed check: one range everywhere
+from .hparams import MAX_SEEDS, check_seed, check_seeds, repeat_seeds  # the app's seed checks too: one range
 from .methods import get_method
 from .metrics import avg_gap
+from .spread import seed_summary
 from .tasks.base import RetrainReference
 from .zoo import fresh_copy, get_model_spec
 from .zoo.hub import HUB_FAMILIES
@@ -165,3 +166,38 @@ def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
     if progress:
         progress(1.0, "done")
     return RunOutcome(report, unlearned, result.artifacts, task)
+
+
+@dataclasses.dataclass
+class SeedsOutcome:
+    """One request repeated over several seeds: ``report`` holds every seed's report under ``runs`` and their
+    ``summary`` (:func:`unlearn_core.spread.seed_summary`); ``first`` is the first seed's whole outcome (its
+    model and artifacts, what the app inspects and what a weights file would hold)."""
+
+    report: dict[str, Any]
+    first: RunOutcome
+
+
+def seeds_report(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report of a request run over several seeds: what the runs share, ``runs`` and ``summary``."""
+    first = reports[0]
+    shared = {key: first[key] for key in ("model", "forget", "method", "hyperparameters") if key in first}
+    return {**shared, "seeds": [r["seed"] for r in reports], "runs": list(reports), "summary": seed_summary(reports)}
+
+
+def run_seeds(model_name: str, forget: str, method: str, seeds: Any, overrides: dict[str, Any] | None = None,
+              with_retrain: bool = True, progress: ProgressFn | None = None,
+              live_retrain: bool = False) -> SeedsOutcome:
+    """``run_unlearning`` once per seed (for a random target each seed draws its own forget set and trains its
+    own Retrain), then the summary over seeds. Only the first seed's model is kept."""
+    seeds = check_seeds(seeds)
+    outcomes: list[RunOutcome] = []
+    reports = []
+    for n, seed in enumerate(seeds):
+        step = _sub_progress(progress, n / len(seeds), (n + 1) / len(seeds))
+        tagged = None if step is None else (lambda f, m, seed=seed: step(f, f"seed {seed}: {m}"))
+        outcome = run_unlearning(model_name, forget, method, seed, overrides, with_retrain, tagged, live_retrain)
+        reports.append(outcome.report)
+        if not outcomes:
+            outcomes.append(outcome)
+    return SeedsOutcome(seeds_report(reports), outcomes[0])
