@@ -6,8 +6,10 @@ Skips only when chromium or chromedriver is not installed (`apt-get install -y c
 """
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -96,7 +98,8 @@ def dropdown_options(browser: Browser, elem_id: str) -> list[str]:
 
 
 def set_number(browser: Browser, elem_id: str, value: str) -> None:
-    field = browser.wait(lambda: browser.find_all(f"#{elem_id} input"), 30, f"the control #{elem_id}")[0]
+    field = browser.wait(lambda: browser.find_all(f"#{elem_id} input:not([type=range])"), 30,
+                         f"the control #{elem_id}")[0]
     browser.clear(field)
     browser.type(field, value)
     browser.script("document.querySelector(arguments[0]).blur();", f"#{elem_id} input")
@@ -290,6 +293,51 @@ def test_memorising_classifier_shows_tuned_defaults_and_doing_nothing(page):
                                  else None)(text_of(page, "#summary")), RUN_TIMEOUT_S, "the digits-mlp run", every=1.0)
     assert "doing nothing" in summary
     page.full_page_screenshot(SHOTS / "045-memorising-random.png")
+
+
+def gap_cell_colour(browser: Browser, metric_prefix: str) -> tuple[int, int, int] | None:
+    """The background (r, g, b) of the gap-to-Retrain cell of the metrics table's row starting ``metric_prefix``."""
+    colour = browser.script(
+        "const heads = Array.from(document.querySelectorAll('#metrics-table th')).map(h => h.title || h.innerText);"
+        "const col = heads.findIndex(h => h.trim().startsWith(arguments[1]));"
+        "for (const row of document.querySelectorAll('#metrics-table [role=row]')) {"
+        "  const cells = row.querySelectorAll('.body-cell, td');"
+        "  if (col >= 0 && cells.length > col && cells[0].innerText.trim().startsWith(arguments[0]))"
+        "    return getComputedStyle(cells[col]).backgroundColor;"
+        "}"
+        "return null;", metric_prefix, "Gap to Retrain")
+    numbers = [int(v) for v in re.findall(r"\d+", colour or "")[:3]]
+    return tuple(numbers) if len(numbers) == 3 else None
+
+
+def test_a_run_over_five_seeds_shows_its_spread_and_a_loss_is_never_green(page):
+    """Issue 25: digits-mlp random:10 over five seeds with a gradient ascent strong enough to wreck the model: the
+    table shows mean ± std, the summary says in how many of the 5 seeds it beats doing nothing, and the Avg. Gap
+    cell of a run that loses is not green."""
+    choose(page, "model", "digits-mlp (classification)")
+    page.wait(lambda: "memorises" in text_of(page, "#model-info"), 30, "the model description")
+    choose(page, "method", "GA")
+    page.click(page.find('#forget-kind input[value="random"]'))
+    page.wait(lambda: input_value(page, "forget-target") == "random:10", 10, "the forget target")
+    # The random target's tuned defaults arrive after the click; set the knobs once they are in.
+    tuned = json.loads((Path(__file__).resolve().parent.parent / "unlearn_core" / "methods" / "tuned" /
+                        "digits-mlp.json").read_text())["defaults"]["random"]["ga"]
+    page.wait(lambda: float(input_value(page, "hp-ga-lr")) == tuned["lr"], 30, "the random-tuned GA learning rate")
+    set_number(page, "hp-ga-lr", "0.05")
+    set_number(page, "hp-ga-epochs", "0.5")
+    set_number(page, "repeat", "5")
+    status = run_and_wait(page, "ga", timeout=2 * RUN_TIMEOUT_S)
+    assert "seeds 0-4 (5 runs)" in status
+    assert "±" in metrics_text(page)
+    summary = text_of(page, "#summary")
+    verdict = re.search(r"beats doing nothing in (\d) of 5 seeds \(difference ([-+]\d+\.\d+)", summary)
+    assert verdict, summary
+    wins, difference = int(verdict.group(1)), float(verdict.group(2))
+    assert difference > 0 and wins <= 2, summary  # a wrecked model (RA ~ 11%) is farther from Retrain
+    red, green, _ = page.wait(lambda: gap_cell_colour(page, "Avg. Gap"), 10, "the Avg. Gap cell's colour")
+    assert red > green, (red, green)
+    page.full_page_screenshot(SHOTS / "046-five-seeds-loss.png")
+    set_number(page, "repeat", "1")
 
 
 def test_audit_of_the_run_shows_membership_roc(page):
