@@ -143,14 +143,14 @@ def test_run_hyperparameters_are_reproduced(rl_audits):
     """A run's report names every setting it ran with: run again from the report's hyperparameters it gives the
     same weights, and those differ from the default run's (so the override really took part). A report that
     listed the defaults instead of what ran, or dropped a setting, would not reproduce."""
-    changed = run_unlearning(MODEL, "random:10", "rl", seed=0, overrides={"epochs": 2, "lr": 0.01},
+    changed = run_unlearning(MODEL, "random:10", "rl", seed=0, overrides={"epochs": 2, "lr": 0.02},
                              with_retrain=False)
     again = run_unlearning(MODEL, "random:10", "rl", seed=0, overrides=changed.report["hyperparameters"],
                            with_retrain=False)
     weights = [model.state_dict() for model in (changed.model, again.model, rl_audits[0][0].model)]
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
     assert any(not torch.equal(weights[0][name], weights[2][name]) for name in weights[0])
-    assert changed.report["hyperparameters"]["epochs"] == 2 and changed.report["hyperparameters"]["lr"] == 0.01
+    assert changed.report["hyperparameters"]["epochs"] == 2 and changed.report["hyperparameters"]["lr"] == 0.02
 
 
 def test_audit_leaves_the_run_model_alone():
