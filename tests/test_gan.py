@@ -3,8 +3,10 @@ latents before and after, and bad input."""
 import pytest
 import torch
 
+from unlearn_core.assets import ASSETS
 from unlearn_core.errors import UnlearningInputError
 from unlearn_core.methods import get_method
+from unlearn_core.models.gan import load_gan
 from unlearn_core.runner import run_unlearning
 from unlearn_core.zoo import fresh_copy, get_model_spec
 
@@ -31,10 +33,18 @@ def test_negatives_are_the_latents_the_original_draws_as_the_class(task):
     assert (retained != 3).all()
 
 
-def test_the_original_draws_every_class(task):
-    metrics = task.evaluate(task.original)
-    assert 5.0 <= metrics["forget_acc"] <= 15.0
-    assert metrics["retain_acc"] == pytest.approx(100.0)  # the original against itself
+def test_coverage_finds_the_class_a_generator_never_draws(task):
+    """The original draws class 3 in 8.7% of the 1000 evaluation samples. On a class:7 task the shipped Retrain
+    without class 3 must show as losing class 3: measured 0.4% of its samples against the original's 8.7%, a
+    coverage of 4.6%, and a Frechet distance to real retained digits of 138 against
+    the original's 36, since a whole retained class is missing from its samples."""
+    assert 5.0 <= task.evaluate(task.original)["forget_acc"] <= 15.0
+    spec = get_model_spec("digits-gan")
+    other_task = spec.make_task(spec.parse_forget("class:7"), 0)
+    without_3 = load_gan(ASSETS / "digits-gan-retrain-class3")[0]
+    metrics, original = other_task.evaluate(without_3), other_task.evaluate(other_task.original)
+    assert metrics["worst_retained_class"] == 3.0 and metrics["retain_acc"] < 15.0, metrics
+    assert metrics["fid"] > 2.0 * original["fid"], (metrics, original)
 
 
 def test_adapt_then_unlearn_removes_the_class_and_keeps_the_others(atu_run):
@@ -43,9 +53,9 @@ def test_adapt_then_unlearn_removes_the_class_and_keeps_the_others(atu_run):
     metrics = atu_run.report["metrics"]
     assert metrics["unlearned"]["ua"] >= 95.0
     assert metrics["unlearned"]["retain_acc"] >= 70.0
-    # the issue's 30% bound on the Frechet distance is judged by the benchmark (benchmarks/digits-gan.md); here:
-    # the images stay digits, not noise
-    assert metrics["unlearned"]["fid"] <= 2.0 * metrics["original"]["fid"]
+    # The issue's bound is FID at most 30% worse, on the mean over seeds (benchmarks/digits-gan.md: +19%); one
+    # seed's run gives +8%, +18% (this one, seed 0) and +32% on seeds 1, 0, 2, so a single run is held to +40%.
+    assert metrics["unlearned"]["fid"] <= 1.4 * metrics["original"]["fid"]
     assert metrics["retrain"]["forget_acc"] < 2.0  # the shipped Retrain never draws a 3
     assert atu_run.report["retrain_source"] == "shipped"
 

@@ -14,7 +14,6 @@ from unlearn_core.models.gan import (Discriminator, DiscriminatorConfig, Generat
 
 GAN_DIR = ASSETS / "digits-gan"
 RETRAIN_DIR = ASSETS / "digits-gan-retrain-class3"
-SAMPLES = 500  # enough for the shares to be within a couple of points of the card's 1000-sample numbers
 TINY = GANRecipe(steps=6, batch_size=8, z_dim=8, generator_channels=(16, 8, 4), discriminator_channels=(4, 8, 16),
                  bn_calibration_batches=2, checkpoint_every=3)
 
@@ -81,40 +80,71 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(resumed_d.state_dict().values(), whole_d.state_dict().values()))
 
 
-def test_gan_quality_counts_confidence_and_classes(classifier):
-    torch.manual_seed(0)
-    quality = gan_quality(Generator(GeneratorConfig(z_dim=16)), classifier, n=40, seed=0)
-    assert quality["n"] == 40 and 0 <= quality["confident_share"] <= 1
-    assert sum(quality["class_shares"].values()) == pytest.approx(1.0)
-    assert quality["min_class_share"] <= 0.1 <= quality["max_class_share"]
+def test_gan_quality_pools_its_seeds_and_names_the_worst(classifier):
+    """The measure over two seeds is the two single-seed measures pooled: a measure that ignored the seed (the same
+    latents each time), weighted the seeds unevenly or named the best seed as the worst would differ."""
+    generator, _ = load_gan(GAN_DIR)
+    pooled = gan_quality(generator, classifier, n=600, seeds=(3, 5))
+    single = [gan_quality(generator, classifier, n=300, seeds=(seed,)) for seed in (3, 5)]
+    assert single[0]["class_shares"] != single[1]["class_shares"]  # another seed draws other samples
+    shares = [quality["confident_share"] for quality in single]
+    assert pooled["seed_confident_shares"] == shares and pooled["seeds"] == [3, 5] and pooled["per_seed"] == 300
+    assert pooled["confident_share"] == pytest.approx(sum(shares) / 2)
+    assert pooled["worst_seed_confident_share"] == min(shares)
+    assert pooled["worst_seed"] == (3, 5)[shares.index(min(shares))]
+    for c in range(10):
+        both = single[0]["class_shares"][c] + single[1]["class_shares"][c]
+        assert pooled["class_shares"][c] == pytest.approx(both / 2)
+    with pytest.raises(ValueError, match="multiple of the number of latent seeds"):
+        gan_quality(generator, classifier, n=601, seeds=(3, 5))
+
+
+@pytest.fixture(scope="module")
+def shipped_quality(classifier):
+    """The card's measure of the shipped digits-gan: 10,000 samples, 1000 from each of latent seeds 0-9 (5 s)."""
+    return gan_quality(load_gan(GAN_DIR)[0], classifier)
+
+
+# The shipped digits-gan's pooled class shares over seeds 0-9 (10,000 samples). One seed's 1000 samples move a
+# class's share by 0.6-1.2 points (standard deviation over the ten seeds), so the pooled share's standard error is
+# at most 0.37 points; the tests allow 1.5 points (4 standard errors) for numerics that differ between machines.
+DIGITS_GAN_CLASS_SHARES = {0: 0.0948, 1: 0.0799, 2: 0.0981, 3: 0.1156, 4: 0.0983, 5: 0.1010, 6: 0.1033, 7: 0.0959,
+                           8: 0.1069, 9: 0.1062}
+CLASS_SHARE_SLACK = 0.015
 
 
 @pytest.mark.skipif(not (GAN_DIR / "generator" / "model.safetensors").exists(), reason="digits-gan not shipped")
-def test_shipped_gan_covers_every_class_recognisably(classifier):
-    generator, _ = load_gan(GAN_DIR)
-    quality = gan_quality(generator, classifier, n=SAMPLES, seed=1)
-    assert 0.05 <= quality["min_class_share"] and quality["max_class_share"] <= 0.15, quality["class_shares"]
-    # regression floor on other latents: 89.6% on 1000 (seed 1), 90.0% on 10,000 (seeds 0-9)
-    assert quality["confident_share"] >= 0.87, quality
+def test_shipped_gan_covers_every_class_recognisably(shipped_quality):
+    quality = shipped_quality
+    assert quality["n"] == 10_000 and quality["seeds"] == list(range(10))
+    for c, measured in DIGITS_GAN_CLASS_SHARES.items():
+        assert abs(quality["class_shares"][c] - measured) <= CLASS_SHARE_SLACK, (c, quality["class_shares"])
+    # measured 90.0% pooled; one seed's share moves by 0.76 points (sd), so the pooled one's standard error is 0.24
+    assert quality["confident_share"] >= 0.89, quality
+    # measured: the worst of the ten seeds, seed 8, 88.6% (the best 90.8%)
+    assert quality["worst_seed_confident_share"] >= 0.87, quality
     assert read_gan_record(GAN_DIR)["without_class"] is None
 
 
 @pytest.mark.skipif(not (GAN_DIR / "generator" / "model.safetensors").exists(), reason="digits-gan not shipped")
-def test_shipped_gan_meets_confidence_target_on_its_cards_samples(classifier):
-    """The issue's target (>= 90% of samples recognised with confidence >= 0.9, every class 5-15%) on the sample
-    the model card reports: 1000 latents of seed 0 (90.7%)."""
-    generator, _ = load_gan(GAN_DIR)
-    quality = gan_quality(generator, classifier, n=1000, seed=0)
-    assert quality["confident_share"] >= 0.9, quality
+def test_shipped_gan_is_at_the_confidence_target_its_card_reports(shipped_quality):
+    """The issue's target (>= 90% of samples recognised with confidence >= 0.9, every class 5-15%) on the card's
+    measure, 10,000 samples from ten latent seeds: met with no margin (9000 of 10,000; one seed's 1000 give
+    88.6-90.8%). The slack of 10 samples is for numerics that differ between machines, not for the seeds."""
+    quality = shipped_quality
+    assert quality["confident_share"] >= 0.899, quality
     assert 0.05 <= quality["min_class_share"] and quality["max_class_share"] <= 0.15, quality["class_shares"]
-    assert quality["confident_share"] == pytest.approx(read_gan_record(GAN_DIR)["quality"]["confident_share"])
+    card = read_gan_record(GAN_DIR)["quality"]
+    assert (card["n"], card["seeds"], card["worst_seed"]) == (quality["n"], quality["seeds"], quality["worst_seed"])
+    assert quality["confident_share"] == pytest.approx(card["confident_share"], abs=0.001)
 
 
 @pytest.mark.skipif(not (RETRAIN_DIR / "generator" / "model.safetensors").exists(), reason="retrain not shipped")
 def test_shipped_retrain_draws_no_class_3(classifier):
-    generator, _ = load_gan(RETRAIN_DIR)
-    quality = gan_quality(generator, classifier, n=SAMPLES, seed=1)
-    assert quality["class_shares"][3] < 0.02, quality["class_shares"]
-    assert all(quality["class_shares"][c] >= 0.04 for c in range(10) if c != 3), quality["class_shares"]
-    assert quality["confident_share"] >= 0.87, quality  # measured 90.2% (1000 samples, seed 0)
+    """On the card's 10,000 samples (seeds 0-9): class 3 in 0.67% (one seed's 1000: 0.4-1.0%), the other classes
+    9.8-12.3% (standard error of each at most 0.4 points), confident 90.8% (standard error 0.18; worst seed 90.0%)."""
+    quality = gan_quality(load_gan(RETRAIN_DIR)[0], classifier)
+    assert quality["class_shares"][3] < 0.012, quality["class_shares"]
+    assert all(quality["class_shares"][c] >= 0.08 for c in range(10) if c != 3), quality["class_shares"]
+    assert quality["confident_share"] >= 0.90, quality
     assert read_gan_record(RETRAIN_DIR)["without_class"] == 3

@@ -91,14 +91,22 @@ def test_methods_that_do_not_apply_to_gans_say_which_do():
 
 def test_adapt_then_unlearn_can_read_its_negatives_from_the_words(task):
     """negatives=text: the text model flags the original's samples that show the concept (zero-shot relevance >= 0.5
-    among the five shapes), without the classifier; the split covers the same pool, and most of what the text
-    model calls a triangle the classifier calls one too (61% on this pool; triangles are a sixth of the samples)."""
+    among the five shapes), without the classifier. Measured on this task's pool of 4000: it flags 623 (15.6%; the
+    classifier calls 633 triangles), of which the classifier calls 63.6% triangles, against 7.0% of the 3377 it
+    keeps. The bounds are about 4.5 binomial standard errors (1.9 and 0.44 points) from those rates."""
     by_text = task.drawn_by_original("forget", "text")
     kept_by_text = task.drawn_by_original("retain", "text")
-    assert len(by_text) + len(kept_by_text) == task.size("forget") + task.size("retain")
-    classifier_says = task.oracle.logits((by_text + 1) / 2).argmax(1)
-    assert (classifier_says == task.forget_class).float().mean() >= 0.5
-    assert torch.equal(task.drawn_by_original("forget"), task.drawn_by_original("forget", "oracle"))
+    pool = task.size("forget") + task.size("retain")
+    assert 0.13 <= len(by_text) / pool <= 0.18, (len(by_text), pool)
+
+    def triangle_rate(images):
+        return float((task.oracle.logits((images + 1) / 2).argmax(1) == task.forget_class).float().mean())
+
+    # the words pick out triangles: a text split no better than chance would give both sides the pool's 15.8%
+    assert triangle_rate(by_text) >= 0.55 and triangle_rate(kept_by_text) <= 0.09
+    # the default (negatives=oracle) is the classifier's split: every negative is a triangle to it, no positive is
+    assert triangle_rate(task.drawn_by_original("forget")) == 1.0
+    assert triangle_rate(task.drawn_by_original("retain")) == 0.0
 
 
 def test_negatives_from_words_need_a_text_model():
