@@ -455,8 +455,8 @@ def sweep_judgement_markdown(sweep: dict) -> str:
     rows = [[entry["label"]] + [f"{share['methods'][name]['rank']} ({share['methods'][name]['worst_gap']:.2f}, "
                                 f"seed {share['methods'][name]['worst_seed']})" for share in judged]
             for name, entry in sweep["methods"].items()]
-    lines.append("Rank by mean Avg. Gap at each share (1 = closest to Retrain; in brackets the worst seed's gap "
-                 "and which seed):\n")
+    lines.append("Rank by mean Avg. Gap at each share (1 = closest to Retrain); in brackets the method's gap on its "
+                 "worst seed against doing nothing, and which seed:\n")
     lines.append(markdown_table(header, rows))
     return "\n".join(lines) + "\n"
 
