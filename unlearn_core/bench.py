@@ -237,17 +237,16 @@ def verdict_targets(model_name: str, forget: str, reports_by_method: dict[str, l
     lines: list[str] = []
     first = next(iter(reports_by_method.values()))
     unlearned0 = first[0]["metrics"]["unlearned"]
-    if forget.startswith("class:") and "ta" in unlearned0 and "retrain" in first[0]["metrics"]:
+    baselines = [name for name in reports_by_method if name not in ("ft", "salun", "salun_soft", "sfr_on", "slug")]
+    if forget.startswith("class:") and "ta" in unlearned0 and "retrain" in first[0]["metrics"] and baselines:
         lines.append(f"Targets: every baseline except FT reaches UA >= {CLASS_UA_MIN:g} with TA within "
                      f"{CLASS_TA_GAP_MAX:g} points of Retrain's ({SEED_RULE}):\n")
         quantities = {"ua": _metric("unlearned", "ua"), "ta": _metric("unlearned", "ta"),
                       "ta_rt": _metric("retrain", "ta"),
                       "ta_gap": lambda r: abs(r["metrics"]["unlearned"]["ta"] - r["metrics"]["retrain"]["ta"])}
         bounds = [Bound("ua", ">=", CLASS_UA_MIN), Bound("ta_gap", "<=", CLASS_TA_GAP_MAX)]
-        for name, reports in reports_by_method.items():
-            if name in ("ft", "salun", "salun_soft", "sfr_on", "slug"):
-                continue
-            lines.append(_judge(reports, quantities, bounds).line(
+        for name in baselines:
+            lines.append(_judge(reports_by_method[name], quantities, bounds).line(
                 METHODS[name].label, lambda v: f"UA {v['ua']:.1f}, TA {v['ta']:.2f} (Retrain {v['ta_rt']:.2f})"))
     if forget.startswith("random:") and "avg_gap_original" in first[0]:
         original = _mean(first, "avg_gap_original")
