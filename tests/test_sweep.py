@@ -171,7 +171,11 @@ def test_sweep_figure_has_a_line_per_method_and_doing_nothing():
     assert "Avg. Gap to Retrain" in figure.layout.yaxis.title.text
     assert "forgotten (%)" in figure.layout.xaxis.title.text
     assert "seeds 0, 1" in figure.layout.title.text
-    assert plots.sweep_verdict(data) == "Beat doing nothing at every share: SalUn."
+    assert plots.sweep_verdict(data) == "Beat doing nothing at every share on every seed: SalUn."
+    one_seed = {**data, "seeds": [0], "methods": {name: {**entry, "per_seed": [v[:1] for v in entry["per_seed"]]}
+                                                  for name, entry in data["methods"].items()},
+                "original": {**data["original"], "per_seed": [v[:1] for v in data["original"]["per_seed"]]}}
+    assert plots.sweep_verdict(one_seed) == "Beat doing nothing at every share: SalUn."
 
 
 def test_sweep_benchmark_writes_table_data_and_plot(monkeypatch, tmp_path):
