@@ -321,6 +321,7 @@ def test_rerender_from_json_keeps_the_header_and_rewrites_the_targets(tmp_path):
     assert text.startswith("# Benchmark: shapes-gan\n\nWritten by hand; a note.\n\nTables and target lines re-rendered")
     assert "old" not in text and "| GA (untuned) |" in text and "| Adapt-then-Unlearn |" in text
     assert "worst seed 1:" in text and "**not met**" in text
+    assert bench.rerender(tmp_path / "x.json").read_text().count("re-rendered") == 1  # a second pass: one note
     sweep_path = tmp_path / "s.json"
     sweep_path.write_text(json.dumps(synthetic_sweep()))
     assert "Beat doing nothing at every share on every seed: SalUn." in bench.rerender(sweep_path).read_text()

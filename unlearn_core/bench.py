@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import platform
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -355,6 +356,9 @@ def section(model_name: str, forget: str, reports: dict[str, list[dict]]) -> str
     return f"## `{forget}`\n\n{markdown_table(header, rows)}\n{marks}{targets}"
 
 
+RERENDER_NOTE = "Tables and target lines re-rendered"
+
+
 def rerender(json_path: Path, out: Path | None = None) -> Path:
     """``bench --from-json X.json``: write X.md again from the per-seed reports in X.json without running
     anything, with the code that writes it after a run (tables, target lines judged seed by seed, the sweep's
@@ -365,8 +369,10 @@ def rerender(json_path: Path, out: Path | None = None) -> Path:
     data = json.loads(json_path.read_text())
     old = out.read_text() if out.exists() else ""
     stamp, _ = _stamp_and_machine()
-    note = (f"Tables and target lines re-rendered on {stamp} by `python -m unlearn_core bench --from-json "
+    note = (f"{RERENDER_NOTE} on {stamp} by `python -m unlearn_core bench --from-json "
             f"{_shown_path(json_path)}` from the per-seed reports of the run above (nothing rerun).\n\n")
+    # paragraphs (each keeps its trailing blank line), less an earlier re-render's note: one note, the latest
+    old = "".join(part for part in re.split(r"(?<=\n\n)", old) if not part.startswith(RERENDER_NOTE))
     if "shares" in data:
         preamble = old.split("\n| Method |", 1)[0] if "\n| Method |" in old else ""
         body = sweep_markdown(data, "")
