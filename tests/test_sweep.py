@@ -341,3 +341,13 @@ def test_is_tuned_tells_untuned_gan_baselines():
     assert tuning_mark("salun", "digits-mlp", "random:10", [0, 1, 2, 3, 4]) == ""  # other seeds, other forget sets
     assert tuning_mark("sfr_on", "digits-cnn", "class:3") == " (partly tuned on this target)"
     assert tuning_mark("ga", "digits-gan", "class:3") == " (untuned)"
+
+
+def test_cli_from_json_rerenders_and_refuses_a_missing_file(tmp_path, capsys):
+    from unlearn_core.cli import main
+
+    assert main(["bench", "--from-json", str(tmp_path / "missing.json")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "s.json").write_text(json.dumps(synthetic_sweep()))
+    assert main(["bench", "--from-json", str(tmp_path / "s.json")]) == 0
+    assert "Judged at every share" in (tmp_path / "s.md").read_text()
