@@ -315,7 +315,8 @@ def test_rerender_from_json_keeps_the_header_and_rewrites_the_targets(tmp_path):
         for row in rows:
             row["metrics"]["retrain"] = dict(row["metrics"]["original"])
     (tmp_path / "x.json").write_text(json.dumps(reports))
-    (tmp_path / "x.md").write_text("# Benchmark: shapes-gan\n\nWritten by hand; a note.\n\n## `concept:triangle`\n\nold\n")
+    (tmp_path / "x.md").write_text("# Benchmark: shapes-gan\n\nWritten by hand; a note.\n\n"
+                                   "## `concept:triangle`\n\nold\n")
     out = bench.rerender(tmp_path / "x.json")
     text = out.read_text()
     assert text.startswith("# Benchmark: shapes-gan\n\nWritten by hand; a note.\n\nTables and target lines re-rendered")

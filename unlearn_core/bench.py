@@ -143,7 +143,8 @@ def generation_targets(reports_by_method: dict[str, list[dict]]) -> str:
              "retained-class samples called their class; FID = Frechet distance of classifier features (generated vs "
              "real retained images; not in percent).\n",
              f"Targets ({SEED_RULE}): SalUn ua >= {SALUN_UA_MIN:g}, retain_acc within {SALUN_RETAIN_DROP_MAX:g} "
-             f"points of the original's, FID at most {SALUN_FID_GROWTH_MAX:.0%} worse, at most {SALUN_SECONDS_MAX:g} s; "
+             f"points of the original's, FID at most {SALUN_FID_GROWTH_MAX:.0%} worse, "
+             f"at most {SALUN_SECONDS_MAX:g} s; "
              "SFR-on at least as good as SalUn on ua and retain_acc (seed against seed):\n",
              judged.line("SalUn", lambda v: f"ua {v['ua']:.1f}, retain_acc {v['retain']:.1f} (original "
                          f"{v['retain0']:.1f}), FID {v['fid']:.1f} (original {v['fid0']:.1f}, limit "

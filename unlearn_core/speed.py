@@ -68,8 +68,8 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
              "",
              "A target is judged on the one timed click (one seed), not on a mean.",
              "",
-             "| model | method | forget | click to result (s) | target (s; one timed click) | run (s) | unlearning (s) | "
-             "inspection (s) | first click, cold caches (s) |",
+             "| model | method | forget | click to result (s) | target (s; one timed click) | run (s) | "
+             "unlearning (s) | inspection (s) | first click, cold caches (s) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         verdict = "met" if r["total_s"] <= r["target_s"] else "missed"
