@@ -133,17 +133,27 @@ def test_before_after_grid(task, base, tmp_path):
 def test_benchmark_writes_the_generation_targets_verdict():
     from unlearn_core.bench import generation_targets
 
-    def report(ua, retain_acc, fid, seconds):
-        return {"metrics": {"original": {"ua": 0.0, "retain_acc": 100.0, "fid": 60.0},
-                            "unlearned": {"ua": ua, "retain_acc": retain_acc, "fid": fid}},
+    def report(ua, retain_acc, fid, seconds, seed=0):
+        return {"seed": seed, "metrics": {"original": {"ua": 0.0, "retain_acc": 100.0, "fid": 60.0},
+                                          "unlearned": {"ua": ua, "retain_acc": retain_acc, "fid": fid}},
                 "runtime_s": {"unlearn": seconds}}
 
-    salun = [report(98.0, 100.0, 57.0, 35.0), report(97.0, 99.0, 70.0, 40.0)]
-    text = generation_targets({"salun": salun, "sfr_on": [report(99.0, 99.5, 80.0, 40.0)] * 2})
-    assert "- SalUn: ua 97.5, retain_acc 99.5 (original 100.0), FID 63.5 (original 60.0, limit 72.0), 37.5 s: **met**" in text
-    assert "- SFR-on: ua 99.0 (SalUn 97.5), retain_acc 99.5 (SalUn 99.5): **met**" in text
+    salun = [report(98.0, 100.0, 57.0, 35.0, 0), report(97.0, 99.0, 70.0, 40.0, 1)]
+    sfr = [report(99.0, 100.0, 80.0, 40.0, 0), report(99.0, 99.5, 80.0, 40.0, 1)]
+    text = generation_targets({"salun": salun, "sfr_on": sfr})
+    assert ("- SalUn: mean ua 97.5, retain_acc 99.5 (original 100.0), FID 63.5 (original 60.0, limit 72.0), 37.5 s; "
+            "worst seed 1: ua 97.0, retain_acc 99.0 (original 100.0), FID 70.0 (original 60.0, limit 72.0), 40.0 s: "
+            "**met** (every seed)") in text
+    assert ("- SFR-on: mean ua 99.0 (SalUn 97.5), retain_acc 99.8 (SalUn 99.5); worst seed 0: ua 99.0 (SalUn 98.0), "
+            "retain_acc 100.0 (SalUn 100.0): **met** (every seed)")  # the seed with no room left on retain_acc in text
     text = generation_targets({"salun": [report(94.0, 100.0, 57.0, 35.0)], "sfr_on": [report(99.0, 99.0, 57.0, 9.0)]})
-    assert "**not met**" in text.splitlines()[-2] and text.splitlines()[-1].endswith("**not met**")
+    assert "**not met**" in text.splitlines()[-2] and "**not met**" in text.splitlines()[-1]
+    # The mean meets every bound, one seed does not (FID 75 > 72): not met, naming that seed.
+    text = generation_targets({"salun": [report(98.0, 100.0, 50.0, 30.0, 0), report(98.0, 100.0, 75.0, 30.0, 7),
+                                         report(98.0, 100.0, 50.0, 30.0, 2)]})
+    line = next(line for line in text.splitlines() if line.startswith("- SalUn"))
+    assert "mean ua 98.0" in line and "FID 58.3" in line and "worst seed 7:" in line and "FID 75.0" in line
+    assert line.endswith("**not met** (misses it on seed 7; the mean alone would meet it)")
     # Classifier reports (no fid) get no verdict.
     assert generation_targets({"salun": [{"metrics": {"unlearned": {"ua": 1.0}}}]}) == ""
 

@@ -171,7 +171,11 @@ def test_sweep_figure_has_a_line_per_method_and_doing_nothing():
     assert "Avg. Gap to Retrain" in figure.layout.yaxis.title.text
     assert "forgotten (%)" in figure.layout.xaxis.title.text
     assert "seeds 0, 1" in figure.layout.title.text
-    assert plots.sweep_verdict(data) == "Beat doing nothing at every share: SalUn."
+    assert plots.sweep_verdict(data) == "Beat doing nothing at every share on every seed: SalUn."
+    one_seed = {**data, "seeds": [0], "methods": {name: {**entry, "per_seed": [v[:1] for v in entry["per_seed"]]}
+                                                  for name, entry in data["methods"].items()},
+                "original": {**data["original"], "per_seed": [v[:1] for v in data["original"]["per_seed"]]}}
+    assert plots.sweep_verdict(one_seed) == "Beat doing nothing at every share: SalUn."
 
 
 def test_sweep_benchmark_writes_table_data_and_plot(monkeypatch, tmp_path):
@@ -211,3 +215,140 @@ def test_cli_refuses_bad_shares_with_exit_code_2(capsys):
     assert error.startswith("error: shares must be") and "'abc' is not a number" in error and "100 is not" in error
     assert main(["bench", "--shares", "10", "--forget", "class:3"]) == 2
     assert "cannot be combined with --forget" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------------
+# Targets judged seed by seed (unlearn_core/targets.py): the worst seed decides, the line names it
+
+def _gan_report(seed, share, coverage, fid, seconds, method="atu", negatives="text"):
+    return {"seed": seed, "model": "shapes-gan", "forget": "concept:triangle", "method": method,
+            "hyperparameters": {"negatives": negatives},
+            "metrics": {"original": {"ua": 83.2, "retain_acc": 100.0, "fid": 700.0},
+                        "unlearned": {"ua": 100 - share, "retain_acc": coverage, "fid": fid}},
+            "runtime_s": {"unlearn": seconds}}
+
+
+def test_judge_seeds_worst_seed_decides_and_is_named():
+    from unlearn_core.targets import Bound, judge_seeds
+
+    judged = judge_seeds([9.0, 10.2, 8.8], [0, 1, 2], {"share": float}, [Bound("share", "<", 10.0)])
+    assert judged.mean_passes and not judged.met and judged.worst_seed == 1 and judged.failing_seeds == [1]
+    assert judged.verdict() == "**not met** (misses it on seed 1; the mean alone would meet it)"
+    assert judged.line("X", lambda v: f"{v['share']:.1f}%") == \
+        "- X: mean 9.3%; worst seed 1: 10.2%: **not met** (misses it on seed 1; the mean alone would meet it)"
+    judged = judge_seeds([9.0, 9.9, 8.8], [0, 1, 2], {"share": float}, [Bound("share", "<", 10.0)])
+    assert judged.met and judged.worst_seed == 1 and judged.verdict() == "**met** (every seed)"
+    with pytest.raises(ValueError):
+        judge_seeds([1.0], [0, 1], {"x": float}, [])
+
+
+def test_gan_concept_target_mean_meets_but_one_seed_fails_and_text_to_unlearn_keeps_its_own_target():
+    reports = {"text_unlearn": [_gan_report(s, 7.0, 31.0, 3000.0, 27.0, "text_unlearn") for s in (0, 1, 2)],
+               "atu": [_gan_report(0, 8.8, 91.0, 700.0, 55.0), _gan_report(1, 10.2, 99.3, 700.0, 56.0),
+                       _gan_report(2, 9.0, 99.2, 700.0, 55.0)]}
+    text = bench.gan_targets(reports, "concept:triangle")
+    lines = text.splitlines()
+    ttu = next(line for line in lines if line.startswith("- Text-to-Unlearn"))
+    atu = next(line for line in lines if line.startswith("- Adapt-then-Unlearn"))
+    assert "Text-to-Unlearn's target" in text and "under its own name" in text
+    assert ttu.endswith("**not met** (misses it on every seed)") and "smallest retained share 31.0%" in ttu
+    assert "mean ua 90.7 (forget class in 9.3% of samples)" in atu and "worst seed 1:" in atu
+    assert "10.2% of samples" in atu and atu.endswith("**not met** (misses it on seed 1; the mean alone would meet it)")
+
+
+def test_verdict_targets_class_and_random_lines_name_the_worst_seed():
+    def report(seed, ua, ta, gap=0.5, original=3.5, ra=99.0):
+        return {"seed": seed, "metrics": {"original": {"ua": 0.0, "ta": 99.0, "ra": 100.0},
+                                          "unlearned": {"ua": ua, "ta": ta, "ra": ra},
+                                          "retrain": {"ua": 100.0, "ta": 95.0, "ra": 100.0}},
+                "avg_gap": gap, "avg_gap_original": original, "runtime_s": {"unlearn": 1.0}}
+
+    text = bench.verdict_targets("digits-mlp", "class:3", {"rl": [report(0, 100.0, 94.0), report(1, 100.0, 91.0),
+                                                                  report(2, 100.0, 96.0)]})
+    line = next(line for line in text.splitlines() if line.startswith("- RL"))
+    # mean TA gap |94-95|, |91-95|, |96-95| = 2.0 <= 3, but seed 1 is 4 points off
+    assert "worst seed 1: UA 100.0, TA 91.00" in line and line.endswith("(misses it on seed 1; the mean alone would "
+                                                                          "meet it)")
+    text = bench.verdict_targets("digits-mlp", "random:10", {
+        "sfr_on": [report(0, 1.0, 95.0, gap=0.5, original=3.3), report(3, 1.0, 95.0, gap=1.2, original=3.0)],
+        "bs": [report(0, 1.0, 95.0, ra=99.0), report(3, 1.0, 95.0, ra=96.0)]})
+    sfr = next(line for line in text.splitlines() if line.startswith("- SFR-on"))
+    assert "worst seed 3: Avg. Gap 1.20 (doing nothing 3.00, limit 1.00)" in sfr and "**not met**" in sfr
+    bs = next(line for line in text.splitlines() if line.startswith("- BS keeps RA"))
+    assert bs == "- BS keeps RA >= 95: mean 97.50; worst seed 3: 96.00: **met** (every seed)"
+
+
+def test_erasure_targets_judged_seed_by_seed():
+    def report(seed, erasure, preservation):
+        return {"seed": seed, "metrics": {"original": {"erasure": 100.0, "preservation": 90.0},
+                                          "unlearned": {"erasure": erasure, "preservation": preservation}},
+                "runtime_s": {"unlearn": 40.0}}
+
+    text = bench.erasure_targets({"salun": [report(0, 0.0, 90.0), report(1, 4.2, 76.0)]})
+    line = next(line for line in text.splitlines() if line.startswith("- SalUn"))
+    assert "mean erasure 2.1%, preservation 92.2% of the original's" in line
+    assert "worst seed 1: erasure 4.2%, preservation 84.4%" in line and line.endswith("meet it)")
+
+
+def test_sweep_is_judged_at_every_share_on_the_worst_seed():
+    data = synthetic_sweep()
+    # RL beats doing nothing on the mean at 10% (0.85 vs 1.1) but not on seed 1 (1.5 vs 1.0)
+    data["methods"]["rl"] = {"label": "RL", "per_seed": [[0.2, 1.5], [0.5, 0.5], [0.5, 0.5]]}
+    judged = sweep.share_judgement(data)
+    assert [entry["share"] for entry in judged] == [10.0, 20.0, 30.0]
+    rl = judged[0]["methods"]["rl"]
+    assert not rl["beats_nothing"] and rl["beats_nothing_on_mean"] and rl["worst_seed"] == 1
+    assert judged[1]["methods"]["rl"]["beats_nothing"] and judged[1]["methods"]["rl"]["rank"] == 1
+    assert judged[0]["methods"]["salun"]["rank"] == 1 and judged[0]["methods"]["ga"]["rank"] == 3
+    text = bench.sweep_judgement_markdown(data)
+    assert "- 10% (doing nothing 1.10 on the mean): beat doing nothing on every seed: SalUn; not on every seed: " \
+           "RL (seed 1: 1.50 vs 1.00; beats it on the mean), GA (seed 0: 3.00 vs 1.20)" in text
+    assert "Beat doing nothing at every share on every seed: SalUn." in text
+    assert "| RL | 2 (1.50, seed 1) | 1 (0.50, seed 1) | 1 (0.50, seed 1) |" in text
+
+
+def test_rerender_from_json_keeps_the_header_and_rewrites_the_targets(tmp_path):
+    reports = {"concept:triangle": {"atu": [_gan_report(0, 8.8, 91.0, 700.0, 55.0),
+                                            _gan_report(1, 10.2, 99.3, 700.0, 56.0)],
+                                    "ga": [_gan_report(s, 2.6, 30.0, 2900.0, 3.0, "ga") for s in (0, 1)]}}
+    for rows in reports["concept:triangle"].values():
+        for row in rows:
+            row["metrics"]["retrain"] = dict(row["metrics"]["original"])
+    (tmp_path / "x.json").write_text(json.dumps(reports))
+    (tmp_path / "x.md").write_text("# Benchmark: shapes-gan\n\nWritten by hand; a note.\n\n"
+                                   "## `concept:triangle`\n\nold\n")
+    out = bench.rerender(tmp_path / "x.json")
+    text = out.read_text()
+    assert text.startswith("# Benchmark: shapes-gan\n\nWritten by hand; a note.\n\nTables and target lines re-rendered")
+    assert "old" not in text and "| GA (untuned) |" in text and "| Adapt-then-Unlearn |" in text
+    assert "worst seed 1:" in text and "**not met**" in text
+    assert bench.rerender(tmp_path / "x.json").read_text().count("re-rendered") == 1  # a second pass: one note
+    sweep_path = tmp_path / "s.json"
+    sweep_path.write_text(json.dumps(synthetic_sweep()))
+    assert "Beat doing nothing at every share on every seed: SalUn." in bench.rerender(sweep_path).read_text()
+
+
+def test_is_tuned_tells_untuned_gan_baselines():
+    from unlearn_core.methods.registry import is_tuned, tuning_mark, tuning_of
+
+    assert not is_tuned("ga", "digits-gan", "class") and not is_tuned("salun", "digits-gan", "class")
+    assert not is_tuned("ft", "shapes-gan", "concept") and not is_tuned("ga", "shapes-gan", "concept")
+    assert is_tuned("atu", "digits-gan", "class") and is_tuned("atu", "shapes-gan", "concept")
+    assert is_tuned("text_unlearn", "shapes-gan", "concept") and is_tuned("salun", "digits-mlp", "class")
+    assert is_tuned("SalUn", "digits-cnn", "random")
+    assert tuning_of("ga", "digits-ddpm", "class")["by"] == "tune"
+    assert tuning_mark("salun", "digits-ddpm", "class:3") == " (tuned on this target)"
+    assert tuning_mark("salun", "digits-ddpm", "class:5") == ""
+    assert tuning_mark("salun", "digits-mlp", "random:10", [0, 1, 2, 3, 4]) == ""  # other seeds, other forget sets
+    assert tuning_mark("sfr_on", "digits-cnn", "class:3") == " (partly tuned on this target)"
+    assert tuning_mark("ga", "digits-gan", "class:3") == " (untuned)"
+
+
+def test_cli_from_json_rerenders_and_refuses_a_missing_file(tmp_path, capsys):
+    from unlearn_core.cli import main
+
+    assert main(["bench", "--from-json", str(tmp_path / "missing.json")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "s.json").write_text(json.dumps(synthetic_sweep()))
+    assert main(["bench", "--from-json", str(tmp_path / "s.json")]) == 0
+    assert "Judged at every share" in (tmp_path / "s.md").read_text()

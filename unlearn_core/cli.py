@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--shares", default=None, metavar="P,P,...",
                        help="forget-amount sweep instead: Avg. Gap of each method for random:P at each share "
                             "(percent, e.g. 10,20,30,40,50); writes benchmarks/MODEL-sweep.md, .json and .png")
+    bench.add_argument("--from-json", type=Path, default=None, metavar="X.json",
+                       help="run nothing: write X.md (or --out) again from the per-seed reports in X.json, a "
+                            "benchmark's or a sweep's, with the same code that writes it after a run")
 
     tune = sub.add_parser("tune", help="search each method's declared grid on the model's tuning targets and "
                                        "write the search table and the chosen defaults")
@@ -317,6 +320,13 @@ def cmd_bench(args) -> int:
     from .bench import run_benchmark
 
     check_writable(args.out, "--out")
+    if args.from_json is not None:
+        from .bench import rerender
+
+        if not args.from_json.is_file():
+            raise UnlearningInputError(f"--from-json: no such file {args.from_json}")
+        print(f"benchmark re-rendered to {rerender(args.from_json, args.out)}")
+        return 0
     if args.shares is not None:
         return cmd_sweep(args)
     seeds = _seed_list(args.seeds)

@@ -858,15 +858,19 @@ def _sweep_subtitle(sweep: Mapping[str, Any]) -> str:
 
 
 def sweep_verdict(sweep: Mapping[str, Any]) -> str:
-    """Which methods beat doing nothing (a smaller mean Avg. Gap than the original's) at every share."""
-    nothing = sweep["original"]["mean"]
-    winners = [entry["label"] for entry in sweep["methods"].values()
-               if all(gap < reference for gap, reference in zip(entry["mean"], nothing))]
+    """Which methods beat doing nothing (a smaller Avg. Gap than the original's, seed against seed) at every
+    share, judged on the worst seed (``sweep.share_judgement``); with several seeds the sentence says so."""
+    from .sweep import share_judgement
+
+    judged = share_judgement(dict(sweep))
+    winners = [entry["label"] for name, entry in sweep["methods"].items()
+               if all(share["methods"][name]["beats_nothing"] for share in judged)]
+    where = "at every share" + (" on every seed" if len(sweep["seeds"]) > 1 else "")
     if len(winners) == len(sweep["methods"]):
-        return "Every method beats doing nothing at every share."
+        return f"Every method beats doing nothing {where}."
     if not winners:
-        return "No method beats doing nothing at every share."
-    return f"Beat doing nothing at every share: {', '.join(winners)}."
+        return f"No method beats doing nothing {where}."
+    return f"Beat doing nothing {where}: {', '.join(winners)}."
 
 
 def sweep_figure(sweep: Mapping[str, Any]) -> go.Figure:

@@ -220,3 +220,30 @@ def forget_amount_sweep(model_name: str, shares: Any = DEFAULT_SHARES, methods: 
             "methods": {name: {"label": labels[name], **_series(gaps[name])} for name in request.methods},
             "original": _series(original),
             "reports": reports, "seconds": time.perf_counter() - start}
+
+
+def share_judgement(sweep: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sweep judged at every share, seed by seed (``targets.judge_seeds``): per share, each method's rank by
+    mean Avg. Gap (1 = closest to Retrain), its worst seed against doing nothing (the original's gap on the same
+    seed and share) and whether it beats doing nothing on every seed. Plain data, one dict per share:
+    ``{"share", "methods": {name: {"label", "rank", "mean", "worst_seed", "worst_gap", "worst_nothing",
+    "beats_nothing"}}, "nothing_mean"}``."""
+    from .targets import Bound, judge_seeds
+
+    seeds = list(sweep["seeds"])
+    out = []
+    for i, share in enumerate(sweep["shares"]):
+        nothing = sweep["original"]["per_seed"][i]
+        means = {name: float(np.mean(entry["per_seed"][i])) for name, entry in sweep["methods"].items()}
+        order = sorted(means, key=lambda name: means[name])
+        methods = {}
+        for name, entry in sweep["methods"].items():
+            judged = judge_seeds(list(zip(entry["per_seed"][i], nothing)), seeds,
+                                 {"gap": lambda pair: pair[0], "nothing": lambda pair: pair[1]},
+                                 [Bound("gap", "<", "nothing")])
+            methods[name] = {"label": entry["label"], "rank": order.index(name) + 1, "mean": means[name],
+                             "worst_seed": judged.worst_seed, "worst_gap": judged.worst["gap"],
+                             "worst_nothing": judged.worst["nothing"], "beats_nothing": judged.met,
+                             "beats_nothing_on_mean": judged.mean_passes}
+        out.append({"share": share, "methods": methods, "nothing_mean": float(np.mean(nothing))})
+    return out

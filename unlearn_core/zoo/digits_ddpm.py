@@ -126,7 +126,7 @@ register_model(ModelSpec(
     load=_load_digits_ddpm, make_task=digits_ddpm_task, train=train_digits_ddpm,
     available=lambda: (DIGITS_DDPM_DIR / "unet" / "diffusion_pytorch_model.safetensors").exists(),
     default_forget="class:3", bench_methods=("ga", "rl", "esd", "salun", "sfr_on", "slug"),
-    # the run budget's prices, measured on one thread from benchmarks/digits-ddpm.json and timed evaluations
+    # the run budget's prices, measured on one thread from benchmarks/digits-ddpm-class3.json and timed evaluations
     # (Retrain references are shipped: none is trained in a run)
     cost=CostProfile(pass_s=3.9e-3, score_s=1.6, evaluation_s=13.0),
 ))
@@ -134,7 +134,8 @@ register_model(ModelSpec(
 
 def _register_method_defaults() -> None:
     """Defaults of the shared methods for class-conditional diffusion (Adam at small learning rates, as in
-    the SalUn / SFR-on diffusion code), measured on digits-ddpm forgetting class 3 (benchmarks/digits-ddpm.md).
+    the SalUn / SFR-on diffusion code), measured on digits-ddpm forgetting class 3 (benchmarks/digits-ddpm-class3.md;
+    held out: class 5, benchmarks/digits-ddpm.md).
     RL/SalUn batches are half forget, half retain samples (forget_share 0.5): with the proportional 10% share
     a batch holds 3 forget images and forgetting takes far longer."""
     kind = "class-diffusion"
