@@ -18,7 +18,7 @@ import gradio as gr
 from unlearn_core import plots
 from unlearn_core.budget import BudgetExceeded
 from unlearn_core.errors import DivergenceError, UnlearningInputError, shown
-from unlearn_core.methods import get_method
+from unlearn_core.methods import get_method, tuning_mark
 from unlearn_core.runner import repeat_seeds, seeds_report
 
 from lab_ui.catalogue import default_forget_kind, describe_method, family_of, methods_for
@@ -188,7 +188,9 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
     rows = []
     for i in range(0, len(items), len(seeds)):
         per_seed = reports[i:i + len(seeds)]
-        rows.append({"label": get_method(items[i].method).label,
+        model_name, target, method_name = items[i].key[:3]
+        # An untuned baseline, or one tuned on this very target, says so beside its name.
+        rows.append({"label": get_method(method_name).label + tuning_mark(method_name, model_name, target, seeds),
                      "report": per_seed[0] if len(seeds) == 1 else seeds_report(per_seed)})
     which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]} ({len(seeds)} each)"
     status = (f"**Compared** {len(rows)} methods on {model}, forget `{per_seed[0]['forget']}`, {which} in "

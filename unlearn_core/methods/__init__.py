@@ -3,6 +3,6 @@ from . import baselines, boundary, distillation, influence, salun, sfron, slug  
 from . import esd  # noqa: F401  (registration; diffusion only)
 from . import adapt_unlearn, text_unlearn  # noqa: F401  (registration; GANs only)
 from .base import UnlearnResult, UnlearningMethod
-from .registry import METHODS, get_method
+from .registry import METHODS, get_method, is_tuned, tuning_mark
 
-__all__ = ["METHODS", "UnlearnResult", "UnlearningMethod", "get_method"]
+__all__ = ["METHODS", "UnlearnResult", "UnlearningMethod", "get_method", "is_tuned", "tuning_mark"]
