@@ -17,16 +17,22 @@ SEED_MAX = 2**32 - 1  # numpy's generators take seeds up to here (torch's go fur
 SEED_RANGE = f"an integer in 0..{SEED_MAX} (0 to 2**32-1)"
 
 
+def whole_number(value: Any, max_digits: int = 19) -> int | None:
+    """``value`` as a non-negative int when it is one: an int, an integral float (a JSON number) or plain ASCII
+    digits (the CLI; never "٣" or "1_0"); None for booleans, fractions and other text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value) <= max_digits:
+        return int(value.strip())
+    return None
+
+
 def check_seed(value: Any, what: str = "seed") -> int:
     """A run's seed as an int, or an UnlearningInputError naming the valid range. Integers, integral floats
     (JSON numbers) and ASCII digit strings (the CLI) are accepted; booleans, fractions and other text are not."""
-    seed = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        seed = value
-    elif isinstance(value, float) and value.is_integer():
-        seed = int(value)
-    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value) < 20:
-        seed = int(value.strip())
+    seed = whole_number(value)
     if seed is None or not 0 <= seed <= SEED_MAX:
         raise UnlearningInputError(f"{what} must be {SEED_RANGE}; got {shown(value)}")
     return seed
@@ -63,13 +69,7 @@ def check_seeds(value: Any, what: str = "seeds") -> list[int]:
 def repeat_seeds(seed: Any, repeat: Any) -> list[int]:
     """The app's "Repeat over N seeds": ``seed``, ``seed + 1``, ..., ``seed + repeat - 1``; ``repeat`` an integer
     (a JSON number or ASCII digits) in 1..MAX_SEEDS."""
-    count = None
-    if isinstance(repeat, int) and not isinstance(repeat, bool):
-        count = repeat
-    elif isinstance(repeat, float) and repeat.is_integer():
-        count = int(repeat)
-    elif isinstance(repeat, str) and repeat.strip().isascii() and repeat.strip().isdigit() and len(repeat) < 4:
-        count = int(repeat.strip())
+    count = whole_number(repeat, max_digits=3)
     if count is None or not 1 <= count <= MAX_SEEDS:
         raise UnlearningInputError(f"repeat (the number of seeds) must be an integer in 1..{MAX_SEEDS}; "
                                    f"got {shown(repeat)}")
