@@ -109,7 +109,7 @@ CLASSIFIER_GRIDS: dict[str, dict[str, list]] = {
     "bs": {"lr": [3e-4, 0.001, 0.003, 0.01]},
     # SCRUB on the official schedule (msteps 2): both official optimizers around the official lr 5e-4, and its 3
     # epochs or twice as many min passes (more repair of the retain set after the max passes).
-    "scrub": {"optimizer": ["adam", "sgd"], "lr": [2e-4, 5e-4, 1e-3], "epochs": [3.0, 6.0]},
+    "scrub": {"optimizer": ["adam", "sgd"], "lr": [1e-4, 2e-4, 5e-4, 1e-3], "epochs": [3.0, 6.0]},
     "bad_teacher": {"lr": [0.001, 0.003, 0.01]},
     # SalUn's mask ratio moved little on digits-mlp (0.1 to 0.9: the same metrics at a small random-label
     # weight), while the random-label loss's weight, the learning rate and the number of passes decide how much
