@@ -21,7 +21,7 @@ def distill_kl(student_logits, teacher_logits, temperature: float) -> torch.Tens
 
 @dataclasses.dataclass
 class SCRUBConfig(OptimConfig):
-    """SCRUB (Kurmanji et al. 2023, Eqs. (1)-(3)), on the official code's schedule: in epoch e = 1..E, while
+    """SCRUB (Kurmanji et al. 2023), on the official code's schedule: in epoch e = 1..E, while
     e <= max_epochs, a max pass over D_f, min_theta -KL_T(teacher || student) in batches of forget_batch_size;
     then a min pass over D_r, min_theta gamma CE + alpha KL_T(teacher || student) in batches of batch_size.
     KL_T compares temperature-T softmaxes, times T^2; the learning rate is multiplied by lr_decay_rate once past
@@ -32,7 +32,8 @@ class SCRUBConfig(OptimConfig):
     # Adam at lr 5e-4. The max step's gradient is zero where it starts (student = teacher): the official models'
     # batch norm and dropout make the training-mode student differ from the teacher at once, but the digits models
     # have neither, and SGD's steps, proportional to that gradient, grow from nothing by about x2 a step, so a run
-    # either does nothing or blows up (NaN at lr 0.003 on digits-cnn). Adam's normalised steps move at once.
+    # either does nothing or, once grown, blows up (the NaNs of the old lr 0.01-0.03 grid). Adam's normalised steps
+    # move at once.
     epochs: float = hparam(3.0, "epochs E (each a min pass over the retain set)", low=0.0, high=100.0,
                            low_inclusive=False)
     max_epochs: int = hparam(2, "epochs that first take a max pass over the forget set (the official msteps)",

@@ -20,7 +20,8 @@ class InfluenceConfig:
     Hessian), applied exactly by the Woodbury identity."""
 
     # The official code starts WoodFisher's recursion from the identity (damping 1), so the step is mostly
-    # alpha (n_f / n) (grad L_f - grad L_r) and alpha is its size (the official script's default alpha: 0.2).
+    # alpha (n_f / n) (grad L_f - grad L_r) and alpha is its size (the official script's default alpha: 0.2). The
+    # size that forgets depends on how small the forget loss already is: each model tunes it (tuned/*.json).
     alpha: float = hparam(10.0, "scale of the influence step", low=0.0, high=1e6)
     samples: int = hparam(128, "retain samples N whose gradients estimate the Fisher", low=1, high=10000)
     damping: float = hparam(1.0, "damping added to the Fisher diagonal (the official recursion starts from the "
