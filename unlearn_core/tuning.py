@@ -101,10 +101,15 @@ CLASSIFIER_GRIDS: dict[str, dict[str, list]] = {
     "rl": {"lr": [0.003, 0.01, 0.03], "epochs": [2.0, 5.0]},
     # l1-sparse is FT plus a decaying l1 penalty, and FT forgets a class only after enough passes: epochs too.
     "l1_sparse": {"lr": [0.03, 0.1], "alpha": [1e-4, 1e-3, 3e-3], "epochs": [4.0, 10.0]},
-    "iu": {"alpha": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]},
+    # IU is one step, about alpha (n_f / n) (grad L_f - grad L_r): the official default alpha (0.2) barely moves
+    # a digits model whose forget loss is near zero, so the scale goes on to where the model breaks, at the
+    # official damping (1) and a small one (the Fisher then steers the step away from the retain gradients).
+    "iu": {"alpha": [1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0], "damping": [1.0, 0.01]},
     "be": {"lr": [3e-4, 0.001, 0.003, 0.01]},
     "bs": {"lr": [3e-4, 0.001, 0.003, 0.01]},
-    "scrub": {"lr": [0.003, 0.01, 0.03], "max_epochs": [2, 5]},
+    # SCRUB on the official schedule (msteps 2): both official optimizers around the official lr 5e-4, and its 3
+    # epochs or twice as many min passes (more repair of the retain set after the max passes).
+    "scrub": {"optimizer": ["adam", "sgd"], "lr": [1e-4, 2e-4, 5e-4, 1e-3], "epochs": [3.0, 6.0]},
     "bad_teacher": {"lr": [0.001, 0.003, 0.01]},
     # SalUn's mask ratio moved little on digits-mlp (0.1 to 0.9: the same metrics at a small random-label
     # weight), while the random-label loss's weight, the learning rate and the number of passes decide how much

@@ -21,16 +21,35 @@ def distill_kl(student_logits, teacher_logits, temperature: float) -> torch.Tens
 
 @dataclasses.dataclass
 class SCRUBConfig(OptimConfig):
-    """SCRUB: a student (the model) stays close to the original teacher on D_r,
-    min gamma CE + alpha KL(teacher || student) on D_r, and moves away from it on D_f,
-    max KL(teacher || student), for the first ``max_epochs`` epochs."""
+    """SCRUB (Kurmanji et al. 2023), on the official code's schedule: in epoch e = 1..E, while
+    e <= max_epochs, a max pass over D_f, min_theta -KL_T(teacher || student) in batches of forget_batch_size;
+    then a min pass over D_r, min_theta gamma CE + alpha KL_T(teacher || student) in batches of batch_size.
+    KL_T compares temperature-T softmaxes, times T^2; the learning rate is multiplied by lr_decay_rate once past
+    epoch lr_decay_epoch."""
 
-    epochs: float = hparam(3.0, "epochs of retain (min) passes", low=0.0, high=100.0, low_inclusive=False)
-    max_epochs: int = hparam(2, "epochs that also take forget (max) passes", low=0, high=100)
-    lr: float = hparam(0.01, "learning rate", low=0.0, high=10.0, low_inclusive=False)
-    alpha: float = hparam(0.5, "weight of the retain KL term", low=0.0, high=100.0)
-    gamma: float = hparam(1.0, "weight of the retain cross-entropy", low=0.0, high=100.0)
-    temperature: float = hparam(4.0, "distillation temperature", low=0.0, high=100.0, low_inclusive=False)
+    # The official large-scale (class forgetting) run: 3 epochs, msteps 2, SGD lr 5e-4, weight decay 5e-4,
+    # gamma 0.99, alpha 0.001, kd_T 4, retain batches of 128 and forget batches of 32; its small-scale runs use
+    # Adam at lr 5e-4. The max step's gradient is zero where it starts (student = teacher): the official models'
+    # batch norm and dropout make the training-mode student differ from the teacher at once, but the digits models
+    # have neither, and SGD's steps, proportional to that gradient, grow from nothing by about x2 a step, so a run
+    # either does nothing or, once grown, blows up (the NaNs of the old lr 0.01-0.03 grid). Adam's normalised steps
+    # move at once.
+    epochs: float = hparam(3.0, "epochs E (each a min pass over the retain set)", low=0.0, high=100.0,
+                           low_inclusive=False)
+    max_epochs: int = hparam(2, "epochs that first take a max pass over the forget set (the official msteps)",
+                             low=0, high=100)
+    lr: float = hparam(5e-4, "learning rate", low=0.0, high=10.0, low_inclusive=False)
+    optimizer: str = hparam("adam", "optimizer (Adam, as the official small-scale runs, or SGD with momentum 0.9, "
+                            "as its large-scale ones)", choices=("sgd", "adam"))
+    batch_size: int = hparam(128, "retain minibatch size (min steps)", low=1, high=4096)
+    forget_batch_size: int = hparam(32, "forget minibatch size (max steps)", low=1, high=4096)
+    alpha: float = hparam(0.001, "weight of the retain KL term in the min steps", low=0.0, high=100.0)
+    gamma: float = hparam(0.99, "weight of the retain cross-entropy in the min steps", low=0.0, high=100.0)
+    temperature: float = hparam(4.0, "distillation temperature T", low=0.0, high=100.0, low_inclusive=False)
+    lr_decay_epoch: int = hparam(3, "epochs at the full learning rate (later ones use lr x lr_decay_rate)",
+                                 low=0, high=100)
+    lr_decay_rate: float = hparam(0.1, "learning-rate factor after lr_decay_epoch", low=0.0, high=1.0,
+                                  low_inclusive=False)
 
 
 @register
@@ -53,21 +72,30 @@ class SCRUB(UnlearningMethod):
         self.check_task(task)
         cfg = self.config
         teacher = copy.deepcopy(model).eval().requires_grad_(False)
-        optimizer = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
+        optimizer = make_optimizer(task.parameters_for_unlearning(model).values(), cfg.optimizer, cfg.lr,
+                                   cfg.weight_decay)
         generator = torch.Generator().manual_seed(task.seed)
         epochs = max(int(round(cfg.epochs)), 1)
         model.train()
-        for epoch in range(epochs):
-            if epoch < cfg.max_epochs:
-                for x, _ in task.batches("forget", cfg.batch_size, generator):
-                    kl = distill_kl(model(x), teacher(x), cfg.temperature)
-                    take_step(optimizer, -kl, "SCRUB max step")
+        for epoch in range(1, epochs + 1):
+            # the official schedule: epochs count from 1, the decay applies once past the milestone
+            rate = cfg.lr_decay_rate if epoch > cfg.lr_decay_epoch else 1.0
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * rate
+            if epoch <= cfg.max_epochs:
+                for x, _ in task.batches("forget", cfg.forget_batch_size, generator):
+                    with torch.no_grad():
+                        teacher_logits = teacher(x)
+                    take_step(optimizer, -distill_kl(model(x), teacher_logits, cfg.temperature), "SCRUB max step")
             for x, y in task.batches("retain", cfg.batch_size, generator):
+                with torch.no_grad():
+                    teacher_logits = teacher(x)
                 logits = model(x)
-                loss = cfg.gamma * F.cross_entropy(logits, y) + cfg.alpha * distill_kl(logits, teacher(x), cfg.temperature)
+                loss = cfg.gamma * F.cross_entropy(logits, y) + cfg.alpha * distill_kl(logits, teacher_logits,
+                                                                                       cfg.temperature)
                 take_step(optimizer, loss, "SCRUB min step")
             if progress:
-                progress((epoch + 1) / epochs, f"SCRUB: epoch {epoch + 1}/{epochs}")
+                progress(epoch / epochs, f"SCRUB: epoch {epoch}/{epochs}")
         model.eval()
         return UnlearnResult(model)
 
