@@ -262,8 +262,8 @@ def view_runs(model: str, forget: str, method: str, overrides: dict[str, Any], s
 
 
 def view_estimate(model: str, forget: str, method: str, overrides: dict[str, Any], seed: int, with_retrain: bool,
-                  attribution: str, progress: Progress, flag: threading.Event | None = None,
-                  background: bool = False, visitor: str = "api", repeat: Any = 1) -> float:
+                  *rest, repeat: Any = 1, **options) -> float:
+    """The estimate of ``compute_view``'s request (its arguments; only the run's and ``repeat`` matter)."""
     return check_budget(view_runs(model, forget, method, overrides, seed, with_retrain, repeat), None).seconds
 
 

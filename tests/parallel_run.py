@@ -27,7 +27,8 @@ def main() -> None:
     args = cli.build_parser().parse_args(["run", *sys.argv[2:]])
     cli.start(args)
     cli.configure_hub(args)
-    outcome = run_unlearning(args.model, args.forget, args.method, args.seed, parse_assignments(args.overrides),
+    seed = "0" if args.seed is None else args.seed  # the CLI's default
+    outcome = run_unlearning(args.model, args.forget, args.method, seed, parse_assignments(args.overrides),
                              with_retrain=not args.no_retrain)
     if not execution.is_main():
         return
