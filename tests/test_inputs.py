@@ -92,3 +92,50 @@ def test_run_rejects_bad_input_before_any_work():
         with pytest.raises(UnlearningInputError) as info:
             run_unlearning("digits-cnn", **kwargs, with_retrain=False)
         assert fragment in str(info.value)
+
+
+# ---- issue 26: numbers written in other scripts, underscores or words are refused, not converted ------------
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"steps": "٣"}, "'steps' must be an integer in [1, 10], given as a JSON number or plain digits such as 64; "
+                     "got '٣'"),
+    ({"steps": "1_0"}, "got '1_0'"), ({"steps": "６４"}, "got '６４'"),
+    ({"lr": " 0x10"}, "'lr' must be a number in (0.0, 1.0], given as a JSON number or plain decimal text such as 3, "
+                      "0.01 or 1e-3; got ' 0x10'"),
+    ({"lr": "inf"}, "got 'inf'"), ({"lr": "nan"}, "got 'nan'"), ({"lr": "٠.٥"}, "plain decimal text"),
+])
+def test_hyperparameter_text_is_plain_ascii_decimals(overrides, fragment):
+    with pytest.raises(UnlearningInputError) as info:
+        build_config(_Knobs, overrides)
+    assert fragment in str(info.value)
+
+
+def test_hyperparameter_decimal_forms_still_parse():
+    config = build_config(_Knobs, parse_assignments(["lr=1e-3", "steps=7"]))
+    assert (config.lr, config.steps) == (0.001, 7)
+    assert build_config(_Knobs, {"lr": "0.01", "steps": 3.0}).steps == 3
+
+
+@pytest.mark.parametrize("shares", ["1_0", "６４", "٣", "0x10", "nan", "inf"])
+def test_sweep_shares_are_plain_ascii_decimals(shares):
+    from unlearn_core.sweep import validate_sweep
+    with pytest.raises(UnlearningInputError) as info:
+        validate_sweep("digits-cnn", shares, ["ga"], [0])
+    assert f"{shares!r} is not a number written in plain digits" in str(info.value)
+
+
+@pytest.mark.parametrize("method, fragment", [
+    ("ga", "hyperparameter 'epochs' = 1e-300 covers less than one of the 146 samples of the forget set, so the "
+           "method would not train; the smallest value that does one optimizer step is 0.00685"),
+    ("rl", "of the 1437 samples of the forget and retain sets"), ("ft", "of the 1291 samples of the retain set"),
+])
+def test_epochs_below_one_sample_are_refused(method, fragment):
+    with pytest.raises(UnlearningInputError) as info:
+        run_unlearning("digits-cnn", "class:3", method, 0, {"epochs": 1e-300}, with_retrain=False)
+    assert fragment in str(info.value)
+
+
+def test_smallest_epochs_covers_one_sample():
+    from unlearn_core.methods.base import smallest_covering
+    for samples in (3, 7, 146, 1291, 99991):
+        assert smallest_covering(samples) * samples >= 1
