@@ -162,7 +162,7 @@ def normalise_request(model: str, forget: str, method: str, overrides: dict[str,
     if not model:
         raise UnlearningInputError(f"choose a model; available: {', '.join(available_models())}")
     spec = get_model_spec(model)
-    request = spec.parse_forget(str(forget or ""))
+    request = spec.parse_forget("" if forget is None else forget)  # never str(): a list would parse as "['class"
     if not method:
         raise UnlearningInputError("choose a method")
     method_obj = get_method(method).for_task(spec.family, overrides, model=spec.name,

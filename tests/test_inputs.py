@@ -139,3 +139,48 @@ def test_smallest_epochs_covers_one_sample():
     from unlearn_core.methods.base import smallest_covering
     for samples in (3, 7, 146, 1291, 99991):
         assert smallest_covering(samples) * samples >= 1
+
+
+# ---- issue 26: unclear messages --------------------------------------------------------------------------------
+
+def test_a_method_without_hyperparameters_says_so():
+    with pytest.raises(UnlearningInputError) as info:
+        run_unlearning("digits-cnn", "class:3", "retrain", 0, {"epochs": 1}, with_retrain=False)
+    assert str(info.value) == "Retrain (method 'retrain') has no hyperparameters; got 'epochs'"
+
+
+def test_an_unknown_hyperparameter_names_the_method():
+    with pytest.raises(UnlearningInputError) as info:
+        run_unlearning("digits-cnn", "class:3", "salun", 0, {"nope": 1}, with_retrain=False)
+    assert str(info.value).startswith("unknown hyperparameter 'nope' for SalUn (method 'salun'); valid: epochs, lr")
+
+
+@pytest.mark.parametrize("forget, shown_as", [(["class:3"], "a list: ['class:3']"),
+                                              ({"kind": "class"}, "a dict: {'kind': 'class'}"), (3, "3")])
+def test_a_forget_target_that_is_not_text(forget, shown_as):
+    expected = f"forget target must be text like class:K, random:P or concept:WORDS (e.g. 'class:3'); got {shown_as}"
+    with pytest.raises(UnlearningInputError) as info:
+        run_unlearning("digits-cnn", forget, "salun", 0, with_retrain=False)
+    assert str(info.value) == expected
+    from lab_ui.compute import normalise_request  # the app's path (it once called str() on the value first)
+    with pytest.raises(UnlearningInputError) as info:
+        normalise_request("digits-cnn", forget, "salun", {}, 0)
+    assert str(info.value) == expected
+
+
+def test_an_audit_refuses_a_repeated_attack():
+    from unlearn_core.audit.suite import validate_audit
+    with pytest.raises(UnlearningInputError) as info:
+        validate_audit("digits-cnn", ["relearn", "ulira", "relearn"])
+    assert str(info.value) == "each attack can be run once; listed more than once: 'relearn'"
+
+
+def test_compare_refuses_retrain():
+    import gradio as gr
+    from lab_ui import handlers
+    with pytest.raises(gr.Error) as info:  # no request: an API client's view, the error is raised
+        handlers.compare("digits-cnn", "class:3", ["salun", "retrain"], 0)
+    assert info.value.message.startswith("Retrain is not one of the methods compared: it is the reference each "
+                                         "method's gap is measured to, and is trained for every comparison; "
+                                         "choose among: ft, ga,")
+    assert "retrain" not in info.value.message.split("choose among:")[1]

@@ -171,27 +171,32 @@ def check_field(field: dataclasses.Field, value: Any) -> None:
             f"hyperparameter '{field.name}' must be {describe_range(field)}; got {shown(value)}")
 
 
-def build_config(config_cls: type, overrides: dict[str, Any] | None = None):
-    """Instantiate ``config_cls`` from its defaults plus ``overrides``, validating every value."""
+def build_config(config_cls: type, overrides: dict[str, Any] | None = None, owner: str | None = None):
+    """Instantiate ``config_cls`` from its defaults plus ``overrides``, validating every value. ``owner`` names
+    whose knobs they are in messages (e.g. "method 'salun'"; the class name is internal)."""
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    owner = owner or config_cls.__name__
     values = {}
     for key, raw in (overrides or {}).items():
         if key not in fields:
+            if not fields:
+                raise UnlearningInputError(f"{owner} has no hyperparameters; got {shown(key)}")
             raise UnlearningInputError(
-                f"unknown hyperparameter '{key}' for {config_cls.__name__}; valid: {', '.join(fields)}")
+                f"unknown hyperparameter {shown(key)} for {owner}; valid: {', '.join(fields)}")
         values[key] = coerce(fields[key], raw)
     config = config_cls(**values)
     validate(config)
     return config
 
 
-def as_config(config_cls: type, config: Any = None, defaults: dict[str, Any] | None = None):
+def as_config(config_cls: type, config: Any = None, defaults: dict[str, Any] | None = None,
+              owner: str | None = None):
     """A validated ``config_cls``: ``config`` itself when it is one (checked: a config built by hand may hold
     out-of-range values), else built from ``defaults`` and then the overrides in ``config`` (a dict or None)."""
     if isinstance(config, config_cls):
         validate(config)
         return config
-    return build_config(config_cls, {**(defaults or {}), **(config or {})})
+    return build_config(config_cls, {**(defaults or {}), **(config or {})}, owner)
 
 
 def validate(config) -> None:

@@ -64,7 +64,7 @@ class UnlearningMethod(abc.ABC):
 
     def __init__(self, config: Any = None, **overrides: Any):
         if config is None:
-            config = build_config(self.Config, overrides)
+            config = build_config(self.Config, overrides, f"{self.label} (method '{self.name}')")
         elif overrides:
             config = dataclasses.replace(config, **overrides)
         if not isinstance(config, self.Config):
@@ -81,7 +81,7 @@ class UnlearningMethod(abc.ABC):
             raise UnlearningInputError(
                 f"method '{cls.name}' does not apply to {kind} models; it supports: {', '.join(cls.tasks)}")
         defaults = method_defaults(cls.name, kind, model, forget_kind)
-        return cls(build_config(cls.Config, {**defaults, **(overrides or {})}))
+        return cls(build_config(cls.Config, {**defaults, **(overrides or {})}, f"{cls.label} (method '{cls.name}')"))
 
     @classmethod
     def describe(cls, kind: str = "classification", model: str | None = None,
