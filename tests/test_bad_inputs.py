@@ -299,6 +299,17 @@ CLI_CASES = [
     (("run", "--model", "digits-gan", "--forget", "class:10", "--method", "atu"), "class"),
     (("run", "--model", "digits-gan", "--forget", "class:3", "--method", "esd"), "does not apply to gan models"),
     (("run", "--model", "digits-gan", "--forget", "class:3", "--method", "text_unlearn"), "needs a text model"),
+    # issue 26: hub-only options with defaults are refused for a shipped model too (they were ignored, exit 0)
+    (RUN + ("--max-images", "0"), "--max-images applies only to models given with --model-path (clip, "
+     "stable-diffusion); the shipped model digits-cnn runs in float32 with its own data and settings"),
+    (RUN + ("--guidance", "nan"), "--guidance applies only to models given with --model-path"),
+    (RUN + ("--steps", "25", "--tower", "text"), "--tower, --steps applies only"),
+    (("bench-speed", "--model", "nope"), "bench-speed times the models digits-cnn, digits-ddpm, shapes-t2i; got 'nope'"),
+    (RUN + ("--set", "epochs=٣"), "hyperparameter 'epochs' must be a number in (0.0, 100.0], given as a JSON number or "
+     "plain decimal text such as 3, 0.01 or 1e-3; got '٣'"),
+    (RUN + ("--set", "batch_size=６４"), "hyperparameter 'batch_size' must be an integer"),
+    (("audit", "--forget", "class:3", "--method", "ga", "--attack", "relearn", "--attack", "relearn"),
+     "each attack can be run once; listed more than once: 'relearn'"),
 ]
 
 
