@@ -3,6 +3,7 @@ the file, never a SafetensorError, JSONDecodeError, size-mismatch or TypeError t
 weights that cannot be the trained model (NaN, inf, all zero)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -90,7 +91,7 @@ def test_a_shipped_model_that_fails_to_load_names_the_model(tmp_path, monkeypatc
     shutil.copytree(ASSETS / "digits-cnn", folder)
     _truncate(folder / "model.safetensors")
     spec = registry.get_model_spec("digits-cnn")
-    monkeypatch.setattr(spec, "load", lambda: load_classifier(folder))
+    monkeypatch.setitem(registry.MODELS, "digits-cnn", dataclasses.replace(spec, load=lambda: load_classifier(folder)))
     registry.base_model.cache_clear()
     try:
         with pytest.raises(UnlearningInputError) as info:
