@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     examples = None if args.no_warmup else EXAMPLES[:max(args.warmup_examples, 0)]
     LIMITS.budget_s, LIMITS.cache_bytes = args.budget, args.cache_mb * 2**20
-    prepare_instance_folder()
+    for folder in prepare_instance_folder():
+        LOG.info("removed the folder of an instance that ended without its clean-up: %s", folder)
     demo = build_app(examples)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,

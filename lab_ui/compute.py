@@ -6,7 +6,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
+import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -29,16 +32,58 @@ from lab_ui.state import (AUDITS, LIMITS, OUTCOMES, QUEUE, REPORTS, SWEEPS, VIEW
 
 Progress = Callable[[float, str], None]
 # Each app instance gets its own private folder (mode 0700, a fresh name: never a fixed path in the shared temp
-# folder that someone else could plant); gradio's cache is pointed inside it (app.py), so the runs' files,
-# which live in it too, are served without a copy, and all of it goes at shutdown.
+# folder that someone else could plant), named after its process (``unlearning-lab-<pid>-<random>``) so that a
+# later start can tell the folder of a killed instance (kill -9 skips the clean-up at exit) from a live one's.
+# The runs' files live in it and are served from where they are (``runs_dir`` is a gradio static path, see
+# lab_ui/launch.py), and all of it goes at shutdown.
+INSTANCE_PREFIX = "unlearning-lab-"
+INSTANCE_NAME = re.compile(re.escape(INSTANCE_PREFIX) + r"([0-9]{1,10})-[A-Za-z0-9_]+")
 _INSTANCE: list[Path] = []
 
 
 def instance_dir() -> Path:
     """This app instance's private folder (created on first use)."""
     if not _INSTANCE:
-        _INSTANCE.append(Path(tempfile.mkdtemp(prefix="unlearning-lab-")))
+        _INSTANCE.append(Path(tempfile.mkdtemp(prefix=f"{INSTANCE_PREFIX}{os.getpid()}-")))
     return _INSTANCE[0]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's process
+        return True
+    except OverflowError:  # no process has such an id
+        return False
+    return True
+
+
+def remove_stale_instance_dirs(parent: Path | None = None) -> list[Path]:
+    """At start-up: remove the folders of this app's instances that ended without their clean-up (kill -9, a
+    crash), in ``parent`` (the temp folder). Only folders named by ``instance_dir`` (no symlink), owned by this
+    user, whose process is gone; never this instance's, nor a live one's (a reused pid keeps its folder: the safe
+    side). Returns the folders removed."""
+    parent = Path(tempfile.gettempdir()) if parent is None else parent
+    removed = []
+    for folder in sorted(parent.glob(INSTANCE_PREFIX + "*")):
+        match = INSTANCE_NAME.fullmatch(folder.name)
+        if match is None or folder in _INSTANCE:
+            continue
+        try:
+            info = folder.lstat()
+        except OSError:  # gone meanwhile
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            continue
+        pid = int(match.group(1))
+        if pid == os.getpid() or process_alive(pid):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)  # another start may be removing it too
+        removed.append(folder)
+    return removed
 
 
 def runs_dir() -> Path:
@@ -162,7 +207,7 @@ def normalise_request(model: str, forget: str, method: str, overrides: dict[str,
     if not model:
         raise UnlearningInputError(f"choose a model; available: {', '.join(available_models())}")
     spec = get_model_spec(model)
-    request = spec.parse_forget(str(forget or ""))
+    request = spec.parse_forget("" if forget is None else forget)  # never str(): a list would parse as "['class"
     if not method:
         raise UnlearningInputError("choose a method")
     method_obj = get_method(method).for_task(spec.family, overrides, model=spec.name,

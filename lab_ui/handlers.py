@@ -165,6 +165,12 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
     methods = name_list(methods, "methods")
     if not methods:
         raise UnlearningInputError("pick at least one method to compare")
+    # Retrain is the reference every row's gap is measured to, so not one of the page's choices.
+    if any(get_method(name).name == "retrain" for name in methods):
+        offered = [name for _, name in methods_for(model) if name != "retrain"]
+        raise UnlearningInputError("Retrain is not one of the methods compared: it is the reference each method's "
+                                   f"gap is measured to, and is trained for every comparison; choose among: "
+                                   f"{', '.join(offered)}")
     per_method = parse_overrides(hyperparameters, "overrides")
     unknown = [shown(name) for name in per_method if name not in methods]
     if unknown:

@@ -6,7 +6,9 @@ import atexit
 import os
 import signal
 
-from lab_ui.compute import instance_dir, remove_instance_dir
+import gradio as gr
+
+from lab_ui.compute import instance_dir, remove_instance_dir, remove_stale_instance_dirs, runs_dir
 
 
 def budget_seconds(text: str) -> float | None:
@@ -25,12 +27,18 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
-def prepare_instance_folder() -> None:
-    """Every file this instance writes goes in its own private folder, gradio's cache included (so gradio
-    serves the runs' files without copying them), and the folder goes at exit, SIGTERM included."""
+def prepare_instance_folder() -> list:
+    """Every file this instance writes goes in its own private folder, gradio's cache included, and the folder
+    goes at exit, SIGTERM included; the folders of instances killed before their clean-up (kill -9) go now.
+    The runs' files are a static path: gradio serves them from where they are instead of copying each into its
+    cache (they are stored once; ``compute.drop_run_folder`` removes them with their view). Returns the stale
+    folders removed."""
+    stale = remove_stale_instance_dirs()
     os.environ["GRADIO_TEMP_DIR"] = str(instance_dir() / "gradio")
+    gr.set_static_paths([str(runs_dir())])
     atexit.register(remove_instance_dir)
     signal.signal(signal.SIGTERM, exit_quietly)
+    return stale
 
 
 def exit_quietly(signum, frame) -> None:

@@ -267,7 +267,7 @@ def config_values(lab: LabControls, model: str, forget: str, method: str, seed: 
     tuned for this model and kind of target with ``overrides`` on top, Retrain on, the default attribution.
     Raises UnlearningInputError for a configuration the page cannot show."""
     spec = get_model_spec(str(model))
-    request = spec.parse_forget(str(forget or ""))
+    request = spec.parse_forget("" if forget is None else forget)
     options = methods_for(spec.name)
     if method not in [value for _, value in options]:
         raise UnlearningInputError(f"method {shown(method)} does not apply to {spec.name}; valid: "

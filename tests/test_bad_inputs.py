@@ -111,6 +111,9 @@ BAD_FORGETS = [
     ("random:1e1", "(0, 100)"), ("random:١٠", "ASCII"), ("banana:3", "class, random, concept"),
     ("banana", "class:K"), ("", "class:K"), ("3", "class:K"), (HTML, "class:K"), (HUGE, "class:K"),
     ("concept:cat", "concept"),
+    # issue 26: a value that is not text was echoed as a fragment ("got \"['class\"")
+    (["class:3"], "must be text like class:K, random:P or concept:WORDS (e.g. 'class:3'); got a list: ['class:3']"),
+    ({"kind": "class"}, "must be text like class:K, random:P or concept:WORDS (e.g. 'class:3'); got a dict"),
 ]
 
 
@@ -141,6 +144,11 @@ BAD_METHOD_LISTS = [
     (["esd"], ("unknown method", "does not apply")), ([HTML], "unknown method"), ([HUGE], "unknown method"),
     (["salun", "salun"], ("more than once", "given twice")), (["salun", "SalUn"], ("more than once", "given twice")),
 ]
+
+
+def test_compare_refuses_retrain(client):
+    """Retrain is the reference of every row, not one of the page's choices (issue 26: it was trained and listed)."""
+    readable_error(compare_call(client, methods=["salun", "retrain"]), "Retrain is not one of the methods compared")
 
 
 @pytest.mark.parametrize("methods, fragment", BAD_METHOD_LISTS, ids=lambda v: repr(v)[:20])
@@ -176,12 +184,23 @@ def test_bad_json(client, endpoint, parameter, text, fragment):
 
 BAD_HYPERPARAMETERS = [('{"epochs": "many"}', "epochs"), ('{"lr": -1}', "lr"), ('{"nope": 1}', "nope"),
                        ('{"epochs": 1e999}', "epochs"), ('{"batch_size": 1.5}', "batch_size"),
-                       ('{"epochs": true}', "epochs")]
+                       ('{"epochs": true}', "epochs"),
+                       # issue 26: converted silently before ("٣" -> 3, "1_0" -> 10, "６４" -> 64)
+                       ('{"epochs": "٣"}', "'epochs' must be a number in (0.0, 100.0], given as a JSON number or plain "
+                                           "decimal text such as 3, 0.01 or 1e-3; got '٣'"),
+                       ('{"batch_size": "1_0"}', "plain digits such as 64; got '1_0'"),
+                       ('{"batch_size": "６４"}', "plain digits such as 64; got '６４'"),
+                       ('{"epochs": 1e-300}', "the smallest value that does one optimizer step is")]
 
 
 @pytest.mark.parametrize("text, fragment", BAD_HYPERPARAMETERS, ids=lambda v: repr(v)[:20])
 def test_bad_hyperparameter_values(client, text, fragment):
     readable_error(run_call(client, hyper=text), fragment)
+
+
+def test_retrain_has_no_hyperparameters(client):
+    readable_error(run_call(client, method="retrain", hyper='{"epochs": 1}'),
+                   "Retrain (method 'retrain') has no hyperparameters; got 'epochs'")
 
 
 BAD_OVERRIDES = [('{"slug": {}}', "not selected"), ('{"salun": 5}', "JSON object"), ('{"salun": {"lr": -1}}', "lr"),
@@ -205,7 +224,7 @@ def test_bad_with_retrain(client, with_retrain):
     readable_error(run_call(client, retrain=with_retrain), "with_retrain must be true or false")
 
 
-BAD_SHARES = ["", "0", "100", "abc", "10,10", "-5", "٣", "1e400", None, [], ["x"], HTML, HUGE]
+BAD_SHARES = ["", "0", "100", "abc", "10,10", "-5", "٣", "1e400", None, [], ["x"], HTML, HUGE, "1_0", "６４", "nan"]
 
 
 @pytest.mark.parametrize("shares", BAD_SHARES, ids=lambda v: repr(v)[:20])
@@ -241,6 +260,7 @@ BAD_AUDITS = [
     (["inversion"], "{}", "applies to"), ([5], "{}", "list of names"), ({"relearn": 1}, "{}", "list of names"),
     (["relearn"], '{"ulira": {}}', "not being run"), (["relearn"], '{"relearn": {"steps": -1}}', "steps"),
     (["relearn"], '{"relearn": {"nope": 1}}', "nope"), (["relearn"], '{"relearn": 5}', "relearn"),
+    (["relearn", "relearn"], "{}", "each attack can be run once; listed more than once: 'relearn'"),
 ]
 
 
@@ -299,6 +319,17 @@ CLI_CASES = [
     (("run", "--model", "digits-gan", "--forget", "class:10", "--method", "atu"), "class"),
     (("run", "--model", "digits-gan", "--forget", "class:3", "--method", "esd"), "does not apply to gan models"),
     (("run", "--model", "digits-gan", "--forget", "class:3", "--method", "text_unlearn"), "needs a text model"),
+    # issue 26: hub-only options with defaults are refused for a shipped model too (they were ignored, exit 0)
+    (RUN + ("--max-images", "0"), "--max-images applies only to models given with --model-path (clip, "
+     "stable-diffusion); the shipped model digits-cnn runs in float32 with its own data and settings"),
+    (RUN + ("--guidance", "nan"), "--guidance applies only to models given with --model-path"),
+    (RUN + ("--steps", "25", "--tower", "text"), "--tower, --steps applies only"),
+    (("bench-speed", "--model", "nope"), "bench-speed times the models digits-cnn, digits-ddpm, shapes-t2i; got 'nope'"),
+    (RUN + ("--set", "epochs=٣"), "hyperparameter 'epochs' must be a number in (0.0, 100.0], given as a JSON number or "
+     "plain decimal text such as 3, 0.01 or 1e-3; got '٣'"),
+    (RUN + ("--set", "batch_size=６４"), "hyperparameter 'batch_size' must be an integer"),
+    (("audit", "--forget", "class:3", "--method", "ga", "--attack", "relearn", "--attack", "relearn"),
+     "each attack can be run once; listed more than once: 'relearn'"),
 ]
 
 

@@ -136,3 +136,67 @@ def test_pruning_keeps_the_cache_under_its_bound_and_spares_the_runs(tmp_path):
     prune_cache(tmp_path, 3500, runs)
     left = sorted(int(p.parent.name) for p in (tmp_path / "gradio").rglob("*.png"))
     assert left == [7, 8, 9] and (runs / "kept.bin").exists()
+
+
+def _dead_pid() -> int:
+    """The id of a process that has ended (and been reaped)."""
+    import subprocess
+    import sys
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_start_up_removes_only_the_folders_of_ended_instances(tmp_path):
+    dead = _dead_pid()
+    stale = tmp_path / f"unlearning-lab-{dead}-abc123"
+    (stale / "runs").mkdir(parents=True)
+    (stale / "runs" / "model.safetensors").write_bytes(b"x")
+    kept = [tmp_path / f"unlearning-lab-{os.getpid()}-live", tmp_path / "unlearning-lab-1-init",
+            tmp_path / "unlearning-lab-shots", tmp_path / "unlearning-lab-runs"]
+    for folder in kept:
+        folder.mkdir()
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    link = tmp_path / f"unlearning-lab-{dead}-link"
+    link.symlink_to(target)
+    a_file = tmp_path / f"unlearning-lab-{dead}-file"
+    a_file.write_text("not a folder")
+    kept += [link, target, a_file]
+    if os.getuid() == 0:  # another user's folder, whose process is gone too, is theirs to remove
+        theirs = tmp_path / f"unlearning-lab-{dead}-theirs"
+        theirs.mkdir()
+        os.chown(theirs, 65534, 65534)
+        kept.append(theirs)
+    assert compute.remove_stale_instance_dirs(tmp_path) == [stale]
+    assert not stale.exists() and all(path.exists() for path in kept)
+
+
+def test_the_instance_folder_is_named_after_its_process():
+    assert compute.INSTANCE_NAME.fullmatch(compute.instance_dir().name).group(1) == str(os.getpid())
+
+
+def test_a_runs_file_is_served_without_a_copy(tmp_path):
+    """gradio copies an output file into its cache unless it is a static path: a run's weights are stored once."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = """
+import os, tempfile
+from pathlib import Path
+tempfile.tempdir = os.environ["LAB_TMP"]
+import gradio as gr
+from gradio import processing_utils
+from lab_ui.compute import new_run_folder
+from lab_ui.launch import prepare_instance_folder
+prepare_instance_folder()
+weights = new_run_folder("ga") / "model.safetensors"
+weights.write_bytes(b"weights")
+served = processing_utils.move_files_to_cache({"path": str(weights), "meta": {"_type": "gradio.FileData"}},
+                                              gr.File(), postprocess=True)
+print(served["path"] == str(weights), sum(1 for f in Path(os.environ["LAB_TMP"]).rglob("model.safetensors")))
+"""
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "LAB_TMP": str(tmp_path), "PYTHONPATH": str(root)})
+    assert result.stdout.split() == ["True", "1"], result.stderr[-2000:]

@@ -488,3 +488,28 @@ def test_sd_with_a_damaged_text_encoder_file_is_an_input_error_naming_it(sd_dir,
         load_stable_diffusion(str(damaged), "cpu")
     message = str(info.value)
     assert "text_encoder" in message and str(weights) in message and "damaged" in message
+
+
+@pytest.mark.parametrize("content, message", [
+    ("pickle", "pytorch_model.bin: the pickle holds objects other than weights, which are never unpickled (they "
+               "could run code); save the part as safetensors"),
+    ("foreign", "pytorch_model.bin: the file lacks 36 of its weights (e.g. embeddings.position_embedding.weight, "),
+], ids=["pickle", "foreign"])
+def test_sd_text_encoder_bin_that_is_not_the_weights_is_refused(sd_dir, tmp_path, content, message):
+    """A pickled .bin with other objects was an UnpicklingError traceback; one holding none of the expected
+    weights ran with a random text encoder."""
+    import datetime
+    import shutil
+
+    from unlearn_core.errors import UnlearningInputError
+    from unlearn_core.models.sd import load_stable_diffusion
+
+    folder = tmp_path / "sd-with-bin"
+    shutil.copytree(sd_dir, folder)
+    (folder / "text_encoder" / "model.safetensors").unlink()
+    data = {"a": datetime.date(2020, 1, 1)} if content == "pickle" else {"foo": torch.ones(3)}
+    torch.save(data, folder / "text_encoder" / "pytorch_model.bin")
+    with pytest.raises(UnlearningInputError) as info:
+        load_stable_diffusion(str(folder), "cpu")
+    assert str(info.value).startswith("could not load Stable Diffusion's text_encoder from ")
+    assert message in str(info.value)

@@ -92,3 +92,95 @@ def test_run_rejects_bad_input_before_any_work():
         with pytest.raises(UnlearningInputError) as info:
             run_unlearning("digits-cnn", **kwargs, with_retrain=False)
         assert fragment in str(info.value)
+
+
+# ---- issue 26: numbers written in other scripts, underscores or words are refused, not converted ------------
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"steps": "٣"}, "'steps' must be an integer in [1, 10], given as a JSON number or plain digits such as 64; "
+                     "got '٣'"),
+    ({"steps": "1_0"}, "got '1_0'"), ({"steps": "６４"}, "got '６４'"),
+    ({"lr": " 0x10"}, "'lr' must be a number in (0.0, 1.0], given as a JSON number or plain decimal text such as 3, "
+                      "0.01 or 1e-3; got ' 0x10'"),
+    ({"lr": "inf"}, "got 'inf'"), ({"lr": "nan"}, "got 'nan'"), ({"lr": "٠.٥"}, "plain decimal text"),
+])
+def test_hyperparameter_text_is_plain_ascii_decimals(overrides, fragment):
+    with pytest.raises(UnlearningInputError) as info:
+        build_config(_Knobs, overrides)
+    assert fragment in str(info.value)
+
+
+def test_hyperparameter_decimal_forms_still_parse():
+    config = build_config(_Knobs, parse_assignments(["lr=1e-3", "steps=7"]))
+    assert (config.lr, config.steps) == (0.001, 7)
+    assert build_config(_Knobs, {"lr": "0.01", "steps": 3.0}).steps == 3
+
+
+@pytest.mark.parametrize("shares", ["1_0", "６４", "٣", "0x10", "nan", "inf"])
+def test_sweep_shares_are_plain_ascii_decimals(shares):
+    from unlearn_core.sweep import validate_sweep
+    with pytest.raises(UnlearningInputError) as info:
+        validate_sweep("digits-cnn", shares, ["ga"], [0])
+    assert f"{shares!r} is not a number written in plain digits" in str(info.value)
+
+
+@pytest.mark.parametrize("method, fragment", [
+    ("ga", "hyperparameter 'epochs' = 1e-300 covers less than one of the 146 samples of the forget set, so the "
+           "method would not train; the smallest value that does one optimizer step is 0.00685"),
+    ("rl", "of the 1437 samples of the forget and retain sets"), ("ft", "of the 1291 samples of the retain set"),
+])
+def test_epochs_below_one_sample_are_refused(method, fragment):
+    with pytest.raises(UnlearningInputError) as info:
+        run_unlearning("digits-cnn", "class:3", method, 0, {"epochs": 1e-300}, with_retrain=False)
+    assert fragment in str(info.value)
+
+
+def test_smallest_epochs_covers_one_sample():
+    from unlearn_core.methods.base import smallest_covering
+    for samples in (3, 7, 146, 1291, 99991):
+        assert smallest_covering(samples) * samples >= 1
+
+
+# ---- issue 26: unclear messages --------------------------------------------------------------------------------
+
+def test_a_method_without_hyperparameters_says_so():
+    with pytest.raises(UnlearningInputError) as info:
+        run_unlearning("digits-cnn", "class:3", "retrain", 0, {"epochs": 1}, with_retrain=False)
+    assert str(info.value) == "Retrain (method 'retrain') has no hyperparameters; got 'epochs'"
+
+
+def test_an_unknown_hyperparameter_names_the_method():
+    with pytest.raises(UnlearningInputError) as info:
+        run_unlearning("digits-cnn", "class:3", "salun", 0, {"nope": 1}, with_retrain=False)
+    assert str(info.value).startswith("unknown hyperparameter 'nope' for SalUn (method 'salun'); valid: epochs, lr")
+
+
+@pytest.mark.parametrize("forget, shown_as", [(["class:3"], "a list: ['class:3']"),
+                                              ({"kind": "class"}, "a dict: {'kind': 'class'}"), (3, "3")])
+def test_a_forget_target_that_is_not_text(forget, shown_as):
+    expected = f"forget target must be text like class:K, random:P or concept:WORDS (e.g. 'class:3'); got {shown_as}"
+    with pytest.raises(UnlearningInputError) as info:
+        run_unlearning("digits-cnn", forget, "salun", 0, with_retrain=False)
+    assert str(info.value) == expected
+    from lab_ui.compute import normalise_request  # the app's path (it once called str() on the value first)
+    with pytest.raises(UnlearningInputError) as info:
+        normalise_request("digits-cnn", forget, "salun", {}, 0)
+    assert str(info.value) == expected
+
+
+def test_an_audit_refuses_a_repeated_attack():
+    from unlearn_core.audit.suite import validate_audit
+    with pytest.raises(UnlearningInputError) as info:
+        validate_audit("digits-cnn", ["relearn", "ulira", "relearn"])
+    assert str(info.value) == "each attack can be run once; listed more than once: 'relearn'"
+
+
+def test_compare_refuses_retrain():
+    import gradio as gr
+    from lab_ui import handlers
+    with pytest.raises(gr.Error) as info:  # no request: an API client's view, the error is raised
+        handlers.compare("digits-cnn", "class:3", ["salun", "retrain"], 0)
+    assert info.value.message.startswith("Retrain is not one of the methods compared: it is the reference each "
+                                         "method's gap is measured to, and is trained for every comparison; "
+                                         "choose among: ft, ga,")
+    assert "retrain" not in info.value.message.split("choose among:")[1]

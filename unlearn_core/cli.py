@@ -27,24 +27,31 @@ def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
     hub.add_argument("--forget-dir", help="folder of forget images (overrides DATA)")
     hub.add_argument("--retain-dir", help="CLIP: ROOT/<name>/*.png of names to keep; SD: folder of retain images")
     hub.add_argument("--names", help="CLIP: names file (one per line) for zero-shot classification")
-    hub.add_argument("--tower", default="both", choices=("vision", "text", "both"),
-                     help="CLIP: which encoder methods may change (SLUG's candidate layers)")
-    hub.add_argument("--template", default="a photo of {}.", help="CLIP: zero-shot prompt template")
+    hub.add_argument("--tower", choices=("vision", "text", "both"),
+                     help="CLIP: which encoder methods may change (SLUG's candidate layers; default both)")
+    hub.add_argument("--template", help="CLIP: zero-shot prompt template (default 'a photo of {}.')")
     hub.add_argument("--prompts", help="SD: evaluation prompts file (one per line)")
     hub.add_argument("--clip-path", help="SD: a CLIP model (folder or cached id) for the CLIP-score")
-    hub.add_argument("--max-images", type=int, default=50, help="at most this many images per name / set")
-    hub.add_argument("--unet-part", default="full", choices=("full", "cross-attention"),
-                     help="SD: the UNet weights ESD/SalUn/... train (SLUG edits one text-encoder layer)")
+    hub.add_argument("--max-images", type=int, help="at most this many images per name / set (default 50)")
+    hub.add_argument("--unet-part", choices=("full", "cross-attention"),
+                     help="SD: the UNet weights ESD/SalUn/... train (SLUG edits one text-encoder layer; default "
+                     "full)")
     hub.add_argument("--anchor", help="SD: SalUn draws this instead of the concept (default: a retain prompt)")
-    hub.add_argument("--guidance", type=float, default=7.5, help="SD: classifier-free guidance")
-    hub.add_argument("--steps", type=int, default=25, help="SD: DDIM steps per sample")
-    hub.add_argument("--generate", type=int, default=4,
-                     help="SD: images the model draws per prompt for a forget/retain set given without images")
-    hub.add_argument("--eval-seeds", type=int, default=2, help="SD: seeds per evaluation prompt")
+    hub.add_argument("--guidance", type=float, help="SD: classifier-free guidance (default 7.5)")
+    hub.add_argument("--steps", type=int, help="SD: DDIM steps per sample (default 25)")
+    hub.add_argument("--generate", type=int,
+                     help="SD: images the model draws per prompt for a forget/retain set given without images "
+                     "(default 4)")
+    hub.add_argument("--eval-seeds", type=int, help="SD: seeds per evaluation prompt (default 2)")
 
 
-# Options without a default that only a user-given model reads.
-HUB_ONLY_OPTIONS = ("dtype", "data", "forget_dir", "retain_dir", "names", "prompts", "clip_path", "anchor")
+# The defaults of the hub options that have one. They are filled in by ``configure_hub``, not by argparse, so that
+# an option given for a shipped model is seen (a default would hide it) and refused instead of ignored.
+HUB_DEFAULTS = {"tower": "both", "template": "a photo of {}.", "max_images": 50, "unet_part": "full",
+                "guidance": 7.5, "steps": 25, "generate": 4, "eval_seeds": 2}
+# Options that only a user-given model reads.
+HUB_ONLY_OPTIONS = ("dtype", "data", "forget_dir", "retain_dir", "names", "prompts", "clip_path", "anchor",
+                    *HUB_DEFAULTS)
 
 
 def configure_hub(args) -> None:
@@ -60,12 +67,15 @@ def configure_hub(args) -> None:
         if given:  # silently ignoring them would run something other than what was asked
             raise UnlearningInputError(f"{', '.join(given)} applies only to models given with --model-path "
                                        f"({', '.join(HUB_FAMILIES)}); the shipped model {args.model} runs in float32 "
-                                       "with its own data")
+                                       "with its own data and settings")
         return
+    for name, default in HUB_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     for flag in ("max_images", "steps", "generate", "eval_seeds"):
         if getattr(args, flag) < 1:
             raise UnlearningInputError(f"--{flag.replace('_', '-')} must be at least 1; got {getattr(args, flag)}")
-    if not 0 <= args.guidance <= 50:
+    if not 0 <= args.guidance <= 50:  # also refuses NaN
         raise UnlearningInputError(f"--guidance must be in [0, 50]; got {args.guidance}")
     optional = lambda value: hub_path(value) if value else None  # noqa: E731
     configure(args.model, HubOptions(

@@ -31,7 +31,11 @@ class ForgetRequest:
 
     @classmethod
     def parse(cls, text: str, num_classes: int | None = None) -> "ForgetRequest":
-        if not isinstance(text, str) or ":" not in text:
+        if not isinstance(text, str):
+            raise UnlearningInputError(
+                "forget target must be text like class:K, random:P or concept:WORDS (e.g. 'class:3'); got "
+                f"{'a ' + type(text).__name__ + ': ' if isinstance(text, (list, tuple, dict)) else ''}{shown(text)}")
+        if ":" not in text:
             raise UnlearningInputError(
                 f"forget target must look like 'class:K', 'random:P' or 'concept:WORDS'; got {shown(text)}")
         kind, raw = (part.strip() for part in text.split(":", 1))

@@ -5,6 +5,12 @@ class UnlearningInputError(ValueError):
     """Bad user input (model, forget request, method, hyperparameter). The message names the valid values."""
 
 
+class AssetError(UnlearningInputError):
+    """A model's files cannot be used: unreadable or garbled weights or config, a config of the wrong types,
+    weights of the wrong shapes, or weights that cannot be the trained model (NaN, inf, all zero). The message
+    names the model or the file."""
+
+
 class DivergenceError(RuntimeError):
     """A loss became NaN or infinite; the run stops instead of reporting meaningless metrics."""
 

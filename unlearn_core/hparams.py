@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any
 
 from .errors import UnlearningInputError, shown
@@ -26,6 +27,28 @@ def whole_number(value: Any, max_digits: int = 19) -> int | None:
         return int(value)
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value) <= max_digits:
         return int(value.strip())
+    return None
+
+
+# A number written as text (the CLI's --set, the app's JSON strings, a sweep's shares): ASCII digits with an optional
+# sign, point and exponent. Python's float()/int() also read other scripts' digits ("٣"), full-width digits ("６４"),
+# underscores ("1_0"), "inf" and "nan"; each of those would be a silent conversion, so none is a number here.
+DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+DECIMAL_FORM = "a JSON number or plain decimal text such as 3, 0.01 or 1e-3"
+
+
+def decimal_number(value: Any) -> float | None:
+    """``value`` as a float when it is a number (not a boolean) or plain ASCII decimal text (``DECIMAL_TEXT``,
+    surrounding spaces allowed); None otherwise. The float may be inf or NaN only when given as a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond the float range
+            return math.inf if value > 0 else -math.inf
+    if isinstance(value, str) and DECIMAL_TEXT.fullmatch(value.strip()):
+        return float(value.strip())
     return None
 
 
@@ -105,37 +128,30 @@ def _kind(field: dataclasses.Field) -> str:
 
 
 def coerce(field: dataclasses.Field, value: Any) -> Any:
-    """Convert ``value`` (possibly a string from the CLI or UI) to the field's type, or explain why not."""
+    """Convert ``value`` (a JSON value, or a string from the CLI or UI) to the field's type, or explain why not.
+    Numbers given as text must be plain ASCII decimals (``DECIMAL_TEXT``): nothing is converted silently."""
     target = type(field.default)
-    name = field.name
-    try:
-        if target is bool:
-            if isinstance(value, str):
-                lowered = value.strip().lower()
-                if lowered in ("true", "1", "yes", "on"):
-                    return True
-                if lowered in ("false", "0", "no", "off"):
-                    return False
-                raise ValueError
-            if isinstance(value, (bool, int)) and value in (0, 1):
-                return bool(value)
-            raise ValueError
-        if target is int:
-            if isinstance(value, bool):
-                raise ValueError
-            if isinstance(value, float):
-                if not value.is_integer():
-                    raise ValueError
-                return int(value)
-            return int(str(value).strip()) if isinstance(value, str) else int(value)
-        if target is float:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        raise UnlearningInputError(
-            f"hyperparameter '{name}' must be {describe_range(field)}; got {shown(value)}") from None
+    wrong = UnlearningInputError(f"hyperparameter '{field.name}' must be {describe_range(field)}; got {shown(value)}")
+    if target is bool:
+        if isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered in ("true", "1", "yes", "on"):
+                return True
+            if lowered in ("false", "0", "no", "off"):
+                return False
+        elif isinstance(value, (bool, int)) and value in (0, 1):
+            return bool(value)
+        raise wrong
+    if target in (int, float):
+        number = decimal_number(value) if target is float else whole_number(value)
+        if number is None:
+            form = {float: DECIMAL_FORM, int: "a JSON number or plain digits such as 64"}[target]
+            raise UnlearningInputError(f"hyperparameter '{field.name}' must be {describe_range(field)}"
+                                       f"{', given as ' + form if isinstance(value, str) else ''}; got {shown(value)}")
+        return number
+    if not isinstance(value, str):
+        raise wrong
+    return value
 
 
 def check_field(field: dataclasses.Field, value: Any) -> None:
@@ -155,27 +171,32 @@ def check_field(field: dataclasses.Field, value: Any) -> None:
             f"hyperparameter '{field.name}' must be {describe_range(field)}; got {shown(value)}")
 
 
-def build_config(config_cls: type, overrides: dict[str, Any] | None = None):
-    """Instantiate ``config_cls`` from its defaults plus ``overrides``, validating every value."""
+def build_config(config_cls: type, overrides: dict[str, Any] | None = None, owner: str | None = None):
+    """Instantiate ``config_cls`` from its defaults plus ``overrides``, validating every value. ``owner`` names
+    whose knobs they are in messages (e.g. "method 'salun'"; the class name is internal)."""
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    owner = owner or config_cls.__name__
     values = {}
     for key, raw in (overrides or {}).items():
         if key not in fields:
+            if not fields:
+                raise UnlearningInputError(f"{owner} has no hyperparameters; got {shown(key)}")
             raise UnlearningInputError(
-                f"unknown hyperparameter '{key}' for {config_cls.__name__}; valid: {', '.join(fields)}")
+                f"unknown hyperparameter {shown(key)} for {owner}; valid: {', '.join(fields)}")
         values[key] = coerce(fields[key], raw)
     config = config_cls(**values)
     validate(config)
     return config
 
 
-def as_config(config_cls: type, config: Any = None, defaults: dict[str, Any] | None = None):
+def as_config(config_cls: type, config: Any = None, defaults: dict[str, Any] | None = None,
+              owner: str | None = None):
     """A validated ``config_cls``: ``config`` itself when it is one (checked: a config built by hand may hold
     out-of-range values), else built from ``defaults`` and then the overrides in ``config`` (a dict or None)."""
     if isinstance(config, config_cls):
         validate(config)
         return config
-    return build_config(config_cls, {**(defaults or {}), **(config or {})})
+    return build_config(config_cls, {**(defaults or {}), **(config or {})}, owner)
 
 
 def validate(config) -> None:

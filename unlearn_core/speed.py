@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import torch
 
+from .errors import UnlearningInputError, shown
 from .inspection import inspect_run
 from .runner import run_unlearning
 from .zoo import available_models, base_model
@@ -45,8 +46,11 @@ def run_speed_benchmark(models: list[str] | None = None, seed: int = 1, warmup_s
     ``warmup_seed``; returns one row per run (``total_s`` is click to all panels)."""
     if threads is not None:
         torch.set_num_threads(int(threads))
-    runs = [r for r in SPEED_RUNS if models is None or r[0] in models]
-    runs = [r for r in runs if r[0] in available_models()]
+    timed = [r[0] for r in SPEED_RUNS if r[0] in available_models()]
+    unknown = [shown(name) for name in models or [] if name not in timed]
+    if unknown:
+        raise UnlearningInputError(f"bench-speed times the models {', '.join(timed)}; got {', '.join(unknown)}")
+    runs = [r for r in SPEED_RUNS if r[0] in timed and (models is None or r[0] in models)]
     rows = []
     for i, (model, forget, method, target) in enumerate(runs):
         if progress:

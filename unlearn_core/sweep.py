@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UnlearningInputError, shown
-from .hparams import SEED_MAX, check_seed
+from .hparams import SEED_MAX, check_seed, decimal_number
 from .methods import METHODS, get_method
 from .runner import ProgressFn, run_unlearning
 from .zoo import available_models, get_model_spec
@@ -62,15 +62,13 @@ def _check_shares(raw_shares: Any, problems: list[str]) -> tuple[float, ...]:
     shares: list[float] = []
     wrong: list[str] = []
     for raw in _items(raw_shares):
-        try:
-            # As the forget target writes it (``random:{P:g}``), so the data names the share that was run.
-            text = str(raw).strip().rstrip("%")
-            if isinstance(raw, bool) or not text.isascii():  # float() also reads other scripts' digits
-                raise ValueError(text)
-            share = float(f"{float(text):g}")
-        except (TypeError, ValueError):
-            wrong.append(f"{shown(raw)} is not a number")
+        # Plain ASCII decimals only (float() would also read "٣", "６４" and "1_0"); a trailing % is allowed.
+        number = decimal_number(raw.strip().removesuffix("%") if isinstance(raw, str) else raw)
+        if number is None:
+            wrong.append(f"{shown(raw)} is not a number written in plain digits")
             continue
+        # As the forget target writes it (``random:{P:g}``), so the data names the share that was run.
+        share = float(f"{number:g}")
         if not 0 < share < 100:  # also refuses NaN
             wrong.append(f"{raw} is not strictly between 0 and 100")
         elif share in shares:

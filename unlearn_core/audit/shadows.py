@@ -24,11 +24,12 @@ from typing import Callable
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from ..assets import ASSETS
 from ..models.classifier import build_classifier
+from ..models.pretrained import load_weights
 from ..training import train_classifier
 from ..zoo.shipped_classifier import ShippedClassifier, get_classifier
 
@@ -130,7 +131,7 @@ def _matches(record: dict | None, identity: dict) -> bool:
 
 def _load_shadow(classifier: ShippedClassifier, path: Path) -> nn.Module:
     model = build_classifier(classifier.config)
-    model.load_state_dict(load_file(str(path)))
+    load_weights(model, path)  # a damaged shadow is an AssetError naming its file
     return model.eval().requires_grad_(False)
 
 

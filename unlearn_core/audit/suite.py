@@ -29,7 +29,8 @@ class Attack:
     def config_for(self, family: str, overrides: dict[str, Any] | None = None):
         """The config for ``family``: dataclass defaults, the family's, then ``overrides`` (all validated)."""
         try:
-            return as_config(self.config_class, overrides, self.family_defaults.get(family))
+            return as_config(self.config_class, overrides, self.family_defaults.get(family),
+                             f"the {self.name} attack")
         except UnlearningInputError as error:
             raise UnlearningInputError(f"{self.name}: {error}") from None
 
@@ -62,10 +63,15 @@ def validate_audit(model_name: str, attacks: Any, settings: dict[str, dict[str, 
     family = get_model_spec(model_name).family
     if isinstance(attacks, str):
         attacks = [attacks]
-    attacks = list(dict.fromkeys(attacks or []))
+    attacks = list(attacks or [])
     valid = attacks_for(family)
     if not attacks:
         raise UnlearningInputError(f"choose at least one attack; for {model_name} ({family}): {', '.join(valid)}")
+    # A repeat is refused, not dropped (as Compare refuses a repeated method): the request says what is run.
+    repeated = [shown(name) for i, name in enumerate(attacks) if name in attacks[:i]]
+    if repeated:
+        raise UnlearningInputError(f"each attack can be run once; listed more than once: "
+                                   f"{', '.join(dict.fromkeys(repeated))}")
     for name in attacks:
         if name not in ATTACKS:
             raise UnlearningInputError(f"unknown attack {shown(name)}; valid: {', '.join(ATTACKS)}")

@@ -64,7 +64,7 @@ class UnlearningMethod(abc.ABC):
 
     def __init__(self, config: Any = None, **overrides: Any):
         if config is None:
-            config = build_config(self.Config, overrides)
+            config = build_config(self.Config, overrides, f"{self.label} (method '{self.name}')")
         elif overrides:
             config = dataclasses.replace(config, **overrides)
         if not isinstance(config, self.Config):
@@ -81,7 +81,7 @@ class UnlearningMethod(abc.ABC):
             raise UnlearningInputError(
                 f"method '{cls.name}' does not apply to {kind} models; it supports: {', '.join(cls.tasks)}")
         defaults = method_defaults(cls.name, kind, model, forget_kind)
-        return cls(build_config(cls.Config, {**defaults, **(overrides or {})}))
+        return cls(build_config(cls.Config, {**defaults, **(overrides or {})}, f"{cls.label} (method '{cls.name}')"))
 
     @classmethod
     def describe(cls, kind: str = "classification", model: str | None = None,
@@ -201,5 +201,28 @@ def run_loop(model: nn.Module, task: TaskAdapter, steps: int, loss_at: Callable[
     return losses
 
 
-def epochs_to_steps(task: TaskAdapter, which: str, epochs: float, batch_size: int) -> int:
-    return max(1, int(math.ceil(epochs * task.size(which) / batch_size)))
+def epochs_to_steps(task: TaskAdapter, which: str, epochs: float, batch_size: int,
+                    samples: int | None = None, what: str | None = None) -> int:
+    """Optimizer steps of ``epochs`` passes over the ``which`` set (or over ``samples`` samples, described as
+    ``what``), a part batch rounded up to a step; see :func:`steps_of_epochs` for a length that does no work."""
+    count = task.size(which) if samples is None else samples
+    return steps_of_epochs(epochs, count, batch_size, what or f"the {which} set")
+
+
+def steps_of_epochs(epochs: float, samples: int, batch_size: int, what: str) -> int:
+    """``ceil(epochs * samples / batch_size)`` steps. Epochs that cover less than one sample are refused: the
+    rounding up to one step would otherwise hide a length that asks for no training at all (epochs=1e-300
+    reported "Done")."""
+    if samples > 0 and epochs * samples < 1:
+        smallest = smallest_covering(samples)
+        raise UnlearningInputError(
+            f"hyperparameter 'epochs' = {shown(epochs)} covers less than one of the {samples} samples of {what}, "
+            f"so the method would not train; the smallest value that does one optimizer step is {smallest:g}")
+    return max(1, int(math.ceil(epochs * samples / batch_size)))
+
+
+def smallest_covering(samples: int) -> float:
+    """The smallest epochs, at 3 significant digits rounded up, that cover one of ``samples`` samples."""
+    exact = 1.0 / samples
+    scale = 10 ** (2 - math.floor(math.log10(exact)))
+    return math.ceil(exact * scale) / scale

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 
 from ..hparams import hparam
 from ..tasks.base import RELABEL_TARGETS, TaskAdapter
 from .base import (GRADIENT_TASKS, ProgressFn, UnlearnResult, UnlearningMethod, Work, epochs_to_steps,
-                   make_optimizer, run_loop)
+                   make_optimizer, run_loop, steps_of_epochs)
 from .registry import register
 
 
@@ -166,7 +165,7 @@ def random_label_loop(method: UnlearningMethod, model, task: TaskAdapter, progre
         # weight each part by its samples, as one loss over the mixed batch would
         return (cfg.forget_weight * forget_size * relabel + retain_size * task.loss(model, next(retain))) / cfg.batch_size
 
-    steps = max(1, int(math.ceil(cfg.epochs * (n_forget + n_retain) / cfg.batch_size)))
+    steps = steps_of_epochs(cfg.epochs, n_forget + n_retain, cfg.batch_size, "the forget and retain sets")
     params = task.parameters_for_unlearning(model)
     optimizer = make_optimizer(params.values(), cfg.optimizer, cfg.lr, cfg.weight_decay)
     return run_loop(model, task, steps, loss_at, optimizer, method.label, progress, updater, after_step=after_step)

@@ -151,7 +151,8 @@ class BadTeacher(UnlearningMethod):
                 from_forget.append(torch.full((len(x),), which == "forget"))
         x_all, forget_flag = torch.cat(xs), torch.cat(from_forget)
         optimizer = make_optimizer(model.parameters(), cfg.optimizer, cfg.lr, cfg.weight_decay)
-        steps = epochs_to_steps(task, "forget", cfg.epochs * len(x_all) / max(task.size("forget"), 1), cfg.batch_size)
+        steps = epochs_to_steps(task, "forget", cfg.epochs, cfg.batch_size, samples=len(x_all),
+                                what="the forget set and the retain subset")
         model.train()
         for step in range(steps):
             idx = torch.randint(0, len(x_all), (cfg.batch_size,), generator=generator)

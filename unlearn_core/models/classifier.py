@@ -3,13 +3,13 @@ generalises (``digits-cnn``) and an MLP that memorises (``digits-mlp``)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .pretrained import CONFIG_NAME, WEIGHTS_NAME, PretrainedModule, RecipeDict
+from ..errors import AssetError, shown
+from .pretrained import CONFIG_NAME, WEIGHTS_NAME, PretrainedModule, RecipeDict, read_json, where
 
 __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "DigitsCNN", "DigitsCNNConfig", "DigitsMLP", "DigitsMLPConfig",
            "build_classifier", "load_classifier"]
@@ -103,8 +103,9 @@ def build_classifier(config: DigitsCNNConfig | DigitsMLPConfig) -> PretrainedMod
 
 def load_classifier(folder: str | Path) -> PretrainedModule:
     """A saved classifier of whichever architecture its ``config.json`` names (``_class_name``)."""
-    name = json.loads((Path(folder) / CONFIG_NAME).read_text()).get("_class_name", "DigitsCNN")
+    name = read_json(Path(folder) / CONFIG_NAME).get("_class_name", "DigitsCNN")
     by_name = {cls.__name__: cls for cls in CLASSIFIERS.values()}
     if name not in by_name:
-        raise ValueError(f"{folder}: unknown classifier class {name!r}; known: {', '.join(by_name)}")
+        raise AssetError(f"{where(Path(folder) / CONFIG_NAME)} cannot be loaded: unknown classifier class "
+                         f"{shown(name)}; known: {', '.join(by_name)}")
     return by_name[name].from_pretrained(folder)

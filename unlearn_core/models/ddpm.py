@@ -17,7 +17,7 @@ from torch import nn
 
 from ..diffusion.training import squared_error, train_with_ema
 from ..errors import UnlearningInputError
-from .pretrained import RecipeDict
+from .pretrained import RecipeDict, check_weights, read_json, reading
 
 ProgressFn = Callable[[float, str], None]
 NUM_CLASSES = 10
@@ -50,14 +50,17 @@ def load_unet(folder: str | Path) -> nn.Module:
     folder = Path(folder)
     if not (folder / "unet").is_dir():
         raise UnlearningInputError(f"no diffusion model in {folder}; expected a unet/ folder")
-    model = UNet2DModel.from_pretrained(str(folder / "unet"), use_safetensors=True)
+    with reading(folder / "unet"):
+        model = UNet2DModel.from_pretrained(str(folder / "unet"), use_safetensors=True)
+    check_weights(model.state_dict(), folder / "unet")
     return model.eval()
 
 
 def load_scheduler(folder: str | Path):
     from diffusers import DDPMScheduler
 
-    return DDPMScheduler.from_pretrained(str(Path(folder) / "scheduler"))
+    with reading(Path(folder) / "scheduler"):
+        return DDPMScheduler.from_pretrained(str(Path(folder) / "scheduler"))
 
 
 def to_model_space(images01: torch.Tensor) -> torch.Tensor:
@@ -138,5 +141,6 @@ def save_ddpm(model: nn.Module, folder: str | Path, recipe: DDPMRecipe, card: st
 
 
 def read_recipe(folder: str | Path) -> tuple[DDPMRecipe, dict]:
-    raw = json.loads((Path(folder) / RECIPE_NAME).read_text())
-    return DDPMRecipe.from_dict(raw["recipe"]), raw
+    raw = read_json(Path(folder) / RECIPE_NAME)
+    with reading(Path(folder) / RECIPE_NAME):
+        return DDPMRecipe.from_dict(raw["recipe"]), raw

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import UnlearningInputError
-from .pretrained import WEIGHTS_NAME, PretrainedModule, RecipeDict
+from .pretrained import WEIGHTS_NAME, PretrainedModule, RecipeDict, read_json
 
 GENERATOR_DIR = "generator"
 DISCRIMINATOR_DIR = "discriminator"
@@ -145,4 +145,4 @@ def load_gan(folder: str | Path) -> tuple[Generator, Discriminator]:
 
 def read_gan_record(folder: str | Path) -> dict:
     """The ``recipe.json`` of a saved GAN: recipe, seed, left-out class, measured quality, training time."""
-    return json.loads((Path(folder) / RECIPE_NAME).read_text())
+    return read_json(Path(folder) / RECIPE_NAME)

@@ -13,6 +13,7 @@ a whole (:func:`upcast_part`), which the same entry points then follow.
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Sequence
 
@@ -134,19 +135,39 @@ def load_stable_diffusion(path: str | Path, device: str | torch.device | None = 
             "are supported by the lab's sampler and losses")
     unet_cls, text_cls, vae_cls = _classes()
 
+    def part_files(part: str) -> str:
+        found = sorted(str(f) for pattern in ("*.safetensors", "*.bin") for f in (folder / part).glob(pattern))
+        return ", ".join(found) or str(folder / part)
+
     def load_part(part: str, load):
         """One part of the pipeline; a missing or damaged file is an input error naming the part's files."""
         try:
             return load(folder / part)
+        except pickle.UnpicklingError:  # torch.load(weights_only=True) met a pickle holding more than tensors
+            raise UnlearningInputError(
+                f"could not load Stable Diffusion's {part} from {part_files(part)}: the pickle holds objects other "
+                "than weights, which are never unpickled (they could run code); save the part as safetensors") from None
         except (OSError, ValueError, KeyError, SafetensorError) as error:
-            files = ", ".join(sorted(str(f) for f in (folder / part).glob("*.safetensors"))) or str(folder / part)
-            raise UnlearningInputError(f"could not load Stable Diffusion's {part} from {files} (a damaged or "
-                                       f"incomplete file?): {error}") from None
+            raise UnlearningInputError(f"could not load Stable Diffusion's {part} from {part_files(part)} (a damaged "
+                                       f"or incomplete file?): {error}") from None
 
-    unet = load_part("unet", lambda where: unet_cls.from_pretrained(str(where), torch_dtype=dtype))
-    text_encoder = load_part("text_encoder", lambda where: text_cls.from_pretrained(
-        str(where), dtype=torch.float32, local_files_only=True))
-    vae = load_part("vae", lambda where: vae_cls.from_pretrained(str(where), torch_dtype=torch.float32))
+    def complete(part: str, loaded):
+        """The model of ``from_pretrained(..., output_loading_info=True)``, refused when the file lacked some of
+        its weights: those would be random, and a run on them means nothing."""
+        model, info = loaded
+        missing = sorted(key for key in info.get("missing_keys", ()) if not key.endswith("position_ids"))
+        if missing:
+            raise UnlearningInputError(
+                f"could not load Stable Diffusion's {part} from {part_files(part)}: the file lacks {len(missing)} of "
+                f"its weights (e.g. {', '.join(missing[:3])}), which would be random; is it this part's file?")
+        return model
+
+    unet = complete("unet", load_part("unet", lambda where: unet_cls.from_pretrained(
+        str(where), torch_dtype=dtype, output_loading_info=True)))
+    text_encoder = complete("text_encoder", load_part("text_encoder", lambda where: text_cls.from_pretrained(
+        str(where), dtype=torch.float32, local_files_only=True, output_loading_info=True)))
+    vae = complete("vae", load_part("vae", lambda where: vae_cls.from_pretrained(
+        str(where), torch_dtype=torch.float32, output_loading_info=True)))
     scheduler = load_part("scheduler", lambda where: DDPMScheduler.from_pretrained(str(where)))
     tokenizer = load_part("tokenizer", ClipPromptTokenizer.from_pretrained)
     card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None

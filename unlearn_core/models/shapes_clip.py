@@ -35,7 +35,8 @@ from .. import shapes as S
 from ..diffusion.training import CHECKPOINT_NAME, train_with_ema
 from ..errors import UnlearningInputError
 from ..gan_training import translate
-from .pretrained import CONFIG_NAME, WEIGHTS_NAME, PretrainedModule, RecipeDict
+from .pretrained import (CONFIG_NAME, WEIGHTS_NAME, PretrainedModule, RecipeDict, load_weights, read_json,
+                         reading)
 from .shapes_t2i import MAX_PROMPT_TOKENS, build_tokenizer, word_text_encoder
 from .t2i import WordTokenizer
 
@@ -145,12 +146,15 @@ class ShapesCLIP(PretrainedModule):
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> "ShapesCLIP":
-        from safetensors.torch import load_file
-
         folder = Path(folder)
-        config = cls.config_class.from_dict(json.loads((folder / CONFIG_NAME).read_text()))
-        model = cls(config, WordTokenizer.from_pretrained(folder / TOKENIZER_DIR))
-        model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)))
+        raw = read_json(folder / CONFIG_NAME)
+        with reading(folder / CONFIG_NAME):
+            config = cls.config_class.from_dict(raw)
+        with reading(folder / TOKENIZER_DIR):
+            tokenizer = WordTokenizer.from_pretrained(folder / TOKENIZER_DIR)
+        with reading(folder / CONFIG_NAME):
+            model = cls(config, tokenizer)
+        load_weights(model, folder / WEIGHTS_NAME)
         return model.eval()
 
 

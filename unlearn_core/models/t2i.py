@@ -25,6 +25,7 @@ from torch import nn
 
 from ..diffusion.training import squared_error
 from ..errors import UnlearningInputError, shown
+from .pretrained import check_weights, reading
 
 TOKENIZER_CONFIG = "tokenizer_config.json"
 VOCAB_NAME = "vocab.json"
@@ -332,9 +333,19 @@ class TextToImage(nn.Module):
         for part in ("unet", "text_encoder", "tokenizer", "scheduler"):
             if not (folder / part).is_dir():
                 raise UnlearningInputError(f"no text-to-image model in {folder}: the {part}/ folder is missing")
-        unet = UNet2DConditionModel.from_pretrained(str(folder / "unet"), use_safetensors=True)
-        text_encoder = CLIPTextModel.from_pretrained(str(folder / "text_encoder"), use_safetensors=True)
-        scheduler = DDPMScheduler.from_pretrained(str(folder / "scheduler"))
-        vae = AutoencoderKL.from_pretrained(str(folder / "vae"), use_safetensors=True) if (folder / "vae").is_dir() else None
+        with reading(folder / "unet"):
+            unet = UNet2DConditionModel.from_pretrained(str(folder / "unet"), use_safetensors=True)
+        with reading(folder / "text_encoder"):
+            text_encoder = CLIPTextModel.from_pretrained(str(folder / "text_encoder"), use_safetensors=True)
+        with reading(folder / "scheduler"):
+            scheduler = DDPMScheduler.from_pretrained(str(folder / "scheduler"))
+        with reading(folder / "vae"):
+            vae = (AutoencoderKL.from_pretrained(str(folder / "vae"), use_safetensors=True)
+                   if (folder / "vae").is_dir() else None)
+        for part, module in (("unet", unet), ("text_encoder", text_encoder), ("vae", vae)):
+            if module is not None:
+                check_weights(module.state_dict(), folder / part)
         card = (folder / "README.md").read_text() if (folder / "README.md").exists() else None
-        return cls(text_encoder.eval(), unet.eval(), scheduler, load_tokenizer(folder / "tokenizer"), vae, card).eval()
+        with reading(folder / "tokenizer"):
+            tokenizer = load_tokenizer(folder / "tokenizer")
+        return cls(text_encoder.eval(), unet.eval(), scheduler, tokenizer, vae, card).eval()

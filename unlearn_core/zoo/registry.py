@@ -12,7 +12,7 @@ from torch import nn
 
 from .. import cache
 from ..data import ForgetRequest
-from ..errors import UnlearningInputError, shown
+from ..errors import AssetError, UnlearningInputError, shown
 from ..methods import METHODS
 from ..tasks.base import TaskAdapter
 
@@ -113,7 +113,10 @@ def available_models() -> list[str]:
 @functools.lru_cache(maxsize=None)
 def base_model(name: str) -> nn.Module:
     """The shipped model, loaded once; treat as read-only (use :func:`fresh_copy`)."""
-    model = get_model_spec(name).load()
+    try:
+        model = get_model_spec(name).load()
+    except AssetError as error:  # the file is named; the user asked for the model
+        raise AssetError(f"model '{name}': {error}") from None
     model.requires_grad_(False)
     return model
 
