@@ -58,11 +58,17 @@ CNN_CASES = [
 ]
 
 
+def damaged_copy(tmp_path: Path, model: str, file: str, damage) -> Path:
+    """A copy of the shipped ``model``'s folder (never the shipped one) with ``file`` damaged."""
+    folder = tmp_path / model
+    shutil.copytree(ASSETS / model, folder)
+    damage(folder / file)
+    return folder
+
+
 @pytest.mark.parametrize("file, damage, message", CNN_CASES, ids=lambda v: v if isinstance(v, str) else None)
 def test_a_damaged_classifier_names_its_file(tmp_path, file, damage, message):
-    folder = tmp_path / "digits-cnn"
-    shutil.copytree(ASSETS / "digits-cnn", folder)
-    damage(folder / file)
+    folder = damaged_copy(tmp_path, "digits-cnn", file, damage)
     with pytest.raises(AssetError) as info:
         load_classifier(folder)
     assert message in str(info.value) and str(folder) in str(info.value)
@@ -78,9 +84,7 @@ DDPM_WEIGHTS = "unet/diffusion_pytorch_model.safetensors"
     (DDPM_WEIGHTS, _weights(lambda n, t: torch.zeros_like(t)), "unet cannot be loaded: every weight is zero"),
 ], ids=["truncated", "json", "zero"])
 def test_a_damaged_diffusion_model_names_its_folder(tmp_path, file, damage, message):
-    folder = tmp_path / "digits-ddpm"
-    shutil.copytree(ASSETS / "digits-ddpm", folder)
-    damage(folder / file)
+    folder = damaged_copy(tmp_path, "digits-ddpm", file, damage)
     with pytest.raises(AssetError) as info:
         load_unet(folder)
     assert message in str(info.value)
