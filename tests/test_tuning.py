@@ -35,7 +35,8 @@ def test_tuning_and_report_targets_are_disjoint_and_declared():
 @pytest.mark.parametrize("argv, message", [
     (["tune", "--model", "digits-cnn", "--methods", "nope"], "unknown method 'nope' for tune; valid: ft, ga"),
     (["tune", "--model", "digits-cnn", "--methods", "ga", "--grid", "ga.lr=abc"],
-     r"grid of ga: hyperparameter 'lr' must be a number in \(0.0, 10.0\]; got 'abc'"),
+     r"grid of ga: hyperparameter 'lr' must be a number in \(0.0, 10.0\], given as a JSON number or plain decimal "
+     r"text such as 3, 0.01 or 1e-3; got 'abc'"),
     (["tune", "--model", "digits-cnn", "--methods", "ga", "--grid", "ga.lr=-1"], "must be a number in"),
     (["tune", "--model", "digits-cnn", "--methods", "ga", "--grid", "ga.epochs=0"], "epochs"),
     (["tune", "--model", "digits-cnn", "--methods", "ga", "--grid", "salun.lr=0.1"], "not being tuned"),
