@@ -772,6 +772,20 @@ def compare_verdict(rows: Sequence[Mapping[str, Any]]) -> str:
         "; ".join(f"{a} and {b}" for a, b in tied) + "."
 
 
+def _spread_bars(fig: go.Figure, labels: Sequence[str], means: Sequence[float], stds: Sequence[float], n: int,
+                 colour: str, name: str, number: str, cell: Mapping[str, int]) -> None:
+    """Bars of means; over several seeds with error bars of one std, each bar's number written above its error
+    bar (a number drawn at the bar's top would sit under the error bar)."""
+    fig.add_trace(go.Bar(x=list(labels), y=list(means), marker_color=colour, name=name,
+                         error_y={"type": "data", "array": list(stds), "visible": n > 1},
+                         text=None if n > 1 else [number.format(m) for m in means],
+                         textposition="outside"), **cell)
+    if n > 1:
+        for label, mean, std in zip(labels, means, stds):
+            fig.add_annotation(x=label, y=mean + std, text=number.format(mean), showarrow=False, yanchor="bottom",
+                               yshift=2, font={"size": 12}, **cell)
+
+
 def compare_chart(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Each method's gap to Retrain (lower is better; methods without one are left out of that panel) and its
     unlearning run time, with Retrain's own run time as the reference line and a caption on cached times.
@@ -789,26 +803,23 @@ def compare_chart(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     retrain_time = next((r["runtime_s"].get("retrain") for row in rows for r in runs_of(row["report"])
                          if r["runtime_s"].get("retrain") is not None), None)
     with_gap = sorted((i for i, gap in enumerate(gaps) if gap is not None), key=lambda i: gaps[i])
-    over = f", mean ± std over {n} seeds" if n > 1 else ""
-    time_title = f"Unlearning run time (s, as measured when computed{over})"
+    over = f"; mean ± std, {n} seeds" if n > 1 else ""
+    time_title = f"Unlearning run time (s, as measured{over})"
     gap_name = _gap_name(rows)
     if with_gap:
-        gap_title = (f"Avg. Gap to Retrain (points, lower is better{over})" if gap_name == AVG_GAP
-                     else f"Gap to Retrain: UA, retained acc., FID worsening (lower is better{over})")
+        gap_title = (f"Avg. Gap to Retrain (lower is better{over})" if gap_name == AVG_GAP
+                     else f"Gap to Retrain: UA, retained acc., FID (lower is better{over})")
         fig = make_subplots(rows=1, cols=2, subplot_titles=(gap_title, time_title))
-        fig.add_trace(go.Bar(x=[labels[i] for i in with_gap], y=[gaps[i] for i in with_gap],
-                             error_y={"type": "data", "array": [gap_errors[i] for i in with_gap], "visible": n > 1},
-                             marker_color=FRONT_COLOUR, name=gap_name if gap_name == AVG_GAP else "generation gap",
-                             text=[f"{gaps[i]:.2f}" for i in with_gap], textposition="outside"), row=1, col=1)
+        _spread_bars(fig, [labels[i] for i in with_gap], [gaps[i] for i in with_gap],
+                     [gap_errors[i] for i in with_gap], n, FRONT_COLOUR,
+                     gap_name if gap_name == AVG_GAP else "generation gap", "{:.2f}", {"row": 1, "col": 1})
         time_cell = {"row": 1, "col": 2}
     else:
         fig = make_subplots(rows=1, cols=1, subplot_titles=(time_title,))
         time_cell = {"row": 1, "col": 1}
     order = with_gap + [i for i in range(len(rows)) if gaps[i] is None]
-    fig.add_trace(go.Bar(x=[labels[i] for i in order], y=[times[i] for i in order], marker_color=ACCENT,
-                         error_y={"type": "data", "array": [time_spreads[i]["std"] for i in order], "visible": n > 1},
-                         name="run time", text=[f"{times[i]:.1f}" for i in order], textposition="outside"),
-                  **time_cell)
+    _spread_bars(fig, [labels[i] for i in order], [times[i] for i in order], [time_spreads[i]["std"] for i in order],
+                 n, ACCENT, "run time", "{:.1f}", time_cell)
     if retrain_time is not None:
         fig.add_hline(y=retrain_time, line_dash="dash", line_color="#333", **time_cell,
                       annotation_text=f"Retrain {retrain_time:.1f} s", annotation_position="top left")
