@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import DivergenceError, UnlearningInputError, shown
 from .execution import is_main, launched_processes, run_device, start_processes, use_device, use_teacher_device
-from .hparams import SEED_MAX, check_seed
+from .hparams import SEED_MAX, check_seed, check_seeds
 
 
 def add_hub_arguments(parser: argparse.ArgumentParser) -> None:
@@ -245,7 +245,8 @@ def cmd_run(args) -> int:
             raise UnlearningInputError("give either --seed (one run) or --seeds (several), not both")
         from .runner import run_seeds
 
-        repeated = run_seeds(args.model, args.forget, args.method, args.seeds, parse_assignments(args.overrides),
+        repeated = run_seeds(args.model, args.forget, args.method, check_seeds(args.seeds, "--seeds"),
+                             parse_assignments(args.overrides),
                              with_retrain=not args.no_retrain, progress=_progress)
         report, outcome = repeated.report, repeated.first
         if any((args.weights, args.save_pretrained, args.grid)):
