@@ -243,7 +243,9 @@ def result_panels(warmup_examples: list[list[Any]] | None) -> ResultPanels:
         elem_id="status", label="status")
     metrics = gr.Dataframe(headers=["Metric", "Original", "Unlearned", "Retrain", "Gap to Retrain"],
                            label="Metrics: original, unlearned and Retrain (gap to Retrain "
-                                 "highlighted)", elem_id="metrics-table", interactive=False)
+                                 "highlighted)", elem_id="metrics-table", interactive=False, wrap=True,
+                           # Fits the column without scrolling, "mean ± std" cells included; the words wrap.
+                           column_widths=["27%", "13%", "13%", "13%", "13%", "21%"], max_height=1200)
     summary = gr.Markdown(elem_id="summary", label="summary")
     with gr.Row():
         with gr.Column(scale=3):
