@@ -21,6 +21,17 @@ def budget_seconds(text: str) -> float | None:
     return value or None
 
 
+def wall_cap_seconds(text: str) -> float | None:
+    """``--max-wall-s``: seconds of wall-clock time after which a computation is stopped (0 = no cap)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds (0 = no cap); got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0 (0 = no cap); got {text!r}")
+    return value or None
+
+
 def positive_int(text: str) -> int:
     if not text.isascii() or not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}")

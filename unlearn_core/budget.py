@@ -96,7 +96,7 @@ def fitting_setting(requests: list[RunRequest], cost: RunCost, budget_s: float) 
     run scaled down, or what dominates."""
     fixed = cost.evaluation_s + cost.retrain_s
     if len(requests) > 1:
-        return "fewer methods or shares, a class target (its Retrain is shipped) or a smaller model"
+        return several_runs_advice(requests, cost)
     model_name, forget, method, overrides, _, _ = requests[0]
     spec = get_model_spec(model_name)
     method_obj = get_method(method).for_task(spec.family, overrides, model=model_name,
@@ -110,6 +110,27 @@ def fitting_setting(requests: list[RunRequest], cost: RunCost, budget_s: float) 
     value = current * 0.9 * (budget_s - fixed) / cost.unlearning_s
     value = max(int(value), 1) if isinstance(current, int) else float(f"{value:.2g}")
     return f"{knob} at most {value} (now {current})"
+
+
+def several_runs_advice(requests: list[RunRequest], cost: RunCost) -> str:
+    """What fits for a Compare or a sweep: only what such a request can change. A sweep's targets are its
+    random shares (each trains its own Retrain), so a class target is advised only for a single random target."""
+    targets = {forget for _, forget, *_ in requests}
+    methods = {method for _, _, method, *_ in requests}
+    seeds = {seed for *_, seed, _ in requests}
+    changes = []
+    if len(targets) > 1:
+        retrains = f", whose Retrains alone take about {cost.retrain_s:.0f} s" if cost.retrain_s else ""
+        changes.append(f"fewer shares (now {len(targets)}{retrains})")
+    if len(methods) > 1:
+        changes.append(f"fewer methods (now {len(methods)})")
+    if len(seeds) > 1:
+        changes.append(f"fewer seeds (now {len(seeds)})")
+    changes.append("cheaper settings for the slowest methods (e.g. fewer epochs or iterations)")
+    if len(targets) == 1 and cost.retrain_s:  # Compare on a random target: a class's Retrain is shipped
+        changes.append("a class target (its Retrain is shipped)")
+    changes.append("a smaller model")
+    return ", ".join(changes[:-1]) + " or " + changes[-1]
 
 
 def check_budget(requests: list[RunRequest], budget_s: float | None) -> RunCost:
