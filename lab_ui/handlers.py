@@ -210,8 +210,8 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
         skipped = [get_method(items[i].key[2]).label for i in range(0, len(items), len(seeds))
                    if any(report is None for report in reports[i:i + len(seeds)])]
         partial = (f"**Partial**: stopped after {stop.elapsed_s:.0f} s by this app's wall-clock cap of "
-                   f"{stop.cap_s:.0f} s; not finished: {', '.join(skipped)}. ")
-    status = (f"{partial}**Compared** {len(rows)} methods on {model}, forget `{forget_shown}`, {which} "
+                   f"{stop.cap_s:.0f} s; shown: the methods it finished; not finished: {', '.join(skipped)}. ")
+    status = (f"{partial}**Compared** {len(rows)} method{'s' if len(rows) != 1 else ''} on {model}, forget `{forget_shown}`, {which} "
               f"({timing_text(time.perf_counter() - start, timing.queued_s)}). {plots.compare_verdict(rows)} "
               f"{plots.RUNTIME_NOTE}")
     return status, plots.compare_frame(rows), plots.compare_chart(rows)

@@ -4,11 +4,12 @@ import os
 import stat
 import threading
 import time
+import types
 
 import gradio as gr
 import pytest
 
-from lab_ui import compute
+from lab_ui import compute, handlers
 from lab_ui.compute import OverWallCap, Timing, compute_slot, drop_run_folder, prune_cache
 from lab_ui.handlers import user_errors
 from lab_ui.panels import done_status
@@ -266,3 +267,46 @@ print(served["path"] == str(weights), sum(1 for f in Path(os.environ["LAB_TMP"])
     result = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120,
                             env={**os.environ, "LAB_TMP": str(tmp_path), "PYTHONPATH": str(root)})
     assert result.stdout.split() == ["True", "1"], result.stderr[-2000:]
+
+
+def test_a_compare_stopped_by_the_cap_keeps_the_methods_it_finished(monkeypatch):
+    """With a wall-clock cap, a Compare stopped during its third method returns the two it finished (and the
+    stop, which the page shows as partial); one stopped during its first method raises the stop."""
+    monkeypatch.setattr(compute, "QUEUE", ComputeQueue())
+    monkeypatch.setattr(compute, "REPORTS", ResultCache())
+    monkeypatch.setattr(compute, "budget_checked", lambda runs: 1.0)
+    monkeypatch.setattr(LIMITS, "max_wall_s", 0.5)
+
+    def fake_run(model, forget, method, seed, overrides, with_retrain, progress):
+        for step in range(4):
+            time.sleep(0.06)
+            progress(step / 4, "working")
+        return types.SimpleNamespace(report={"method": method})
+
+    monkeypatch.setattr(compute, "run_unlearning", fake_run)
+    items = [compute.CompareItem(("digits-cnn", "class:3", name, 0), "digits-cnn", "class:3", name, {}, 0)
+             for name in ("ga", "rl", "salun", "slug")]
+    reports, stop = compute.compute_reports(items, None, lambda f, m: None)
+    assert [r and r["method"] for r in reports] == ["ga", "rl", None, None]
+    assert isinstance(stop, OverWallCap) and stop.cap_s == 0.5
+    monkeypatch.setattr(compute, "REPORTS", ResultCache())
+    monkeypatch.setattr(LIMITS, "max_wall_s", 0.1)
+    with pytest.raises(OverWallCap, match="nothing was kept"):
+        compute.compute_reports(items, None, lambda f, m: None)
+
+
+def test_the_compare_tab_shows_a_capped_compare_as_partial(monkeypatch):
+    """What a person sees when the cap stopped a Compare after its first method: the table holds that method,
+    and the status line says the Compare is partial, why, and which methods did not finish."""
+    finish_first_only = handlers.compute_reports
+
+    def stopped_after_first(items, flag, progress, visitor="api", client=None, timing=None):
+        reports, _ = finish_first_only(items[:1], flag, progress, visitor, client, timing)
+        return reports + [None] * (len(items) - 1), OverWallCap(61.0, 60.0, 30.0)
+
+    monkeypatch.setattr(handlers, "compute_reports", stopped_after_first)
+    status, frame, _ = handlers.compare("digits-cnn", "class:3", ["ga", "slug"], 0, "", 1, lambda *a, **k: None,
+                                        None)
+    assert status.startswith("**Partial**: stopped after 61 s by this app's wall-clock cap of 60 s; shown: the "
+                             "methods it finished; not finished: SLUG. **Compared** 1 method on digits-cnn")
+    assert list(frame["Method"]) == ["Doing nothing (original)", "GA"]
