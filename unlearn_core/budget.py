@@ -10,7 +10,7 @@ Prices are recorded, not measured at start-up: a timing probe taken while anothe
 busy came out 2 to 25 times too slow, which would have refused runs well within the budget.
 
 The app refuses a request whose estimate exceeds its budget (``BudgetExceeded``, with the estimate, the budget
-and a setting that fits) and stops one that runs well past it; the CLI has no budget.
+and a setting that fits); an admitted run is not stopped for running long on a busy host. The CLI has no budget.
 """
 from __future__ import annotations
 
