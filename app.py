@@ -20,11 +20,11 @@ import socket
 import threading
 
 from lab_ui.compute import instance_dir, runs_dir
-from lab_ui.config import DEFAULT_BUDGET_S, DEFAULT_CACHE_MB, DEFAULT_PER_CLIENT, EXAMPLES
+from lab_ui.config import EXAMPLES
 from lab_ui.gpu import configure_compute
-from lab_ui.launch import budget_seconds, positive_int, prepare_instance_folder, wall_cap_seconds
+from lab_ui.launch import add_demo_limit_flags, apply_demo_limits, prepare_instance_folder
 from lab_ui.layout import CSS, THEME, build_app
-from lab_ui.state import LIMITS, QUEUE, WARMUP_DONE
+from lab_ui.state import WARMUP_DONE
 from lab_ui.warmup import warm_up
 
 LOG = logging.getLogger("unlearning-lab")
@@ -42,30 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-warmup", action="store_true", help="do not compute the examples at start-up")
     parser.add_argument("--warmup-examples", type=int, default=len(EXAMPLES),
                         help="how many examples to compute at start-up (the first fills the page)")
-    parser.add_argument("--budget", type=budget_seconds,
-                        default=os.environ.get("UNLEARNING_LAB_BUDGET_S", str(DEFAULT_BUDGET_S)),
-                        help="seconds of compute one request may use, by its estimate: requests estimated over it "
-                             "are refused before they start; one admitted is never stopped for a slow host (see "
-                             "--max-wall-s); 0 = no budget (default: $UNLEARNING_LAB_BUDGET_S, else "
-                             f"{DEFAULT_BUDGET_S:.0f}). The command line (python -m unlearn_core) has no budget.")
-    parser.add_argument("--max-wall-s", type=wall_cap_seconds,
-                        default=os.environ.get("UNLEARNING_LAB_MAX_WALL_S", "0"),
-                        help="operator's hard cap: stop any computation after this many seconds of wall-clock "
-                             "time, however busy the host (a stopped Compare keeps the methods it finished); 0 = "
-                             "no cap (default: $UNLEARNING_LAB_MAX_WALL_S, else 0)")
-    parser.add_argument("--per-client", type=positive_int,
-                        default=os.environ.get("UNLEARNING_LAB_PER_CLIENT", str(DEFAULT_PER_CLIENT)),
-                        help="requests that may wait in the queue from one network address (each browser "
-                             "session has at most one); raise it for a classroom behind one address (default: "
-                             f"$UNLEARNING_LAB_PER_CLIENT, else {DEFAULT_PER_CLIENT})")
-    parser.add_argument("--cache-mb", type=positive_int,
-                        default=os.environ.get("UNLEARNING_LAB_CACHE_MB", str(DEFAULT_CACHE_MB)),
-                        help="megabytes gradio's cache of served images may hold (default: "
-                             f"$UNLEARNING_LAB_CACHE_MB, else {DEFAULT_CACHE_MB})")
-    parser.add_argument("--concurrent-runs", type=positive_int,
-                        default=os.environ.get("UNLEARNING_LAB_CONCURRENT_RUNS", "1"),
-                        help="runs computed at once: 1 on a CPU, more allowed on a GPU (default: "
-                             "$UNLEARNING_LAB_CONCURRENT_RUNS, else 1); the device is $UNLEARN_DEVICE, else cuda if any")
+    add_demo_limit_flags(parser)
     return parser.parse_args(argv)
 
 
@@ -89,8 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     device = configure_compute(args.concurrent_runs)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     examples = None if args.no_warmup else EXAMPLES[:max(args.warmup_examples, 0)]
-    LIMITS.budget_s, LIMITS.max_wall_s, LIMITS.cache_bytes = args.budget, args.max_wall_s, args.cache_mb * 2**20
-    QUEUE.per_client = args.per_client
+    apply_demo_limits(args)
     for folder in prepare_instance_folder():
         LOG.info("removed the folder of an instance that ended without its clean-up: %s", folder)
     demo = build_app(examples)
