@@ -133,17 +133,30 @@ def test_a_slow_host_does_not_stop_a_run_admitted_by_its_estimate(monkeypatch):
     assert time.monotonic() - start > 0.2 * LIMITS.OVERRUN + 0.4
 
 
-def test_the_operators_wall_clock_cap_stops_a_computation_with_a_clear_message(monkeypatch):
+@pytest.fixture()
+def fake_clock(monkeypatch):
+    """compute's clock as a number the test advances (``fake_clock[0] += seconds``): a loaded test machine
+    cannot shift where a cap stops."""
+    now = [1000.0]
+    monkeypatch.setattr(compute, "time", types.SimpleNamespace(monotonic=lambda: now[0],
+                                                               perf_counter=time.perf_counter))
+    return now
+
+
+def test_the_operators_wall_clock_cap_stops_a_computation_with_a_clear_message(monkeypatch, fake_clock):
     monkeypatch.setattr(compute, "QUEUE", ComputeQueue())
-    monkeypatch.setattr(LIMITS, "max_wall_s", 0.2)
+    monkeypatch.setattr(LIMITS, "max_wall_s", 60.0)
+    steps = []
     with pytest.raises(OverWallCap) as stopped:
-        with compute_slot(None, lambda f, m: None, 3.0, "me") as report:
+        with compute_slot(None, lambda f, m: steps.append(m), 30.0, "me") as report:
             for step in range(100):
-                time.sleep(0.05)
+                fake_clock[0] += 10.0
                 report(step / 100, "working")
+    assert len(steps) == 6  # 10 s ... 60 s went through; at 70 s it stopped
     message = str(stopped.value)
-    assert message.startswith("stopped after 0 s: this app's operator stops every computation after 0 s of "
-                              "wall-clock time (its estimate was 3 s of an idle machine); nothing was kept.")
+    assert message == ("stopped after 70 s: this app's operator stops every computation after 60 s of wall-clock "
+                       "time (its estimate was 30 s of an idle machine); nothing was kept. Try smaller settings, "
+                       "try again when the app is less busy, or run it from the command line, which has no limit.")
     with pytest.raises(gr.Error) as shown:
         user_errors(lambda: (_ for _ in ()).throw(stopped.value))()
     assert shown.value.title == "Stopped: over the time cap"
@@ -269,17 +282,17 @@ print(served["path"] == str(weights), sum(1 for f in Path(os.environ["LAB_TMP"])
     assert result.stdout.split() == ["True", "1"], result.stderr[-2000:]
 
 
-def test_a_compare_stopped_by_the_cap_keeps_the_methods_it_finished(monkeypatch):
+def test_a_compare_stopped_by_the_cap_keeps_the_methods_it_finished(monkeypatch, fake_clock):
     """With a wall-clock cap, a Compare stopped during its third method returns the two it finished (and the
     stop, which the page shows as partial); one stopped during its first method raises the stop."""
     monkeypatch.setattr(compute, "QUEUE", ComputeQueue())
     monkeypatch.setattr(compute, "REPORTS", ResultCache())
     monkeypatch.setattr(compute, "budget_checked", lambda runs: 1.0)
-    monkeypatch.setattr(LIMITS, "max_wall_s", 0.5)
+    monkeypatch.setattr(LIMITS, "max_wall_s", 85.0)
 
     def fake_run(model, forget, method, seed, overrides, with_retrain, progress):
-        for step in range(4):
-            time.sleep(0.06)
+        for step in range(4):  # 40 s of wall-clock time per method: the third is stopped at 90 s
+            fake_clock[0] += 10.0
             progress(step / 4, "working")
         return types.SimpleNamespace(report={"method": method})
 
@@ -288,9 +301,9 @@ def test_a_compare_stopped_by_the_cap_keeps_the_methods_it_finished(monkeypatch)
              for name in ("ga", "rl", "salun", "slug")]
     reports, stop = compute.compute_reports(items, None, lambda f, m: None)
     assert [r and r["method"] for r in reports] == ["ga", "rl", None, None]
-    assert isinstance(stop, OverWallCap) and stop.cap_s == 0.5
+    assert isinstance(stop, OverWallCap) and stop.cap_s == 85.0
     monkeypatch.setattr(compute, "REPORTS", ResultCache())
-    monkeypatch.setattr(LIMITS, "max_wall_s", 0.1)
+    monkeypatch.setattr(LIMITS, "max_wall_s", 25.0)
     with pytest.raises(OverWallCap, match="nothing was kept"):
         compute.compute_reports(items, None, lambda f, m: None)
 
@@ -310,3 +323,20 @@ def test_the_compare_tab_shows_a_capped_compare_as_partial(monkeypatch):
     assert status.startswith("**Partial**: stopped after 61 s by this app's wall-clock cap of 60 s; shown: the "
                              "methods it finished; not finished: SLUG. **Compared** 1 method on digits-cnn")
     assert list(frame["Method"]) == ["Doing nothing (original)", "GA"]
+
+
+def test_the_operator_sets_the_cap_and_the_share_per_address_from_the_command_line(monkeypatch, capsys):
+    import app
+
+    monkeypatch.setattr(LIMITS, "max_wall_s", None)
+    monkeypatch.setattr(compute.QUEUE, "per_client", 2)
+    monkeypatch.delenv("UNLEARNING_LAB_MAX_WALL_S", raising=False)
+    monkeypatch.delenv("UNLEARNING_LAB_PER_CLIENT", raising=False)
+    assert app.parse_args([]).max_wall_s is None and app.parse_args([]).per_client == 2  # off, 2 by default
+    args = app.parse_args(["--max-wall-s", "300", "--per-client", "30"])
+    app.apply_demo_limits(args)
+    assert LIMITS.max_wall_s == 300.0 and compute.QUEUE.per_client == 30
+    assert "A computation is stopped after 300 s of wall-clock time." in LIMITS.describe()
+    with pytest.raises(SystemExit):
+        app.parse_args(["--per-client", "0"])
+    assert "--per-client: must be a whole number >= 1; got '0'" in capsys.readouterr().err
