@@ -211,7 +211,8 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
                    if any(report is None for report in reports[i:i + len(seeds)])]
         partial = (f"**Partial**: stopped after {stop.elapsed_s:.0f} s by this app's wall-clock cap of "
                    f"{stop.cap_s:.0f} s; shown: the methods it finished; not finished: {', '.join(skipped)}. ")
-    status = (f"{partial}**Compared** {len(rows)} method{'s' if len(rows) != 1 else ''} on {model}, forget `{forget_shown}`, {which} "
+    compared = f"{len(rows)} method{'s' if len(rows) != 1 else ''}"
+    status = (f"{partial}**Compared** {compared} on {model}, forget `{forget_shown}`, {which} "
               f"({timing_text(time.perf_counter() - start, timing.queued_s)}). {plots.compare_verdict(rows)} "
               f"{plots.RUNTIME_NOTE}")
     return status, plots.compare_frame(rows), plots.compare_chart(rows)
@@ -230,9 +231,9 @@ def sweep(model: str, shares: str, methods: list[str], seed: float, hyperparamet
         result, cached = compute_sweep(sweep_input, flag, lambda f, m: progress(f, desc=m),
                                        visitor=session_id(request), client=client_address(request), timing=timing)
     shares_text = ", ".join(f"{share:g}%" for share in result["shares"])
+    took = "answered from the cache" if cached else timing_text(time.perf_counter() - start, timing.queued_s)
     status = (f"**Swept** {len(result['methods'])} method{'s' if len(result['methods']) != 1 else ''} over "
-              f"{shares_text} of the training set on {result['model']}, seed {result['seeds'][0]} "
-              f"({'answered from the cache' if cached else timing_text(time.perf_counter() - start, timing.queued_s)}). "
+              f"{shares_text} of the training set on {result['model']}, seed {result['seeds'][0]} ({took}). "
               f"{plots.sweep_verdict(result)}")
     return status, plots.sweep_figure(result)
 
@@ -262,8 +263,9 @@ def audit(view: dict[str, Any] | None, attacks: list[str], settings: str = "", p
         result, cached = compute_audit(view, attacks, per_attack, flag, lambda f, m: progress(f, desc=m),
                                        visitor=session_id(request), client=client_address(request), timing=timing)
     report = view["report"]
+    took = "answered from the cache" if cached else timing_text(time.perf_counter() - start, timing.queued_s)
     status = (f"**Audited** {report['method']} on {report['model']}, forget `{report['forget']}`, seed "
-              f"{report['seed']} ({'answered from the cache' if cached else timing_text(time.perf_counter() - start, timing.queued_s)}).")
+              f"{report['seed']} ({took}).")
     empty = plots.message_figure("Not part of this audit.", height=260)
     return (status, plots.audit_summary_markdown(result),
             plots.ulira_roc_figure(result["ulira"]) if "ulira" in result else empty,

@@ -229,5 +229,6 @@ def client_address(request: gr.Request | None) -> str | None:
     """The network address a request came from, as the server's socket saw it (``request.client.host``).
     X-Forwarded-For is not read here: any client can write it. Behind a reverse proxy on this machine, uvicorn
     (which gradio runs) already replaces the address with the proxy's X-Forwarded-For, trusting only proxies at
-    127.0.0.1 and ::1 (its ``forwarded_allow_ips``, $FORWARDED_ALLOW_IPS). None when there is no request (in-process calls)."""
+    127.0.0.1 and ::1 (its ``forwarded_allow_ips``, $FORWARDED_ALLOW_IPS). None when there is no request
+    (in-process calls)."""
     return getattr(getattr(request, "client", None), "host", None) or None

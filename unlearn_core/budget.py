@@ -62,7 +62,7 @@ def estimate_run(model_name: str, forget: str, method: str, overrides: dict[str,
     task = spec.make_task(request, seed)
     work = method_obj.work(task.size("forget"), task.size("retain"))
     profile = spec.cost
-    if profile is None:  # a user's model: no prices known, so no estimate (the operator's wall-clock cap, if set, still applies)
+    if profile is None:  # a user's model: no prices, no estimate (only the operator's wall-clock cap applies)
         return RunCost(0.0, 0.0, 0.0)
 
     def first_time(*key) -> bool:
