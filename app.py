@@ -1,7 +1,8 @@
 """Unlearning Lab: the Gradio app's entry point.
 
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--no-warmup] [--warmup-examples N]
-                  [--budget SECONDS] [--cache-mb MB] [--concurrent-runs N]
+                  [--budget SECONDS] [--max-wall-s SECONDS] [--per-client N] [--cache-mb MB]
+                  [--concurrent-runs N]
 
 Pick a shipped model, a forget target and a method (its hyperparameters are generated from the method's
 dataclass), run it, and inspect the metrics against Retrain, the weight-saliency heatmaps, SLUG's Pareto plot,
@@ -19,11 +20,11 @@ import socket
 import threading
 
 from lab_ui.compute import instance_dir, runs_dir
-from lab_ui.config import DEFAULT_BUDGET_S, DEFAULT_CACHE_MB, EXAMPLES
+from lab_ui.config import EXAMPLES
 from lab_ui.gpu import configure_compute
-from lab_ui.launch import budget_seconds, positive_int, prepare_instance_folder
+from lab_ui.launch import add_demo_limit_flags, apply_demo_limits, prepare_instance_folder
 from lab_ui.layout import CSS, THEME, build_app
-from lab_ui.state import LIMITS, WARMUP_DONE
+from lab_ui.state import WARMUP_DONE
 from lab_ui.warmup import warm_up
 
 LOG = logging.getLogger("unlearning-lab")
@@ -41,19 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-warmup", action="store_true", help="do not compute the examples at start-up")
     parser.add_argument("--warmup-examples", type=int, default=len(EXAMPLES),
                         help="how many examples to compute at start-up (the first fills the page)")
-    parser.add_argument("--budget", type=budget_seconds,
-                        default=os.environ.get("UNLEARNING_LAB_BUDGET_S", str(DEFAULT_BUDGET_S)),
-                        help="seconds of compute one request may use: requests estimated over it are refused, "
-                             "runs well past it stopped; 0 = no budget (default: $UNLEARNING_LAB_BUDGET_S, else "
-                             f"{DEFAULT_BUDGET_S:.0f}). The command line (python -m unlearn_core) has no budget.")
-    parser.add_argument("--cache-mb", type=positive_int,
-                        default=os.environ.get("UNLEARNING_LAB_CACHE_MB", str(DEFAULT_CACHE_MB)),
-                        help="megabytes gradio's cache of served images may hold (default: "
-                             f"$UNLEARNING_LAB_CACHE_MB, else {DEFAULT_CACHE_MB})")
-    parser.add_argument("--concurrent-runs", type=positive_int,
-                        default=os.environ.get("UNLEARNING_LAB_CONCURRENT_RUNS", "1"),
-                        help="runs computed at once: 1 on a CPU, more allowed on a GPU (default: "
-                             "$UNLEARNING_LAB_CONCURRENT_RUNS, else 1); the device is $UNLEARN_DEVICE, else cuda if any")
+    add_demo_limit_flags(parser)
     return parser.parse_args(argv)
 
 
@@ -77,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     device = configure_compute(args.concurrent_runs)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     examples = None if args.no_warmup else EXAMPLES[:max(args.warmup_examples, 0)]
-    LIMITS.budget_s, LIMITS.cache_bytes = args.budget, args.cache_mb * 2**20
+    apply_demo_limits(args)
     for folder in prepare_instance_folder():
         LOG.info("removed the folder of an instance that ended without its clean-up: %s", folder)
     demo = build_app(examples)

@@ -7,7 +7,8 @@ Modules, each importing only those listed after it (no cycles):
 - ``handlers``: the event handlers that are API endpoints (``/run``, ``/compare``, ...) and ``user_errors``.
 - ``panels``: turns an inspection view into the values of the result panels (figures from ``unlearn_core.plots``).
 - ``warmup``: computes the examples in the background at start-up.
-- ``launch``: app.py's limits (budget, cache size) and the instance's private folder, set up before the page.
+- ``launch``: app.py's limit flags (budget, wall-clock cap, queue share per address, cache size) and the
+  instance's private folder, set up before the page.
 - ``compute``: validates requests, checks them against the run budget, queues them for the compute slots and
   runs them through ``unlearn_core.runner`` / ``unlearn_core.inspection``; the runs' files and their clean-up.
 - ``gpu``: the device runs compute on, how many at once, and the ZeroGPU lease (``spaces.GPU``) on a Space.

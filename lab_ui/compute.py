@@ -27,8 +27,7 @@ from unlearn_core.sweep import SweepRequest, forget_amount_sweep, validate_sweep
 from unlearn_core.zoo import available_models, get_model_spec
 
 from lab_ui.gpu import on_gpu
-from lab_ui.state import (AUDITS, LIMITS, OUTCOMES, QUEUE, REPORTS, SWEEPS, VIEWS, QueueRefused,
-                          RunCancelled)
+from lab_ui.state import AUDITS, LIMITS, OUTCOMES, QUEUE, REPORTS, SWEEPS, VIEWS, RunCancelled
 
 Progress = Callable[[float, str], None]
 # Each app instance gets its own private folder (mode 0700, a fresh name: never a fixed path in the shared temp
@@ -232,14 +231,24 @@ def view_key(model: str, forget: str, method: str, overrides: dict[str, Any], se
     return (*run_key, attribution, len(repeat_seeds(run_key[3], repeat)))
 
 
-class OverBudget(RunCancelled):
-    """A computation that ran past the app's budget (``LIMITS.limit_s()``) and was stopped."""
+class OverWallCap(RunCancelled):
+    """A computation that ran past the operator's wall-clock cap (``LIMITS.max_wall_s``, off by default) and was
+    stopped. ``kept`` says what of it was kept, when something was."""
 
-    def __init__(self, elapsed_s: float, budget_s: float, estimate_s: float):
-        estimate = f" (its estimate was {estimate_s:.0f} s)" if estimate_s else ""
-        super().__init__(f"stopped after {elapsed_s:.0f} s: this request ran past the app's budget of "
-                         f"{budget_s:.0f} s{estimate}; nothing was kept. Try smaller settings, or run it from the "
-                         "command line, which has no budget.")
+    def __init__(self, elapsed_s: float, cap_s: float, estimate_s: float, kept: str = ""):
+        self.elapsed_s, self.cap_s, self.estimate_s = elapsed_s, cap_s, estimate_s
+        estimate = f" (its estimate was {estimate_s:.0f} s of an idle machine)" if estimate_s else ""
+        self.kept = kept or "nothing was kept"
+        super().__init__(f"stopped after {elapsed_s:.0f} s: this app's operator stops every computation after "
+                         f"{cap_s:.0f} s of wall-clock time{estimate}; {self.kept}. Try smaller settings, try again "
+                         "when the app is less busy, or run it from the command line, which has no limit.")
+
+
+@dataclasses.dataclass
+class Timing:
+    """How long a request waited in the queue (``queued_s``), filled in by ``compute_slot`` once it starts."""
+
+    queued_s: float = 0.0
 
 
 def budget_checked(requests: list[tuple]) -> float:
@@ -257,15 +266,15 @@ def waiting_message(ahead: int, wait_s: float) -> str:
 
 @contextlib.contextmanager
 def compute_slot(flag: threading.Event | None, progress: Progress, estimate_s: float = 0.0,
-                 visitor: str = "api", background: bool = False) -> Iterator[Progress]:
+                 visitor: str = "api", background: bool = False, client: str | None = None,
+                 timing: Timing | None = None) -> Iterator[Progress]:
     """Hold the one computation slot for the body of a ``with`` block. The request joins the queue (one per
-    visitor; ``QueueRefused`` otherwise), reports its place and expected wait while it waits, honours Cancel,
-    and yields the progress function to run with: it raises ``OverBudget`` once the computation has run past
-    the budget's limit."""
-    try:
-        ticket = QUEUE.join(visitor, estimate_s, background)
-    except QueueRefused as refused:
-        raise UnlearningInputError(str(refused)) from None
+    visitor, ``per_client`` waiting per address: ``QueueRefused`` otherwise), reports its place and expected wait
+    while it waits, honours Cancel, records its time in the queue in ``timing`` and yields the progress function
+    to run with. A run admitted by its estimate is not stopped for being slow: only the operator's wall-clock cap
+    (``LIMITS.max_wall_s``, off by default) stops it, with ``OverWallCap``."""
+    joined = time.monotonic()
+    ticket = QUEUE.join(visitor, estimate_s, background, client)
     try:
         while not QUEUE.try_start(ticket):
             if flag is not None and flag.is_set():
@@ -273,14 +282,16 @@ def compute_slot(flag: threading.Event | None, progress: Progress, estimate_s: f
             if not background:
                 progress(0.0, waiting_message(*QUEUE.position(ticket)))
             QUEUE.wait(0.5)
-        limit = None if background else LIMITS.limit_s()
-        prune_cache(instance_dir(), LIMITS.cache_bytes, runs_dir())
         started = time.monotonic()
+        if timing is not None:
+            timing.queued_s = started - joined
+        cap = None if background else LIMITS.max_wall_s
+        prune_cache(instance_dir(), LIMITS.cache_bytes, runs_dir())
 
         def report(fraction: float, message: str) -> None:
             elapsed = time.monotonic() - started
-            if limit is not None and elapsed > limit:
-                raise OverBudget(elapsed, LIMITS.budget_s, estimate_s)
+            if cap is not None and elapsed > cap:
+                raise OverWallCap(elapsed, cap, estimate_s)
             progress(fraction, message)
 
         yield report
@@ -315,18 +326,20 @@ def view_estimate(model: str, forget: str, method: str, overrides: dict[str, Any
 @on_gpu(view_estimate)
 def compute_view(model: str, forget: str, method: str, overrides: dict[str, Any], seed: int, with_retrain: bool,
                  attribution: str, progress: Progress, flag: threading.Event | None = None,
-                 background: bool = False, visitor: str = "api", repeat: Any = 1):
+                 background: bool = False, visitor: str = "api", repeat: Any = 1, client: str | None = None,
+                 timing: Timing | None = None):
     """Run (or fetch) one request and inspect it; returns (view, from_cache). A request repeated over several
     seeds runs each (its summary in ``view["seeds"]``) and inspects the first. A request estimated over the
-    budget is refused before it queues."""
+    budget is refused before it queues; a background one (the warm-up) is not priced against the budget, but its
+    estimate counts in the waiting visitors' expected wait."""
     key = view_key(model, forget, method, overrides, seed, with_retrain, attribution, repeat)
     cached = VIEWS.get(key)
     if cached is not None:
         return cached, True
     run_key, seeds = key[:6], repeat_seeds(key[3], key[-1])
     runs = view_runs(model, forget, method, overrides, key[3], with_retrain, key[-1])
-    estimate = budget_checked(runs) if not background else 0.0
-    with compute_slot(flag, cancellable(flag, progress), estimate, visitor, background) as report:
+    estimate = check_budget(runs, None).seconds if background else budget_checked(runs)
+    with compute_slot(flag, cancellable(flag, progress), estimate, visitor, background, client, timing) as report:
         cached = VIEWS.get(key)  # someone may have computed it while we waited
         if cached is not None:
             return cached, True
@@ -372,22 +385,32 @@ def reports_estimate(items: list[CompareItem], *rest, **options) -> float:
 
 @on_gpu(reports_estimate)
 def compute_reports(items: list[CompareItem], flag: threading.Event, progress: Progress,
-                    visitor: str = "api") -> list[dict[str, Any]]:
+                    visitor: str = "api", client: str | None = None,
+                    timing: Timing | None = None) -> tuple[list[dict[str, Any] | None], OverWallCap | None]:
     """Run (or fetch) several requests with Retrain but without inspection (what Compare needs), holding the
-    compute slot once for all of them; returns their reports. Refused before it queues when the runs not yet
-    cached are estimated over the budget."""
+    compute slot once for all of them; returns (their reports, None). Refused before it queues when the runs not
+    yet cached are estimated over the budget. Stopped by the operator's wall-clock cap after some runs finished,
+    it returns (the reports, None for each unfinished run; the stop); stopped before any, it raises the stop."""
     missing = [item for item in items if REPORTS.get(item.key) is None]
+    stop = None
     if missing:
         estimate = budget_checked(compare_runs(missing))
-        with compute_slot(flag, cancellable(flag, progress), estimate, visitor) as report:
+        with compute_slot(flag, cancellable(flag, progress), estimate, visitor, client=client,
+                          timing=timing) as report:
             for n, item in enumerate(missing):
                 if REPORTS.get(item.key) is not None:
                     continue
-                outcome = run_unlearning(item.model, item.forget, item.method, item.seed, item.overrides, True,
-                                         lambda f, m, n=n, name=item.method:
-                                         report((n + f) / len(missing), f"{name}: {m}"))
+                try:
+                    outcome = run_unlearning(item.model, item.forget, item.method, item.seed, item.overrides, True,
+                                             lambda f, m, n=n, name=item.method:
+                                             report((n + f) / len(missing), f"{name}: {m}"))
+                except OverWallCap as stopped:
+                    if not any(REPORTS.get(each.key) is not None for each in items):
+                        raise
+                    stop = stopped
+                    break
                 REPORTS.put(item.key, outcome.report)
-    return [REPORTS.get(item.key) for item in items]
+    return [REPORTS.get(item.key) for item in items], stop
 
 
 def sweep_request(model: str, shares: Any, methods: Any, seed: Any, overrides: dict[str, Any]) -> SweepRequest:
@@ -402,14 +425,15 @@ def sweep_runs(request: SweepRequest) -> list[tuple]:
 
 @on_gpu(lambda request, *rest, **options: check_budget(sweep_runs(request), None).seconds)
 def compute_sweep(request: SweepRequest, flag: threading.Event, progress: Progress,
-                  visitor: str = "api") -> tuple[dict[str, Any], bool]:
+                  visitor: str = "api", client: str | None = None,
+                  timing: Timing | None = None) -> tuple[dict[str, Any], bool]:
     """Run a validated sweep holding the compute slot, or fetch an identical one from the cache; returns
     (sweep data, from_cache). Refused before it queues when estimated over the budget."""
     cached = SWEEPS.get(request.cache_key)
     if cached is not None:
         return cached, True
     estimate = budget_checked(sweep_runs(request))
-    with compute_slot(flag, cancellable(flag, progress), estimate, visitor) as report:
+    with compute_slot(flag, cancellable(flag, progress), estimate, visitor, client=client, timing=timing) as report:
         result = forget_amount_sweep(request.model, request.shares, request.methods, request.seeds,
                                      request.overrides, report)
     SWEEPS.put(request.cache_key, result)
@@ -418,10 +442,11 @@ def compute_sweep(request: SweepRequest, flag: threading.Event, progress: Progre
 
 @on_gpu(lambda *args, **options: LIMITS.budget_s or 0.0)  # audits have no estimate: the budget's lease
 def compute_audit(view: dict[str, Any] | None, attacks: Any, settings: dict[str, Any], flag: threading.Event,
-                  progress: Progress, visitor: str = "api") -> tuple[dict[str, Any], bool]:
+                  progress: Progress, visitor: str = "api", client: str | None = None,
+                  timing: Timing | None = None) -> tuple[dict[str, Any], bool]:
     """Audit the run shown in ``view`` (this session's last run); returns (audit data, from_cache). The run's
     model comes from ``OUTCOMES``; a run evicted from there is repeated first (runs are seeded). Audits have no
-    estimate: one that runs past the budget is stopped."""
+    estimate: only the operator's wall-clock cap, when set, stops one."""
     if not view or not view.get("report"):
         raise UnlearningInputError("run a method first: the audit examines the result of the run shown above")
     report = view["report"]
@@ -432,7 +457,8 @@ def compute_audit(view: dict[str, Any] | None, attacks: Any, settings: dict[str,
     cached = AUDITS.get(key)
     if cached is not None:
         return cached, True
-    with compute_slot(flag, cancellable(flag, progress), 0.0, visitor) as report_progress:
+    with compute_slot(flag, cancellable(flag, progress), 0.0, visitor, client=client,
+                      timing=timing) as report_progress:
         outcome = OUTCOMES.get(run_key)
         share = 0.0
         if outcome is None:

@@ -24,3 +24,4 @@ COMPUTE_WORKERS = 12
 # Defaults of the public-demo limits (app.py's --budget, --cache-mb and their environment variables).
 DEFAULT_BUDGET_S = 120.0
 DEFAULT_CACHE_MB = 200
+DEFAULT_PER_CLIENT = 2  # requests waiting in the queue from one network address (app.py's --per-client)

@@ -22,11 +22,11 @@ from unlearn_core.methods import get_method, tuning_mark
 from unlearn_core.runner import repeat_seeds, seeds_report
 
 from lab_ui.catalogue import default_forget_kind, describe_method, family_of, methods_for
-from lab_ui.compute import (CompareItem, OverBudget, attribution_key, compute_audit, compute_reports, compute_sweep,
-                            compute_view, name_list, parse_overrides, report_key, sweep_request)
+from lab_ui.compute import (CompareItem, OverWallCap, Timing, attribution_key, compute_audit, compute_reports,
+                            compute_sweep, compute_view, name_list, parse_overrides, report_key, sweep_request)
 from lab_ui.config import DEFAULT_ATTRIBUTION
-from lab_ui.panels import done_status, layer_heatmap, panel_values
-from lab_ui.state import CANCEL, RunCancelled, session_id
+from lab_ui.panels import done_status, layer_heatmap, panel_values, timing_text
+from lab_ui.state import CANCEL, QueueRefused, RunCancelled, client_address, session_id
 
 LOG = logging.getLogger("unlearning-lab")
 
@@ -49,8 +49,10 @@ def user_errors(fn: Callable) -> Callable:
             raise
         except BudgetExceeded as error:
             raise gr.Error(str(error), title="Over the budget", print_exception=False) from None
-        except OverBudget as error:
-            raise gr.Error(str(error), title="Stopped: over the budget", print_exception=False) from None
+        except OverWallCap as error:
+            raise gr.Error(str(error), title="Stopped: over the time cap", print_exception=False) from None
+        except QueueRefused as error:
+            raise gr.Error(str(error), title=error.title, print_exception=False) from None
         except UnlearningInputError as error:
             raise gr.Error(page_text(str(error)), title="Invalid input", print_exception=False) from None
         except DivergenceError as error:
@@ -125,7 +127,7 @@ def run(model: str, forget: str, method: str, hyperparameters: str, seed: float,
     seeds seed, ..., seed + N - 1: the metrics show mean ± std, the summary in how many seeds the method beats
     doing nothing, the report file holds every seed's report (`runs`) and the `summary`; the other panels show
     the first seed's run."""
-    start = time.perf_counter()
+    start, timing = time.perf_counter(), Timing()
     attribution_method = attribution_key(attribution)
     overrides = parse_overrides(hyperparameters)
     if not isinstance(with_retrain, bool):
@@ -133,8 +135,8 @@ def run(model: str, forget: str, method: str, hyperparameters: str, seed: float,
     with CANCEL.running(session_id(request)) as flag:
         view, cached = compute_view(model, forget, method, overrides, seed, with_retrain, attribution_method,
                                     lambda f, m: progress(f, desc=m), flag, visitor=session_id(request),
-                                    repeat=repeat)
-    return panel_values(view, done_status(view, cached, time.perf_counter() - start))
+                                    repeat=repeat, client=client_address(request), timing=timing)
+    return panel_values(view, done_status(view, cached, time.perf_counter() - start, timing.queued_s))
 
 
 @user_errors
@@ -188,19 +190,31 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
     twice = sorted({name for name in canonical if canonical.count(name) > 1})
     if twice:
         raise UnlearningInputError(f"each method can be compared once; listed more than once: {', '.join(twice)}")
-    start = time.perf_counter()
+    start, timing = time.perf_counter(), Timing()
     with CANCEL.running(session_id(request)) as flag:
-        reports = compute_reports(items, flag, lambda f, m: progress(f, desc=m), visitor=session_id(request))
+        reports, stop = compute_reports(items, flag, lambda f, m: progress(f, desc=m), visitor=session_id(request),
+                                        client=client_address(request), timing=timing)
     rows = []
     for i in range(0, len(items), len(seeds)):
         per_seed = reports[i:i + len(seeds)]
+        if any(report is None for report in per_seed):  # stopped by the wall-clock cap before this method ended
+            continue
         model_name, target, method_name = items[i].key[:3]
         # An untuned baseline, or one tuned on this very target, says so beside its name.
         rows.append({"label": get_method(method_name).label + tuning_mark(method_name, model_name, target, seeds),
                      "report": per_seed[0] if len(seeds) == 1 else seeds_report(per_seed)})
     which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]} ({len(seeds)} each)"
-    status = (f"**Compared** {len(rows)} methods on {model}, forget `{per_seed[0]['forget']}`, {which} in "
-              f"{time.perf_counter() - start:.1f} s. {plots.compare_verdict(rows)} {plots.RUNTIME_NOTE}")
+    forget_shown = rows[0]["report"]["forget"]
+    partial = ""
+    if stop is not None:
+        skipped = [get_method(items[i].key[2]).label for i in range(0, len(items), len(seeds))
+                   if any(report is None for report in reports[i:i + len(seeds)])]
+        partial = (f"**Partial**: stopped after {stop.elapsed_s:.0f} s by this app's wall-clock cap of "
+                   f"{stop.cap_s:.0f} s; shown: the methods it finished; not finished: {', '.join(skipped)}. ")
+    compared = f"{len(rows)} method{'s' if len(rows) != 1 else ''}"
+    status = (f"{partial}**Compared** {compared} on {model}, forget `{forget_shown}`, {which} "
+              f"({timing_text(time.perf_counter() - start, timing.queued_s)}). {plots.compare_verdict(rows)} "
+              f"{plots.RUNTIME_NOTE}")
     return status, plots.compare_frame(rows), plots.compare_chart(rows)
 
 
@@ -212,14 +226,14 @@ def sweep(model: str, shares: str, methods: list[str], seed: float, hyperparamet
     line and the plot of each method's Avg. Gap to Retrain against the share, beside doing nothing."""
     sweep_input = sweep_request(model, shares, name_list(methods, "methods"), seed,
                                 parse_overrides(hyperparameters, "overrides"))
-    start = time.perf_counter()
+    start, timing = time.perf_counter(), Timing()
     with CANCEL.running(session_id(request)) as flag:
         result, cached = compute_sweep(sweep_input, flag, lambda f, m: progress(f, desc=m),
-                                       visitor=session_id(request))
+                                       visitor=session_id(request), client=client_address(request), timing=timing)
     shares_text = ", ".join(f"{share:g}%" for share in result["shares"])
+    took = "answered from the cache" if cached else timing_text(time.perf_counter() - start, timing.queued_s)
     status = (f"**Swept** {len(result['methods'])} method{'s' if len(result['methods']) != 1 else ''} over "
-              f"{shares_text} of the training set on {result['model']}, seed {result['seeds'][0]}, in "
-              f"{time.perf_counter() - start:.1f} s{' (answered from the cache)' if cached else ''}. "
+              f"{shares_text} of the training set on {result['model']}, seed {result['seeds'][0]} ({took}). "
               f"{plots.sweep_verdict(result)}")
     return status, plots.sweep_figure(result)
 
@@ -244,13 +258,14 @@ def audit(view: dict[str, Any] | None, attacks: list[str], settings: str = "", p
     membership ROC, relearning and inversion plots."""
     attacks = name_list(attacks, "attacks")
     per_attack = parse_overrides(settings, "settings")
-    start = time.perf_counter()
+    start, timing = time.perf_counter(), Timing()
     with CANCEL.running(session_id(request)) as flag:
         result, cached = compute_audit(view, attacks, per_attack, flag, lambda f, m: progress(f, desc=m),
-                                       visitor=session_id(request))
+                                       visitor=session_id(request), client=client_address(request), timing=timing)
     report = view["report"]
+    took = "answered from the cache" if cached else timing_text(time.perf_counter() - start, timing.queued_s)
     status = (f"**Audited** {report['method']} on {report['model']}, forget `{report['forget']}`, seed "
-              f"{report['seed']} in {time.perf_counter() - start:.1f} s{' (answered from the cache)' if cached else ''}.")
+              f"{report['seed']} ({took}).")
     empty = plots.message_figure("Not part of this audit.", height=260)
     return (status, plots.audit_summary_markdown(result),
             plots.ulira_roc_figure(result["ulira"]) if "ulira" in result else empty,

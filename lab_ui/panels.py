@@ -74,10 +74,17 @@ def _default_layer(layers: list[Any]) -> str:
     return max(weights, key=lambda layer: layer.scores.size).name
 
 
-def done_status(view: dict[str, Any], cached: bool, elapsed: float) -> str:
-    """The status line of a finished run."""
+def timing_text(elapsed_s: float, queued_s: float) -> str:
+    """How long a request took, its time computing apart from its time waiting in the queue (a slow answer on a
+    busy app is mostly waiting, which the request's own settings do not change)."""
+    computed = max(elapsed_s - queued_s, 0.0)
+    return f"computed in {computed:.1f} s after {queued_s:.1f} s in the queue"
+
+
+def done_status(view: dict[str, Any], cached: bool, elapsed: float, queued_s: float = 0.0) -> str:
+    """The status line of a finished run: ``elapsed`` seconds in all, ``queued_s`` of them in the queue."""
     report = view["report"]
-    where = "answered from the cache of identical runs" if cached else f"computed in {elapsed:.1f} s"
+    where = "answered from the cache of identical runs" if cached else timing_text(elapsed, queued_s)
     seeds = (view.get("seeds") or {}).get("seeds") or [report["seed"]]
     which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]} ({len(seeds)} runs)"
     return f"**Done**: {report['method']} on {report['model']}, forget `{report['forget']}`, {which} ({where})."

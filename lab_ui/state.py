@@ -14,7 +14,7 @@ from typing import Any, Callable, ClassVar, Iterator
 
 import gradio as gr
 
-from lab_ui.config import DEFAULT_BUDGET_S, DEFAULT_CACHE_MB
+from lab_ui.config import DEFAULT_BUDGET_S, DEFAULT_CACHE_MB, DEFAULT_PER_CLIENT
 
 
 class RunCancelled(Exception):
@@ -82,7 +82,12 @@ class CancelFlags:
 
 
 class QueueRefused(Exception):
-    """A request refused at the door of the compute queue (this visitor already has one, or the queue is full)."""
+    """A request refused at the door of the compute queue; ``title`` says why in a few words (the page's error
+    title), the message what to do."""
+
+    def __init__(self, title: str, message: str):
+        super().__init__(message)
+        self.title = title
 
 
 @dataclasses.dataclass(eq=False)
@@ -92,17 +97,19 @@ class Ticket:
     visitor: str
     estimate_s: float
     background: bool = False
+    client: str | None = None  # the network address it came from (None: in-process, the warm-up)
     started: float | None = None
 
 
 class ComputeQueue:
     """The compute slots: one on a CPU (``slots``, more on a GPU: ``--concurrent-runs``), first come first
-    served, at most one request per visitor (queued or running) and at most ``max_waiting`` waiting. A background
-    ticket (the start-up warm-up) takes a slot only while no visitor waits, so a visitor never queues behind more
-    than the example being computed."""
+    served, at most one request per visitor (queued or running), at most ``per_client`` waiting from one network
+    address (so that one client cannot fill the queue with fresh sessions) and at most ``max_waiting`` waiting in
+    all. A background ticket (the start-up warm-up) takes a slot only while no visitor waits, so a visitor never
+    queues behind more than the example being computed (whose estimate counts in the expected wait)."""
 
-    def __init__(self, max_waiting: int = 8, slots: int = 1):
-        self.max_waiting, self.slots = max_waiting, slots
+    def __init__(self, max_waiting: int = 8, slots: int = 1, per_client: int = DEFAULT_PER_CLIENT):
+        self.max_waiting, self.slots, self.per_client = max_waiting, slots, per_client
         self.waiting: list[Ticket] = []
         self.active: list[Ticket] = []
         self.changed = threading.Condition()
@@ -112,24 +119,32 @@ class ComputeQueue:
         """The request that started first of those running (None: the slots are free)."""
         return self.active[0] if self.active else None
 
-    def join(self, visitor: str, estimate_s: float, background: bool = False) -> Ticket:
+    def join(self, visitor: str, estimate_s: float, background: bool = False, client: str | None = None) -> Ticket:
         with self.changed:
             if not background:
                 mine = [t for t in [*self.active, *self.waiting] if t.visitor == visitor]
                 if mine:
                     state = "running" if mine[0] in self.active else "waiting in the queue"
-                    raise QueueRefused(f"you already have a request {state}; wait for it to finish or press "
+                    raise QueueRefused("One request at a time",
+                                       f"you already have a request {state}; wait for it to finish or press "
                                        "Cancel, then try again (one request per visitor at a time)")
-                if len([t for t in self.waiting if not t.background]) >= self.max_waiting:
-                    raise QueueRefused(f"the queue is full ({self.max_waiting} requests waiting); please try "
-                                       "again in a minute")
-            ticket = Ticket(visitor, estimate_s, background)
+                waiting = [t for t in self.waiting if not t.background]
+                from_client = [t for t in waiting if client is not None and t.client == client]
+                if len(from_client) >= self.per_client:
+                    raise QueueRefused("Too many requests from your address",
+                                       f"{len(from_client)} requests from your network address are already "
+                                       f"waiting in the queue, the most this app allows per address "
+                                       f"({self.per_client}); try again when one of them has started")
+                if len(waiting) >= self.max_waiting:
+                    raise QueueRefused("Queue full", f"the queue is full ({self.max_waiting} requests waiting); "
+                                       "please try again in a minute")
+            ticket = Ticket(visitor, estimate_s, background, client)
             self.waiting.append(ticket)
             return ticket
 
     def position(self, ticket: Ticket) -> tuple[int, float]:
         """(requests ahead of ``ticket``, the expected wait in seconds: the running requests' remaining
-        estimates plus the estimates of those ahead, shared by the slots)."""
+        estimates, a start-up example's included, plus the estimates of those ahead, shared by the slots)."""
         with self.changed:
             ahead = [t for t in self.waiting[:self.waiting.index(ticket)] if not t.background]
             wait = sum(t.estimate_s for t in ahead)
@@ -168,11 +183,14 @@ class ComputeQueue:
 @dataclasses.dataclass
 class DemoLimits:
     """The public demo's limits, set from app.py's flags. ``budget_s``: seconds of compute one request may use
-    (None: no budget); a request estimated over it is refused, one that runs past ``OVERRUN`` times it is stopped
-    (the margin absorbs the estimate's error). ``cache_bytes``: what gradio's cache (images it serves) may hold
-    beside the runs' own files, which leave with their runs."""
+    (None: no budget), by its estimate: a request estimated over it is refused before it starts; an admitted one
+    is never stopped for being slow (a busy host makes every run slower, not bigger). ``max_wall_s``: the
+    operator's hard cap on a computation's wall-clock time (None, the default: no cap). ``limit_s()`` bounds a
+    ZeroGPU lease (``OVERRUN`` times the budget: the margin absorbs the estimate's error). ``cache_bytes``: what
+    gradio's cache (images it serves) may hold beside the runs' own files, which leave with their runs."""
 
     budget_s: float | None = DEFAULT_BUDGET_S
+    max_wall_s: float | None = None
     cache_bytes: int = DEFAULT_CACHE_MB * 2**20
     device: str = "cpu"  # where runs compute (lab_ui.gpu.configure_compute)
     OVERRUN: ClassVar[float] = 1.25
@@ -186,7 +204,9 @@ class DemoLimits:
                   f"{self.budget_s:.0f} s of this machine (estimated before it starts: longer settings are refused "
                   "with a suggestion that fits; the command line has no limit)") if self.budget_s else \
             "Requests have no time limit here"
-        return (f"{budget}. One request per visitor at a time; others wait in a queue that shows their place. "
+        cap = (f" A computation is stopped after {self.max_wall_s:.0f} s of wall-clock time." if self.max_wall_s
+               else "")
+        return (f"{budget}. One request per visitor at a time; others wait in a queue that shows their place.{cap} "
                 f"Runs compute on: {self.device}.")
 
 
@@ -203,3 +223,12 @@ WARMUP_DONE = threading.Event()
 
 def session_id(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "api"
+
+
+def client_address(request: gr.Request | None) -> str | None:
+    """The network address a request came from, as the server's socket saw it (``request.client.host``).
+    X-Forwarded-For is not read here: any client can write it. Behind a reverse proxy on this machine, uvicorn
+    (which gradio runs) already replaces the address with the proxy's X-Forwarded-For, trusting only proxies at
+    127.0.0.1 and ::1 (its ``forwarded_allow_ips``, $FORWARDED_ALLOW_IPS). None when there is no request
+    (in-process calls)."""
+    return getattr(getattr(request, "client", None), "host", None) or None

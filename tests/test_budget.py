@@ -90,3 +90,25 @@ def test_work_grows_with_the_length_knob():
         large = get_method(method).for_task("classification", {knob: 20}).work(100, 1000)
         assert (large.passes, large.scores) > (small.passes, small.scores), method
         assert get_method(method).length_knob == knob
+
+
+def test_the_default_sweeps_advice_names_only_what_a_sweep_can_change():
+    """The Compare tab's default sweep (SalUn, SFR-on, SLUG over 10-50% on digits-cnn) is over the budget; its
+    advice names shares, methods and settings, never a class target: a sweep's targets are random shares."""
+    runs = [("digits-cnn", f"random:{share}", method, {}, 0, True)
+            for share in (10, 20, 30, 40, 50) for method in ("salun", "sfr_on", "slug")]
+    with pytest.raises(BudgetExceeded) as info:
+        check_budget(runs, DEFAULT_BUDGET_S)
+    message = str(info.value)
+    assert "these 15 runs would take about" in message
+    advice = message.split("To fit: ")[1]
+    assert advice.startswith("fewer shares (now 5, whose Retrains alone take about ")
+    assert "fewer methods (now 3)" in advice and "cheaper settings" in advice
+    assert "class" not in message
+
+
+def test_a_compare_on_a_random_target_may_be_advised_a_class_target():
+    """A Compare chooses its target, so a class target (whose Retrain is shipped) is advice it can follow."""
+    runs = [("digits-cnn", "random:30", method, {}, 0, True) for method in ("salun", "sfr_on", "slug", "ga")]
+    with pytest.raises(BudgetExceeded, match=r"fewer methods \(now 4\).*a class target \(its Retrain is shipped\)"):
+        check_budget(runs, 60.0)

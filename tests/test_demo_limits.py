@@ -1,15 +1,19 @@
-"""The public demo's limits, in process: the fair compute queue, the budget's stop, and bounded disk."""
+"""The public demo's limits, in process: the fair compute queue, the budget (by estimate, never by a slow host),
+the operator's wall-clock cap, and bounded disk."""
 import os
 import stat
 import threading
 import time
+import types
 
+import gradio as gr
 import pytest
 
-from lab_ui import compute
-from lab_ui.compute import OverBudget, compute_slot, drop_run_folder, prune_cache
+from lab_ui import compute, handlers
+from lab_ui.compute import OverWallCap, Timing, compute_slot, drop_run_folder, prune_cache
+from lab_ui.handlers import user_errors
+from lab_ui.panels import done_status
 from lab_ui.state import LIMITS, ComputeQueue, QueueRefused, ResultCache
-from unlearn_core.errors import UnlearningInputError
 
 
 def test_one_request_per_visitor_and_a_bounded_queue():
@@ -22,8 +26,9 @@ def test_one_request_per_visitor_and_a_bounded_queue():
     with pytest.raises(QueueRefused, match="already have a request waiting"):
         queue.join("bob", 1.0)
     queue.join("carol", 5.0)
-    with pytest.raises(QueueRefused, match="queue is full"):
+    with pytest.raises(QueueRefused, match="queue is full") as refused:
         queue.join("dave", 1.0)
+    assert refused.value.title == "Queue full"
     queue.leave(first)
     assert queue.try_start(queue.waiting[0])  # bob's turn
     assert queue.join("alice", 1.0)  # her first request is done and there is room: she may queue again
@@ -52,6 +57,41 @@ def test_the_warm_up_yields_to_visitors():
     assert queue.position(queue.join("w", 1.0))[0] == 1  # the example being computed is ahead of a new visitor
 
 
+def test_the_expected_wait_counts_the_start_up_example_being_computed():
+    """The warm-up's example is priced by its own estimate: a visitor behind it is told that wait, not 0 s."""
+    queue = ComputeQueue()
+    warm_up = queue.join("warm-up", 42.0, background=True)
+    assert queue.try_start(warm_up)
+    ahead, wait = queue.position(queue.join("v", 5.0))
+    assert ahead == 1 and 41.0 <= wait <= 42.0
+    assert "1 request ahead of yours, expected wait about 42 s" in compute.waiting_message(ahead, wait)
+
+
+def test_one_address_cannot_fill_the_queue():
+    """Fresh sessions from one network address may have ``per_client`` requests waiting; the next is refused
+    with a message about the queue, while a visitor from another address still gets in."""
+    queue = ComputeQueue(max_waiting=8, per_client=2)
+    assert queue.try_start(queue.join("running", 30.0, client="10.0.0.9"))
+    queue.join("s1", 1.0, client="10.0.0.1")
+    queue.join("s2", 1.0, client="10.0.0.1")
+    with pytest.raises(QueueRefused) as refused:
+        queue.join("s3", 1.0, client="10.0.0.1")
+    assert refused.value.title == "Too many requests from your address"
+    assert str(refused.value) == ("2 requests from your network address are already waiting in the queue, the most "
+                                  "this app allows per address (2); try again when one of them has started")
+    assert queue.join("other", 1.0, client="10.0.0.2")  # everyone else still queues
+
+
+def test_a_queue_refusal_is_titled_by_its_reason_not_invalid_input():
+    def refused():
+        raise QueueRefused("Too many requests from your address", "2 requests from your network address ...")
+
+    with pytest.raises(gr.Error) as shown:
+        user_errors(refused)()
+    assert shown.value.title == "Too many requests from your address"
+    assert shown.value.message.startswith("2 requests from your network address")
+
+
 def test_a_waiting_request_is_told_its_place_and_a_second_one_is_refused(monkeypatch):
     queue = ComputeQueue()
     monkeypatch.setattr(compute, "QUEUE", queue)
@@ -66,41 +106,81 @@ def test_a_waiting_request_is_told_its_place_and_a_second_one_is_refused(monkeyp
     thread = threading.Thread(target=waiting_request)
     thread.start()
     time.sleep(0.3)
-    with pytest.raises(UnlearningInputError, match="one request per visitor"):
+    with pytest.raises(QueueRefused, match="one request per visitor") as refused:
         with compute_slot(None, lambda f, m: None, 1.0, "me"):
             pass
+    assert refused.value.title == "One request at a time"
     assert messages and "1 request ahead of yours, expected wait about 40 s" in messages[0]
     queue.leave(holder)
     thread.join(5)
     assert done.is_set()
 
 
-def test_a_computation_past_the_budget_is_stopped(monkeypatch):
+def test_a_slow_host_does_not_stop_a_run_admitted_by_its_estimate(monkeypatch):
+    """A busy host makes a run take longer than its estimate: with a budget of 0.2 s and a request estimated at
+    0.1 s, a computation that takes 0.8 s of wall-clock time (well past the old stop at 1.25 x the budget) reports
+    every step and ends normally."""
     monkeypatch.setattr(compute, "QUEUE", ComputeQueue())
     monkeypatch.setattr(LIMITS, "budget_s", 0.2)
-    with pytest.raises(OverBudget, match="budget of 0 s"):
-        with compute_slot(None, lambda f, m: None, 0.1, "me") as report:
+    monkeypatch.setattr(LIMITS, "max_wall_s", None)
+    reported = []
+    start = time.monotonic()
+    with compute_slot(None, lambda fraction, message: reported.append(message), 0.1, "me") as report:
+        for step in range(16):
+            time.sleep(0.05)
+            report(step / 16, f"step {step}")
+    assert reported == [f"step {step}" for step in range(16)]  # every step got through, none was refused
+    assert time.monotonic() - start > 0.2 * LIMITS.OVERRUN + 0.4
+
+
+@pytest.fixture()
+def fake_clock(monkeypatch):
+    """compute's clock as a number the test advances (``fake_clock[0] += seconds``): a loaded test machine
+    cannot shift where a cap stops."""
+    now = [1000.0]
+    monkeypatch.setattr(compute, "time", types.SimpleNamespace(monotonic=lambda: now[0],
+                                                               perf_counter=time.perf_counter))
+    return now
+
+
+def test_the_operators_wall_clock_cap_stops_a_computation_with_a_clear_message(monkeypatch, fake_clock):
+    monkeypatch.setattr(compute, "QUEUE", ComputeQueue())
+    monkeypatch.setattr(LIMITS, "max_wall_s", 60.0)
+    steps = []
+    with pytest.raises(OverWallCap) as stopped:
+        with compute_slot(None, lambda f, m: steps.append(m), 30.0, "me") as report:
             for step in range(100):
-                time.sleep(0.05)
+                fake_clock[0] += 10.0
                 report(step / 100, "working")
+    assert len(steps) == 6  # 10 s ... 60 s went through; at 70 s it stopped
+    message = str(stopped.value)
+    assert message == ("stopped after 70 s: this app's operator stops every computation after 60 s of wall-clock "
+                       "time (its estimate was 30 s of an idle machine); nothing was kept. Try smaller settings, "
+                       "try again when the app is less busy, or run it from the command line, which has no limit.")
+    with pytest.raises(gr.Error) as shown:
+        user_errors(lambda: (_ for _ in ()).throw(stopped.value))()
+    assert shown.value.title == "Stopped: over the time cap"
     # the slot was given back
     with compute_slot(None, lambda f, m: None, 0.1, "me"):
         pass
 
 
-def test_no_budget_means_no_stop(monkeypatch):
-    """The same computation as above runs to its end without a budget: its steps go on reporting well past the
-    0.25 s (0.2 s budget x OVERRUN) at which a budget of 0.2 s stopped it."""
-    monkeypatch.setattr(compute, "QUEUE", ComputeQueue())
-    monkeypatch.setattr(LIMITS, "budget_s", None)
-    reported = []
-    start = time.monotonic()
-    with compute_slot(None, lambda fraction, message: reported.append(message), 0.1, "me") as report:
-        for step in range(12):
-            time.sleep(0.05)
-            report(step / 12, f"step {step}")
-    assert reported == [f"step {step}" for step in range(12)]  # every step got through, none was refused
-    assert time.monotonic() - start > 0.2 * LIMITS.OVERRUN + 0.2  # it ran on well past where the budget stops
+def test_the_status_line_shows_compute_time_and_queue_time_apart(monkeypatch):
+    """A request that waited behind another is told both: its time in the queue is not counted as computing."""
+    queue = ComputeQueue()
+    monkeypatch.setattr(compute, "QUEUE", queue)
+    holder = queue.join("someone", 1.0)
+    assert queue.try_start(holder)
+    threading.Timer(0.6, queue.leave, args=(holder,)).start()
+    timing, start = Timing(), time.perf_counter()
+    with compute_slot(None, lambda f, m: None, 0.1, "me", timing=timing):
+        time.sleep(0.3)
+    elapsed = time.perf_counter() - start
+    assert 0.5 <= timing.queued_s <= elapsed - 0.3
+    view = {"report": {"method": "salun", "model": "digits-cnn", "forget": "class:3", "seed": 0}}
+    status = done_status(view, False, 51.1, 42.0)
+    assert status == ("**Done**: salun on digits-cnn, forget `class:3`, seed 0 (computed in 9.1 s after 42.0 s in "
+                      "the queue).")
 
 
 def test_the_instance_folder_is_private_and_fresh():
@@ -200,3 +280,63 @@ print(served["path"] == str(weights), sum(1 for f in Path(os.environ["LAB_TMP"])
     result = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120,
                             env={**os.environ, "LAB_TMP": str(tmp_path), "PYTHONPATH": str(root)})
     assert result.stdout.split() == ["True", "1"], result.stderr[-2000:]
+
+
+def test_a_compare_stopped_by_the_cap_keeps_the_methods_it_finished(monkeypatch, fake_clock):
+    """With a wall-clock cap, a Compare stopped during its third method returns the two it finished (and the
+    stop, which the page shows as partial); one stopped during its first method raises the stop."""
+    monkeypatch.setattr(compute, "QUEUE", ComputeQueue())
+    monkeypatch.setattr(compute, "REPORTS", ResultCache())
+    monkeypatch.setattr(compute, "budget_checked", lambda runs: 1.0)
+    monkeypatch.setattr(LIMITS, "max_wall_s", 85.0)
+
+    def fake_run(model, forget, method, seed, overrides, with_retrain, progress):
+        for step in range(4):  # 40 s of wall-clock time per method: the third is stopped at 90 s
+            fake_clock[0] += 10.0
+            progress(step / 4, "working")
+        return types.SimpleNamespace(report={"method": method})
+
+    monkeypatch.setattr(compute, "run_unlearning", fake_run)
+    items = [compute.CompareItem(("digits-cnn", "class:3", name, 0), "digits-cnn", "class:3", name, {}, 0)
+             for name in ("ga", "rl", "salun", "slug")]
+    reports, stop = compute.compute_reports(items, None, lambda f, m: None)
+    assert [r and r["method"] for r in reports] == ["ga", "rl", None, None]
+    assert isinstance(stop, OverWallCap) and stop.cap_s == 85.0
+    monkeypatch.setattr(compute, "REPORTS", ResultCache())
+    monkeypatch.setattr(LIMITS, "max_wall_s", 25.0)
+    with pytest.raises(OverWallCap, match="nothing was kept"):
+        compute.compute_reports(items, None, lambda f, m: None)
+
+
+def test_the_compare_tab_shows_a_capped_compare_as_partial(monkeypatch):
+    """What a person sees when the cap stopped a Compare after its first method: the table holds that method,
+    and the status line says the Compare is partial, why, and which methods did not finish."""
+    finish_first_only = handlers.compute_reports
+
+    def stopped_after_first(items, flag, progress, visitor="api", client=None, timing=None):
+        reports, _ = finish_first_only(items[:1], flag, progress, visitor, client, timing)
+        return reports + [None] * (len(items) - 1), OverWallCap(61.0, 60.0, 30.0)
+
+    monkeypatch.setattr(handlers, "compute_reports", stopped_after_first)
+    status, frame, _ = handlers.compare("digits-cnn", "class:3", ["ga", "slug"], 0, "", 1, lambda *a, **k: None,
+                                        None)
+    assert status.startswith("**Partial**: stopped after 61 s by this app's wall-clock cap of 60 s; shown: the "
+                             "methods it finished; not finished: SLUG. **Compared** 1 method on digits-cnn")
+    assert list(frame["Method"]) == ["Doing nothing (original)", "GA"]
+
+
+def test_the_operator_sets_the_cap_and_the_share_per_address_from_the_command_line(monkeypatch, capsys):
+    import app
+
+    monkeypatch.setattr(LIMITS, "max_wall_s", None)
+    monkeypatch.setattr(compute.QUEUE, "per_client", 2)
+    monkeypatch.delenv("UNLEARNING_LAB_MAX_WALL_S", raising=False)
+    monkeypatch.delenv("UNLEARNING_LAB_PER_CLIENT", raising=False)
+    assert app.parse_args([]).max_wall_s is None and app.parse_args([]).per_client == 2  # off, 2 by default
+    args = app.parse_args(["--max-wall-s", "300", "--per-client", "30"])
+    app.apply_demo_limits(args)
+    assert LIMITS.max_wall_s == 300.0 and compute.QUEUE.per_client == 30
+    assert "A computation is stopped after 300 s of wall-clock time." in LIMITS.describe()
+    with pytest.raises(SystemExit):
+        app.parse_args(["--per-client", "0"])
+    assert "--per-client: must be a whole number >= 1; got '0'" in capsys.readouterr().err

@@ -80,7 +80,41 @@ def test_one_request_per_visitor_and_others_see_their_place(server):
     mine.predict(api_name="/cancel")
     with pytest.raises(Exception):  # noqa: B017  (the cancelled job raises on its result)
         long_job.result(timeout=60)
-    assert waiting.result(timeout=120)[0].startswith("**Done**")
+    status = waiting.result(timeout=120)[0]
+    assert status.startswith("**Done**")
+    # its wait is reported apart from its computing
+    timings = re.search(r"computed in ([0-9.]+) s after ([0-9.]+) s in the queue", status)
+    assert timings and float(timings.group(2)) >= 0.5, status
+
+
+def seen_waiting(job, timeout: float = 20.0) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if "ahead of yours" in " ".join(str(p.desc) for p in job.status().progress_data or []):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_third_request_from_one_address_is_refused_while_two_wait(server):
+    """Every client of this test comes from 127.0.0.1: one runs, two fresh sessions wait, and a third fresh
+    session from the same address is refused at once with a message about the queue (the default --per-client 2)."""
+    runner, first, second, third = (Client(server.url, verbose=False) for _ in range(4))
+    long_job = runner.submit(*LONG_RUN, api_name="/run")
+    wait_until_running(long_job)
+    waiting = [client.submit("digits-cnn", f"class:{n}", "ga", "{}", 0, False, "none", api_name="/run")
+               for client, n in ((first, 6), (second, 7))]
+    assert all(seen_waiting(job) for job in waiting)
+    start = time.perf_counter()
+    with pytest.raises(AppError) as refused:
+        third.predict("digits-cnn", "class:8", "ga", "{}", 0, False, "none", api_name="/run")
+    assert time.perf_counter() - start < 5.0
+    assert ("2 requests from your network address are already waiting in the queue, the most this app allows per "
+            "address (2)") in str(refused.value)
+    runner.predict(api_name="/cancel")
+    with pytest.raises(Exception):  # noqa: B017  (the cancelled job raises on its result)
+        long_job.result(timeout=60)
+    assert all(job.result(timeout=120)[0].startswith("**Done**") for job in waiting)
 
 
 def test_soak_200_distinct_runs_keep_files_and_memory_bounded(server):

@@ -10,7 +10,7 @@ Prices are recorded, not measured at start-up: a timing probe taken while anothe
 busy came out 2 to 25 times too slow, which would have refused runs well within the budget.
 
 The app refuses a request whose estimate exceeds its budget (``BudgetExceeded``, with the estimate, the budget
-and a setting that fits) and stops one that runs well past it; the CLI has no budget.
+and a setting that fits); an admitted run is not stopped for running long on a busy host. The CLI has no budget.
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def estimate_run(model_name: str, forget: str, method: str, overrides: dict[str,
     task = spec.make_task(request, seed)
     work = method_obj.work(task.size("forget"), task.size("retain"))
     profile = spec.cost
-    if profile is None:  # a user's model: no prices known, so no estimate (the running job's stop still applies)
+    if profile is None:  # a user's model: no prices, no estimate (only the operator's wall-clock cap applies)
         return RunCost(0.0, 0.0, 0.0)
 
     def first_time(*key) -> bool:
@@ -96,7 +96,7 @@ def fitting_setting(requests: list[RunRequest], cost: RunCost, budget_s: float) 
     run scaled down, or what dominates."""
     fixed = cost.evaluation_s + cost.retrain_s
     if len(requests) > 1:
-        return "fewer methods or shares, a class target (its Retrain is shipped) or a smaller model"
+        return several_runs_advice(requests, cost)
     model_name, forget, method, overrides, _, _ = requests[0]
     spec = get_model_spec(model_name)
     method_obj = get_method(method).for_task(spec.family, overrides, model=model_name,
@@ -110,6 +110,27 @@ def fitting_setting(requests: list[RunRequest], cost: RunCost, budget_s: float) 
     value = current * 0.9 * (budget_s - fixed) / cost.unlearning_s
     value = max(int(value), 1) if isinstance(current, int) else float(f"{value:.2g}")
     return f"{knob} at most {value} (now {current})"
+
+
+def several_runs_advice(requests: list[RunRequest], cost: RunCost) -> str:
+    """What fits for a Compare or a sweep: only what such a request can change. A sweep's targets are its
+    random shares (each trains its own Retrain), so a class target is advised only for a single random target."""
+    targets = {forget for _, forget, *_ in requests}
+    methods = {method for _, _, method, *_ in requests}
+    seeds = {seed for *_, seed, _ in requests}
+    changes = []
+    if len(targets) > 1:
+        retrains = f", whose Retrains alone take about {cost.retrain_s:.0f} s" if cost.retrain_s else ""
+        changes.append(f"fewer shares (now {len(targets)}{retrains})")
+    if len(methods) > 1:
+        changes.append(f"fewer methods (now {len(methods)})")
+    if len(seeds) > 1:
+        changes.append(f"fewer seeds (now {len(seeds)})")
+    changes.append("cheaper settings for the slowest methods (e.g. fewer epochs or iterations)")
+    if len(targets) == 1 and cost.retrain_s:  # Compare on a random target: a class's Retrain is shipped
+        changes.append("a class target (its Retrain is shipped)")
+    changes.append("a smaller model")
+    return ", ".join(changes[:-1]) + " or " + changes[-1]
 
 
 def check_budget(requests: list[RunRequest], budget_s: float | None) -> RunCost:
