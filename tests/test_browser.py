@@ -106,10 +106,21 @@ def set_number(browser: Browser, elem_id: str, value: str) -> None:
 
 
 def run_and_wait(browser: Browser, method_name: str, timeout: float = RUN_TIMEOUT_S) -> str:
+    """Press Run and wait for its "Done" line; a red error in the status line ends the wait at once (a run the
+    app refused or stopped never says "Done")."""
     before = text_of(browser, "#status")
     browser.click(browser.find("#run-button"))
-    return browser.wait(lambda: (lambda t: t if t != before and "Done" in t and method_name in t else None)(
-        text_of(browser, "#status")), timeout, f"the {method_name} run to finish", every=1.0)
+
+    def finished() -> str | None:
+        text = text_of(browser, "#status")
+        error = text_of(browser, "#status .lab-error")
+        # While a run computes, its progress is drawn over the previous status (which may be an old error); a
+        # status line that is nothing but a new error is this run's end.
+        if text != before and error and text.strip() == error.strip():
+            raise AssertionError(f"the {method_name} run failed: {text}")
+        return text if text != before and "Done" in text and method_name in text else None
+
+    return browser.wait(finished, timeout, f"the {method_name} run to finish", every=1.0)
 
 
 def metrics_text(browser: Browser) -> str:
@@ -310,6 +321,23 @@ def gap_cell_colour(browser: Browser, metric_prefix: str) -> tuple[int, int, int
     return tuple(numbers) if len(numbers) == 3 else None
 
 
+def gap_cell_fits(browser: Browser, metric_prefix: str) -> bool | None:
+    """Whether the gap-to-Retrain cell of a metrics row is inside the table's box and shows its whole text (no
+    sideways scrolling needed to read "mean ± std")."""
+    return browser.script(
+        "const box = document.querySelector('#metrics-table').getBoundingClientRect();"
+        "const heads = Array.from(document.querySelectorAll('#metrics-table th')).map(h => h.title || h.innerText);"
+        "const col = heads.findIndex(h => h.trim().startsWith(arguments[1]));"
+        "for (const row of document.querySelectorAll('#metrics-table [role=row]')) {"
+        "  const cells = row.querySelectorAll('.body-cell, td');"
+        "  if (col >= 0 && cells.length > col && cells[0].innerText.trim().startsWith(arguments[0])) {"
+        "    const cell = cells[col];"
+        "    return cell.getBoundingClientRect().right <= box.right + 1 && cell.scrollWidth <= cell.clientWidth + 1;"
+        "  }"
+        "}"
+        "return null;", metric_prefix, "Gap to Retrain")
+
+
 def test_a_run_over_five_seeds_shows_its_spread_and_a_loss_is_never_green(page):
     """Issue 25: digits-mlp random:10 over five seeds with a gradient ascent strong enough to wreck the model: the
     table shows mean ± std, the summary says in how many of the 5 seeds it beats doing nothing, and the Avg. Gap
@@ -336,6 +364,7 @@ def test_a_run_over_five_seeds_shows_its_spread_and_a_loss_is_never_green(page):
     assert difference > 0 and wins <= 2, summary  # a wrecked model (RA ~ 11%) is farther from Retrain
     red, green, _ = page.wait(lambda: gap_cell_colour(page, "Avg. Gap"), 10, "the Avg. Gap cell's colour")
     assert red > green, (red, green)
+    assert gap_cell_fits(page, "Avg. Gap"), "the gap column's mean ± std needs sideways scrolling"
     page.full_page_screenshot(SHOTS / "046-five-seeds-loss.png")
     set_number(page, "repeat", "1")
 
