@@ -13,25 +13,23 @@ from lab_ui.config import DEFAULT_BUDGET_S, DEFAULT_CACHE_MB, DEFAULT_PER_CLIENT
 from lab_ui.state import LIMITS, QUEUE
 
 
-def budget_seconds(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds (0 = no budget); got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0 (0 = no budget); got {text!r}")
-    return value or None
+def optional_seconds(none: str):
+    """An argparse type for a number of seconds where 0 means ``none`` (e.g. "no budget"): None for 0."""
+
+    def parse(text: str) -> float | None:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number of seconds (0 = {none}); got {text!r}") from None
+        if not value >= 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0 (0 = {none}); got {text!r}")
+        return value or None
+
+    return parse
 
 
-def wall_cap_seconds(text: str) -> float | None:
-    """``--max-wall-s``: seconds of wall-clock time after which a computation is stopped (0 = no cap)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds (0 = no cap); got {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0 (0 = no cap); got {text!r}")
-    return value or None
+budget_seconds = optional_seconds("no budget")
+wall_cap_seconds = optional_seconds("no cap")  # --max-wall-s: wall-clock seconds after which a computation stops
 
 
 def positive_int(text: str) -> int:
