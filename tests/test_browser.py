@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import sys
 import time
@@ -18,113 +17,40 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from app_server import free_port, shared_server  # noqa: E402
-from webdriver import Browser, find_browser  # noqa: E402
+from webdriver import Browser  # noqa: E402
+from browser_kit import (  # noqa: E402
+    BROWSER,
+    BROWSER_ONLY,
+    WARMUP_TIMEOUT_S,
+    RUN_TIMEOUT_S,
+    GENERATIVE_TIMEOUT_S,
+    SHOTS,
+    open_page,
+    text_of,
+    plot_legend,
+    figure,
+    has_plot,
+    wait_plots,
+    choose,
+    dropdown_options,
+    set_number,
+    run_and_wait,
+    metrics_text,
+    visible_error_badges,
+    click_tab,
+    input_value,
+    gap_cell_colour,
+    gap_cell_fits,
+    resource_hosts,
+    choose_model,
+)
 
-BROWSER = find_browser()
-pytestmark = pytest.mark.skipif(BROWSER is None, reason="chromium or chromedriver is not installed "
-                                "(apt-get install -y chromium chromium-driver)")
-WARMUP_TIMEOUT_S = float(os.environ.get("APP_WARMUP_TIMEOUT_S", "900"))
-RUN_TIMEOUT_S = float(os.environ.get("APP_RUN_TIMEOUT_S", "300"))
-GENERATIVE_TIMEOUT_S = float(os.environ.get("APP_GENERATIVE_TIMEOUT_S", "1500"))  # diffusion sampling on a CPU
-SHOTS = Path(os.environ.get("APP_SCREENSHOTS", Path(os.environ.get("TMPDIR", "/tmp")) / "unlearning-lab-shots"))
+pytestmark = BROWSER_ONLY
 
 
 @pytest.fixture(scope="module")
 def page():
-    server = shared_server()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    browser = Browser(*BROWSER, port=free_port(), log_path=SHOTS / "chromedriver.log")
-    try:
-        browser.get(server.url)
-        browser.wait(lambda: browser.find_all("#run-button"), 120, "the page to render")
-        yield browser
-    finally:
-        browser.quit()
-
-
-def text_of(browser: Browser, css: str) -> str:
-    return browser.script("const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", css)
-
-
-def plot_legend(browser: Browser, elem_id: str) -> list[str]:
-    return browser.script(
-        "return Array.from(document.querySelectorAll('#' + arguments[0] + ' .legendtext')).map(e => e.textContent);",
-        elem_id)
-
-
-def figure(browser: Browser, elem_id: str) -> dict:
-    """The plotly figure the page draws in ``#elem_id``: its data and its full layout (ranges as plotly computed
-    them, in axis units: log10 for log axes)."""
-    return browser.script(
-        "const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
-        "if (!gd || !gd._fullLayout) return null;"
-        "const axes = {};"
-        "for (const [k, v] of Object.entries(gd._fullLayout)) {"
-        "  if (/^[xy]axis\\d*$/.test(k)) axes[k] = {range: v.range, type: v.type, title: v.title && v.title.text,"
-        "    scaleanchor: v.scaleanchor, ticktext: v.ticktext};"
-        "}"
-        "return {data: gd.data.map(t => ({name: t.name, x: t.x, y: t.y, type: t.type, xaxis: t.xaxis})),"
-        "        axes: axes, height: gd._fullLayout.height};", elem_id)
-
-
-def has_plot(browser: Browser, elem_id: str) -> bool:
-    return bool(browser.script("return !!document.querySelector('#' + arguments[0] + ' .js-plotly-plot .main-svg');",
-                               elem_id))
-
-
-def wait_plots(browser: Browser, *elem_ids: str, timeout: float = 60) -> None:
-    for elem_id in elem_ids:
-        browser.wait(lambda: has_plot(browser, elem_id), timeout, f"the plot #{elem_id}")
-
-
-def choose(browser: Browser, elem_id: str, label: str) -> None:
-    """Pick an option of a gradio Dropdown by its visible label."""
-    browser.click(browser.find(f"#{elem_id} input"))
-    option = browser.wait(lambda: browser.find_all(f'#{elem_id} li[role="option"][aria-label="{label}"]'), 10,
-                          f"option {label} of #{elem_id}")[0]
-    browser.click(option)
-    browser.wait(lambda: browser.script("return document.querySelector(arguments[0]).value;", f"#{elem_id} input")
-                 == label, 10, f"#{elem_id} to show {label}")
-
-
-def dropdown_options(browser: Browser, elem_id: str) -> list[str]:
-    """The labels a gradio Dropdown offers (opened and closed again)."""
-    browser.click(browser.find(f"#{elem_id} input"))
-    labels = browser.wait(lambda: browser.script(
-        "return Array.from(document.querySelectorAll('#' + arguments[0] + ' li[role=\"option\"]'))"
-        ".map(o => o.getAttribute('aria-label'));", elem_id), 10, f"the options of #{elem_id}")
-    browser.script("document.querySelector(arguments[0]).blur();", f"#{elem_id} input")
-    return labels
-
-
-def set_number(browser: Browser, elem_id: str, value: str) -> None:
-    field = browser.wait(lambda: browser.find_all(f"#{elem_id} input:not([type=range])"), 30,
-                         f"the control #{elem_id}")[0]
-    browser.clear(field)
-    browser.type(field, value)
-    browser.script("document.querySelector(arguments[0]).blur();", f"#{elem_id} input")
-
-
-def run_and_wait(browser: Browser, method_name: str, timeout: float = RUN_TIMEOUT_S) -> str:
-    """Press Run and wait for its "Done" line; a red error in the status line ends the wait at once (a run the
-    app refused or stopped never says "Done")."""
-    before = text_of(browser, "#status")
-    browser.click(browser.find("#run-button"))
-
-    def finished() -> str | None:
-        text = text_of(browser, "#status")
-        error = text_of(browser, "#status .lab-error")
-        # While a run computes, its progress is drawn over the previous status (which may be an old error); a
-        # status line that is nothing but a new error is this run's end.
-        if text != before and error and text.strip() == error.strip():
-            raise AssertionError(f"the {method_name} run failed: {text}")
-        return text if text != before and "Done" in text and method_name in text else None
-
-    return browser.wait(finished, timeout, f"the {method_name} run to finish", every=1.0)
-
-
-def metrics_text(browser: Browser) -> str:
-    return text_of(browser, "#metrics-table")
+    yield from open_page()
 
 
 def test_first_visit_shows_the_cached_example(page):
@@ -181,13 +107,6 @@ def test_salun_run_shows_metrics_and_heatmap(page):
     page.full_page_screenshot(SHOTS / "03-salun.png")
 
 
-def visible_error_badges(browser: Browser) -> list[str]:
-    """The red "Error" badges gradio draws on a component whose event failed (its status tracker's .error)."""
-    return browser.script("return Array.from(document.querySelectorAll('.error'))"
-                          ".filter(e => e.offsetParent !== null && !e.closest('.toast-body, .lab-error'))"
-                          ".map(e => (e.closest('[id]') || {}).id || e.className);")
-
-
 def test_bad_input_shows_a_readable_message(page):
     """Issue 14: the message stays on the page, in the status line (red), not only in a toast that fades;
     no panel shows an error badge; the panels' older result is marked as not matching."""
@@ -239,11 +158,6 @@ def test_a_run_over_the_budget_is_refused_in_the_page_with_its_estimate(page):
     choose(page, "method", "SalUn")
 
 
-def click_tab(browser: Browser, name: str) -> None:
-    tab = next(t for t in browser.find_all('button[role="tab"]') if browser.text(t).strip() == name)
-    browser.click(tab)
-
-
 def test_learn_tab_explains_the_metrics(page):
     click_tab(page, "Learn")
     page.wait(lambda: all(words in page.script("return document.body.innerText;") for words in (
@@ -276,11 +190,6 @@ def test_learn_try_it_loads_the_lesson_into_the_lab(page):
     page.full_page_screenshot(SHOTS / "061-try-it.png")
 
 
-def input_value(browser: Browser, elem_id: str) -> str:
-    return browser.script("const e = document.querySelector(arguments[0]); return e ? e.value : null;",
-                          f"#{elem_id} input, #{elem_id} textarea")
-
-
 def test_memorising_classifier_shows_tuned_defaults_and_doing_nothing(page):
     """digits-mlp: the page says why there are two classifiers, shows the defaults tuned for each kind of
     target, and a random-forgetting run reads its gap against doing nothing."""
@@ -304,38 +213,6 @@ def test_memorising_classifier_shows_tuned_defaults_and_doing_nothing(page):
                                  else None)(text_of(page, "#summary")), RUN_TIMEOUT_S, "the digits-mlp run", every=1.0)
     assert "doing nothing" in summary
     page.full_page_screenshot(SHOTS / "045-memorising-random.png")
-
-
-def gap_cell_colour(browser: Browser, metric_prefix: str) -> tuple[int, int, int] | None:
-    """The background (r, g, b) of the gap-to-Retrain cell of the metrics table's row starting ``metric_prefix``."""
-    colour = browser.script(
-        "const heads = Array.from(document.querySelectorAll('#metrics-table th')).map(h => h.title || h.innerText);"
-        "const col = heads.findIndex(h => h.trim().startsWith(arguments[1]));"
-        "for (const row of document.querySelectorAll('#metrics-table [role=row]')) {"
-        "  const cells = row.querySelectorAll('.body-cell, td');"
-        "  if (col >= 0 && cells.length > col && cells[0].innerText.trim().startsWith(arguments[0]))"
-        "    return getComputedStyle(cells[col]).backgroundColor;"
-        "}"
-        "return null;", metric_prefix, "Gap to Retrain")
-    numbers = [int(v) for v in re.findall(r"\d+", colour or "")[:3]]
-    return tuple(numbers) if len(numbers) == 3 else None
-
-
-def gap_cell_fits(browser: Browser, metric_prefix: str) -> bool | None:
-    """Whether the gap-to-Retrain cell of a metrics row is inside the table's box and shows its whole text (no
-    sideways scrolling needed to read "mean ± std")."""
-    return browser.script(
-        "const box = document.querySelector('#metrics-table').getBoundingClientRect();"
-        "const heads = Array.from(document.querySelectorAll('#metrics-table th')).map(h => h.title || h.innerText);"
-        "const col = heads.findIndex(h => h.trim().startsWith(arguments[1]));"
-        "for (const row of document.querySelectorAll('#metrics-table [role=row]')) {"
-        "  const cells = row.querySelectorAll('.body-cell, td');"
-        "  if (col >= 0 && cells.length > col && cells[0].innerText.trim().startsWith(arguments[0])) {"
-        "    const cell = cells[col];"
-        "    return cell.getBoundingClientRect().right <= box.right + 1 && cell.scrollWidth <= cell.clientWidth + 1;"
-        "  }"
-        "}"
-        "return null;", metric_prefix, "Gap to Retrain")
 
 
 def test_a_run_over_five_seeds_shows_its_spread_and_a_loss_is_never_green(page):
@@ -387,11 +264,6 @@ def test_audit_of_the_run_shows_membership_roc(page):
     assert "Membership (U-LiRA)" in text_of(page, "#audit-summary")
     assert "Not part of this audit" in text_of(page, "#audit-relearn")
     page.full_page_screenshot(SHOTS / "046-audit.png")
-
-
-def resource_hosts(browser: Browser) -> list[str]:
-    return browser.script("return performance.getEntriesByType('resource').map(e => e.name)"
-                          ".concat([location.href]).filter(n => /^https?:/.test(n)).map(n => new URL(n).host);")
 
 
 def test_no_request_leaves_the_machine(page):
@@ -446,19 +318,6 @@ def test_deep_link_restores_the_controls_and_the_cached_result():
 
 
 SHIPPED_MODELS = ["digits-cnn", "digits-mlp", "digits-ddpm", "shapes-t2i", "digits-gan", "shapes-gan"]
-
-
-def choose_model(browser: Browser, elem_id: str, model: str) -> bool:
-    browser.click(browser.find(f"#{elem_id} input"))
-    options = browser.wait(lambda: browser.script(
-        "return Array.from(document.querySelectorAll('#' + arguments[0] + ' li[role=\"option\"]'))"
-        ".map(o => o.getAttribute('aria-label'));", elem_id), 10, "the model options")
-    label = next((o for o in options if o.startswith(model + " ")), None)
-    if label is None:
-        browser.script("document.querySelector(arguments[0]).blur();", f"#{elem_id} input")
-        return False
-    choose(browser, elem_id, label)
-    return True
 
 
 def test_every_tab_for_every_model(page):
