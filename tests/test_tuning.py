@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,7 +15,8 @@ from unlearn_core.methods import get_method
 from unlearn_core.methods import registry
 from unlearn_core.methods.sfron import adaptive_forget_loss
 from unlearn_core.training import accuracy
-from unlearn_core.tuning import PLANS, Targets, TuningPlan, parse_grid_override, run_tuning, validate_request
+from unlearn_core.spread import interval
+from unlearn_core.tuning import PLANS, choose, Targets, TuningPlan, parse_grid_override, run_tuning, validate_request
 from unlearn_core.zoo import base_model, get_model_spec
 from unlearn_core.zoo.digits_mlp import DIGITS_MLP
 
@@ -61,9 +63,10 @@ def test_grid_values_are_parsed_as_json_then_text():
     assert family == "classification" and methods == ["ga"]
 
 
-def test_tuning_picks_the_lowest_gap_and_the_registry_uses_it(tmp_path, monkeypatch):
+def test_tuning_picks_the_cheapest_setting_within_the_best_gap_and_the_registry_uses_it(tmp_path, monkeypatch):
     """A two-setting search on digits-mlp: the table lists both settings on both kinds of target, the
-    defaults file holds the one with the lowest mean Avg. Gap, and runs on that model and kind use it."""
+    defaults file holds the cheapest of those whose mean Avg. Gap lies within the lowest's 95% interval, and
+    runs on that model and kind use it."""
     monkeypatch.setattr(registry, "TUNED_DIR", tmp_path / "tuned")
     small_plan = TuningPlan(tune=Targets(("class:1", "random:10"), (100, 101)), report=Targets(("class:3",), (0,)))
     monkeypatch.setitem(PLANS, "digits-mlp", small_plan)
@@ -75,18 +78,22 @@ def test_tuning_picks_the_lowest_gap_and_the_registry_uses_it(tmp_path, monkeypa
     assert chosen["tuning_targets"]["forgets"] == ["class:1", "random:10"]
     assert chosen["report_targets"] == {"forgets": ["class:3"], "seeds": [0]}
     for kind in ("class", "random"):
-        gaps = {}
+        gaps, seconds = {}, {}
         for row in rows:
             if row["forget"].startswith(kind):
                 gaps.setdefault(row["setting"]["lr"], []).append(row["objective"])
-        best = min(gaps, key=lambda lr: sum(gaps[lr]) / len(gaps[lr]))
+                seconds.setdefault(row["setting"]["lr"], []).append(row["seconds"])
+        lowest = interval(gaps[min(gaps, key=lambda lr: np.mean(gaps[lr]))])
+        within = [lr for lr in gaps if np.mean(gaps[lr]) <= lowest["ci95"][1]]
+        best = min(within, key=lambda lr: np.mean(seconds[lr]))
         assert chosen["defaults"][kind]["ga"] == {"lr": best, "retain_weight": 0.0}
         method = get_method("ga").for_task("classification", {}, model="digits-mlp", forget_kind=kind)
         assert method.config.lr == best
     # 1e-5 barely moves a class; 1e-3 forgets it, so class targets must choose 1e-3.
     assert chosen["defaults"]["class"]["ga"] == {"lr": 1e-3, "retain_weight": 0.0}
     text = table.read_text()
-    assert "**(chosen)**" in text and "tuning targets" in text and "held-out targets" in text
+    assert "**(chosen)**" in text and "**(lowest)**" in text and "95% interval" in text
+    assert "tuning targets" in text and "held-out targets" in text
     # The user's own value still wins, and another model keeps its family default.
     assert get_method("ga").for_task("classification", {"lr": 0.02}, model="digits-mlp",
                                      forget_kind="class").config.lr == 0.02
@@ -95,6 +102,27 @@ def test_tuning_picks_the_lowest_gap_and_the_registry_uses_it(tmp_path, monkeypa
     # A second call resumes: nothing is run again and the results are the same.
     run_tuning("digits-mlp", ["ga"], grid, out_dir=tmp_path / "tables", tuned_dir=tmp_path / "tuned")
     assert len((tmp_path / "tables" / "digits-mlp.jsonl").read_text().splitlines()) == len(rows)
+
+
+def tuning_row(lr: float, seed: int, gap: float, seconds: float) -> dict:
+    return {"method": "ga", "setting": {"lr": lr}, "forget": "class:1", "seed": seed, "objective": gap,
+            "seconds": seconds, "unlearned": {"ua": 0.0}}
+
+
+def test_choose_takes_the_cheapest_setting_the_tuning_runs_cannot_tell_from_the_best():
+    """Issue 27: a five-times-slower setting whose gap is within the noise of a cheap one does not win; a cheap
+    setting clearly worse than the best does not win either; one run per setting has no interval: the best wins."""
+    runs = {("class:1", seed) for seed in (0, 1, 2, 3)}
+    grid = [{"lr": 0.1}, {"lr": 0.2}, {"lr": 0.3}]
+    rows = ([tuning_row(0.1, s, g, 5.0) for s, g in enumerate((0.06, 0.10, 0.07, 0.09))]  # lowest, slow
+            + [tuning_row(0.2, s, g, 1.0) for s, g in enumerate((0.08, 0.11, 0.09, 0.10))]  # within, cheap
+            + [tuning_row(0.3, s, g, 0.5) for s, g in enumerate((0.50, 0.60, 0.55, 0.52))])  # cheapest, worse
+    winner, summary = choose(rows, "ga", "class", grid, runs)
+    assert winner["setting"] == {"lr": 0.2}
+    assert summary[0]["setting"] == {"lr": 0.1} and summary[0]["best"] and summary[0]["ci95"][1] > 0.095
+    one_run = [row for row in rows if row["seed"] == 0]
+    winner, _ = choose(one_run, "ga", "class", grid, {("class:1", 0)})
+    assert winner["setting"] == {"lr": 0.1}
 
 
 def test_memorising_classifier_has_a_generalisation_gap():
