@@ -31,8 +31,8 @@ from lab_ui.handlers import (audit, cancel, compare, describe, error_status, pag
                              sweep, user_errors)
 from lab_ui.panels import panel_values
 from lab_ui.state import VIEWS, WARMUP_DONE
-from lab_ui.tabs import (AuditSection, CompareTab, LabControls, Lesson, ResultPanels, compare_tab, default_attacks,
-                         lab_tab, learn_tab)
+from lab_ui.learn import Lesson, learn_tab
+from lab_ui.tabs import AuditSection, CompareTab, LabControls, ResultPanels, compare_tab, default_attacks, lab_tab
 from lab_ui.warmup import default_view
 
 # Only local assets: system font stacks instead of the default theme's web fonts (which are fetched from
@@ -47,8 +47,23 @@ CSS = """
 .lab-stale { color: #92400e; background: #fffbeb; border: 1px solid #fcd34d; border-radius: 6px;
              padding: 6px 10px; }
 .lesson { padding: 4px 8px; margin-bottom: 10px; }
+/* gradio gives a Markdown block an inline overflow:auto, and KaTeX's boxes stick out of a line by a fraction of
+   a pixel: Chromium then draws a scrollbar beside a lesson with nothing to scroll */
+.lesson-text { overflow: visible !important; }
 .lesson .try-it { max-width: 32em; }
 """
+
+
+# After "Try it" the Lab opens where the Learn page was scrolled to: bring its status line into view once the
+# tab shows (it renders a moment after the event's outputs arrive, hence the retries).
+SCROLL_TO_STATUS = """() => {
+  const show = (tries) => {
+    const status = document.querySelector('#status');
+    if (status && status.offsetParent !== null) status.scrollIntoView({block: 'center'});
+    else if (tries > 0) setTimeout(() => show(tries - 1), 50);
+  };
+  show(40);
+}"""
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -358,7 +373,7 @@ def wire_learn(lessons: list[Lesson], tabs: gr.Tabs, lab: LabControls, panels: R
             return [*values, gr.Tabs(selected="lab"), *result]
 
         lesson.button.click(user_errors(try_it), None, outputs, api_visibility="private",
-                            show_progress="hidden")
+                            show_progress="hidden").then(None, js=SCROLL_TO_STATUS)
 
 
 def wire_links(demo: gr.Blocks, lab: LabControls, panels: ResultPanels, session: gr.State) -> None:

@@ -1,11 +1,9 @@
-"""The components of the Lab, Compare and Learn tabs: one function builds each part of the page and returns
+"""The components of the Lab and Compare tabs (the Learn tab is in ``learn``): one function builds each part of the page and returns
 its components (in the dataclasses below) for ``layout`` to wire. Labels and ``elem_id`` values are what the
 browser tests and users see: keep them."""
 from __future__ import annotations
 
 import dataclasses
-import re
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -16,17 +14,13 @@ from unlearn_core.methods import METHODS
 from unlearn_core.runner import MAX_SEEDS
 from unlearn_core.zoo import get_model_spec
 
-from lab_ui.catalogue import (attributions_apply, default_forget_kind, method_markdown, methods_table, model_markdown,
+from lab_ui.catalogue import (attributions_apply, default_forget_kind, method_markdown, model_markdown,
                               retrain_applies)
 from lab_ui.config import (ATTRIBUTION_CHOICES, DEFAULT_ATTRIBUTION, DEFAULT_FORGET, DEFAULT_METHOD, DEFAULT_SEED,
                            DEFAULT_SWEEP_SHARES, EXAMPLES)
 from lab_ui.state import LIMITS
 
-LEARN_PAGE = Path(__file__).resolve().parent.parent / "unlearn_core" / "learn.md"
 Component = gr.components.Component
-# Maths in the Learn tab: $...$ inline, $$...$$ displayed (KaTeX, bundled with gradio: no request leaves).
-LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
-LESSON = re.compile(r"^<!-- lesson(?: try: (\S+) (\S+) (\S+) (\d+))? -->$", re.M)
 
 
 @dataclasses.dataclass
@@ -64,14 +58,6 @@ class LabControls:
     hp_json: gr.Code
     share_button: gr.Button
     share_link: gr.Textbox
-
-
-@dataclasses.dataclass
-class Lesson:
-    """One lesson of the Learn tab, and its "Try it" button with the configuration it loads into the Lab."""
-    title: str
-    button: gr.Button | None
-    config: tuple[str, str, str, int] | None  # (model, forget, method, seed)
 
 
 @dataclasses.dataclass
@@ -376,32 +362,3 @@ def sweep_section() -> SweepSection:
                                          260), label="Avg. Gap to Retrain against the share forgotten",
                     elem_id="sweep-chart")
     return SweepSection(shares, run_button, cancel_button, status, chart)
-
-
-def lessons(text: str) -> list[tuple[str, tuple[str, str, str, int] | None]]:
-    """The lessons of ``learn.md``: (markdown, Try-it configuration or None), split at its lesson markers."""
-    parts = LESSON.split(text)
-    found = []
-    for i in range(1, len(parts), 5):
-        model, forget, method, seed = parts[i:i + 4]
-        found.append((parts[i + 4].strip(), (model, forget, method, int(seed)) if model else None))
-    return found
-
-
-def learn_tab(models: list[tuple[str, str]]) -> list[Lesson]:
-    """Short lessons with rendered maths; a lesson about a configuration has a "Try it" button (wired in
-    ``layout``) that loads it into the Lab tab. Lessons about a model that is not here have no button."""
-    available = {value for _, value in models}
-    found = []
-    for i, (text, config) in enumerate(lessons(LEARN_PAGE.read_text(encoding="utf-8"))):
-        title = next((line.lstrip("# ") for line in text.splitlines() if line.startswith("#")), "")
-        with gr.Column(variant="panel", elem_classes=["lesson"]):
-            gr.Markdown(text, latex_delimiters=LATEX, elem_id=f"lesson-{i}")
-            button = None
-            if config and config[0] in available:
-                model, forget, method, seed = config
-                button = gr.Button(f"Try it: {method} on {model}, forget {forget}, seed {seed}", size="sm",
-                                   variant="secondary", elem_id=f"try-{i}", elem_classes=["try-it"])
-        found.append(Lesson(title, button, config if button else None))
-    gr.Markdown(methods_table())
-    return found

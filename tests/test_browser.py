@@ -158,38 +158,6 @@ def test_a_run_over_the_budget_is_refused_in_the_page_with_its_estimate(page):
     choose(page, "method", "SalUn")
 
 
-def test_learn_tab_explains_the_metrics(page):
-    click_tab(page, "Learn")
-    page.wait(lambda: all(words in page.script("return document.body.innerText;") for words in (
-        "gold standard", "departs from the official code", "Why random forgetting", "Audits")), 30, "the Learn tab")
-    body = page.script("return document.body.innerText;")
-    assert "MIA" in body and "Pareto" in body and "SalUn" in body
-    # Maths is rendered (KaTeX), not ASCII; no family that no model here has.
-    assert page.script("return document.querySelectorAll('#lesson-3 .katex').length;") > 0
-    assert "grad_theta" not in body and "zero-shot" not in body
-    assert len(page.find_all(".try-it")) >= 6
-    page.full_page_screenshot(SHOTS / "06-learn.png")
-    click_tab(page, "Lab")
-
-
-def test_learn_try_it_loads_the_lesson_into_the_lab(page):
-    """Issue 14: a lesson's "Try it" loads its configuration into the Lab's controls, switches to the Lab and
-    shows the cached result (the start-up example: SalUn on digits-cnn, class 3)."""
-    choose(page, "method", "SLUG")
-    click_tab(page, "Learn")
-    button = page.wait(lambda: page.find_all("#try-3"), 10, "the weight-saliency lesson's Try it")[0]
-    page.script("document.querySelector('#try-3').scrollIntoView();")
-    page.click(button)
-    status = page.wait(lambda: (lambda t: t if "From the cache" in t else None)(text_of(page, "#status")), 30,
-                       "the cached result")
-    assert "salun on digits-cnn" in status and "class:3" in status
-    assert page.script("return document.querySelector('#run-button').offsetParent !== null;")  # the Lab tab
-    assert page.script("return document.querySelector('#method input').value;") == "SalUn"
-    assert input_value(page, "forget-target") == "class:3"
-    assert page.script("return document.querySelector('#hp-salun-lr').offsetParent !== null;")
-    page.full_page_screenshot(SHOTS / "061-try-it.png")
-
-
 def test_memorising_classifier_shows_tuned_defaults_and_doing_nothing(page):
     """digits-mlp: the page says why there are two classifiers, shows the defaults tuned for each kind of
     target, and a random-forgetting run reads its gap against doing nothing."""

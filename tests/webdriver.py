@@ -111,6 +111,11 @@ class Browser:
         path.write_bytes(base64.b64decode(self._call("GET", self._s("/screenshot"))))
         return path
 
+    def resize(self, width: int, height: int) -> None:
+        """Set the window's outer size (the viewport is a little smaller: ``window.innerHeight`` says by how much)."""
+        self._call("POST", self._s("/window/rect"), {"width": int(width), "height": int(height)})
+        time.sleep(0.3)
+
     def full_page_screenshot(self, path: Path) -> Path:
         """Resize the window to the page's height first, so the whole page is in the picture."""
         height = int(self.script("return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)"))
