@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from unlearn_core import plots
+from unlearn_core import audit_plots, plots
 from unlearn_core.budget import BudgetExceeded
 from unlearn_core.errors import DivergenceError, UnlearningInputError, shown
 from unlearn_core.methods import get_method, tuning_mark
@@ -267,7 +267,7 @@ def audit(view: dict[str, Any] | None, attacks: list[str], settings: str = "", p
     status = (f"**Audited** {report['method']} on {report['model']}, forget `{report['forget']}`, seed "
               f"{report['seed']} ({took}).")
     empty = plots.message_figure("Not part of this audit.", height=260)
-    return (status, plots.audit_summary_markdown(result),
-            plots.ulira_roc_figure(result["ulira"]) if "ulira" in result else empty,
-            plots.relearn_figure(result["relearn"]) if "relearn" in result else empty,
-            plots.inversion_figure(result["inversion"]) if "inversion" in result else empty)
+    return (status, audit_plots.audit_summary_markdown(result),
+            audit_plots.ulira_roc_figure(result["ulira"]) if "ulira" in result else empty,
+            audit_plots.relearn_figure(result["relearn"]) if "relearn" in result else empty,
+            audit_plots.inversion_figure(result["inversion"]) if "inversion" in result else empty)
