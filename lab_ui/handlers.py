@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from unlearn_core import plots
+from unlearn_core import audit_plots, plots
 from unlearn_core.budget import BudgetExceeded
 from unlearn_core.errors import DivergenceError, UnlearningInputError, shown
 from unlearn_core.methods import get_method, tuning_mark
@@ -157,7 +157,7 @@ def saliency_layer(view: dict[str, Any] | None, layer: str):
     return layer_heatmap(view, layer)
 
 
-@status_errors(3)
+@status_errors(4)
 def compare(model: str, forget: str, methods: list[str], seed: float, hyperparameters: str = "",
             repeat: float = 1, progress=gr.Progress(), request: gr.Request = None):
     """Run several methods on one forget target (each with its defaults, or the overrides given as a JSON
@@ -215,10 +215,11 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
     status = (f"{partial}**Compared** {compared} on {model}, forget `{forget_shown}`, {which} "
               f"({timing_text(time.perf_counter() - start, timing.queued_s)}). {plots.compare_verdict(rows)} "
               f"{plots.RUNTIME_NOTE}")
-    return status, plots.compare_frame(rows), plots.compare_chart(rows)
+    shown = {"model": rows[0]["report"]["model"], "forget": forget_shown}  # the page's record (not in the API)
+    return status, plots.compare_frame(rows), plots.compare_chart(rows), shown
 
 
-@status_errors(2)
+@status_errors(3)
 def sweep(model: str, shares: str, methods: list[str], seed: float, hyperparameters: str = "",
           progress=gr.Progress(), request: gr.Request = None):
     """Forget-amount sweep (SalUn's Figure 1): run each method on `random:P` for every share P in `shares`
@@ -235,7 +236,7 @@ def sweep(model: str, shares: str, methods: list[str], seed: float, hyperparamet
     status = (f"**Swept** {len(result['methods'])} method{'s' if len(result['methods']) != 1 else ''} over "
               f"{shares_text} of the training set on {result['model']}, seed {result['seeds'][0]} ({took}). "
               f"{plots.sweep_verdict(result)}")
-    return status, plots.sweep_figure(result)
+    return status, plots.sweep_figure(result), {"model": result["model"]}
 
 
 @user_errors
@@ -249,7 +250,16 @@ def describe(model: str, method: str) -> dict[str, Any]:
     return describe_method(method, family, model, default_forget_kind(model))
 
 
-@status_errors(5)
+def run_identity(view: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Which run a view shows: its model, method, forget target, seed(s) and hyperparameters."""
+    report = (view or {}).get("report")
+    if not report:
+        return None
+    seeds = (view.get("seeds") or {}).get("seeds") or [report.get("seed")]
+    return {key: report.get(key) for key in ("model", "method", "forget", "hyperparameters")} | {"seeds": seeds}
+
+
+@status_errors(6)
 def audit(view: dict[str, Any] | None, attacks: list[str], settings: str = "", progress=gr.Progress(),
           request: gr.Request = None):
     """Audit this session's last run with `attacks` (ulira: per-example membership inference, classifiers;
@@ -267,7 +277,8 @@ def audit(view: dict[str, Any] | None, attacks: list[str], settings: str = "", p
     status = (f"**Audited** {report['method']} on {report['model']}, forget `{report['forget']}`, seed "
               f"{report['seed']} ({took}).")
     empty = plots.message_figure("Not part of this audit.", height=260)
-    return (status, plots.audit_summary_markdown(result),
-            plots.ulira_roc_figure(result["ulira"]) if "ulira" in result else empty,
-            plots.relearn_figure(result["relearn"]) if "relearn" in result else empty,
-            plots.inversion_figure(result["inversion"]) if "inversion" in result else empty)
+    return (status, audit_plots.audit_summary_markdown(result),
+            audit_plots.ulira_roc_figure(result["ulira"]) if "ulira" in result else empty,
+            audit_plots.relearn_figure(result["relearn"]) if "relearn" in result else empty,
+            audit_plots.inversion_figure(result["inversion"]) if "inversion" in result else empty,
+            run_identity(view))

@@ -27,6 +27,7 @@ from lab_ui.catalogue import (attributions_apply, describe_method, family_of, hy
                               retrain_applies)
 from lab_ui.compute import parse_overrides, view_key
 from lab_ui.config import COMPUTE, COMPUTE_WORKERS, DEFAULT_ATTRIBUTION, DEFAULT_METHOD, DEFAULT_MODEL
+from lab_ui.freshness import wire_audit_freshness, wire_compare_freshness
 from lab_ui.handlers import (audit, cancel, compare, describe, error_status, page_text, run, saliency_layer,
                              sweep, user_errors)
 from lab_ui.panels import panel_values
@@ -153,21 +154,31 @@ def wire_lab_run(lab: LabControls, panels: ResultPanels, session: gr.State) -> N
                        preprocess=False)
 
 
-def wire_compare(tab: CompareTab) -> None:
+def wire_compare(tab: CompareTab) -> gr.events.Dependency:
+    """Compare and its Cancel; a new model keeps the methods and forget target the user chose where it takes
+    them. Returns the Compare event."""
     compare_event = tab.compare_button.click(
         compare, [tab.model, tab.forget, tab.methods, tab.seed, tab.overrides, tab.repeat],
-        [tab.status, tab.table, tab.chart],
+        [tab.status, tab.table, tab.chart, tab.shown],
         api_name="compare", concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE, show_progress_on=tab.status,
         preprocess=False)
     tab.cancel_button.click(cancel, None, tab.status, api_name="cancel_compare", cancels=[compare_event],
                             queue=False)
 
-    def on_compare_model(model: str):
+    def on_compare_model(model: str, chosen: list[str] | None, forget: str):
         spec = get_model_spec(model)
         options = [c for c in methods_for(spec.name) if c[1] != "retrain"]
-        return gr.CheckboxGroup(choices=options, value=[v for _, v in options][:3]), spec.default_forget
+        offered = [value for _, value in options]
+        kept = [name for name in chosen or [] if name in offered]
+        try:
+            forget = str(spec.parse_forget(forget))
+        except UnlearningInputError:  # a target of another kind (a concept for a classifier): the model's own
+            forget = spec.default_forget
+        return gr.CheckboxGroup(choices=options, value=kept or offered[:3]), forget
 
-    tab.model.input(user_errors(on_compare_model), tab.model, [tab.methods, tab.forget], api_visibility="private")
+    tab.model.input(user_errors(on_compare_model), [tab.model, tab.methods, tab.forget], [tab.methods, tab.forget],
+                    api_visibility="private")
+    return compare_event
 
 
 def wire_compare_choices(demo: gr.Blocks, tab: CompareTab) -> None:
@@ -181,21 +192,24 @@ def wire_compare_choices(demo: gr.Blocks, tab: CompareTab) -> None:
     demo.load(user_errors(narrow), tab.model, tab.methods, api_visibility="private", show_progress="hidden")
 
 
-def wire_sweep(tab: CompareTab) -> None:
-    """Run sweep (the Compare tab's model, methods, seed and overrides) and its Cancel. Wired after every older
-    event, so their numbers in the API stay as they were."""
+def wire_sweep(tab: CompareTab) -> gr.events.Dependency:
+    """Run sweep (the Compare tab's model, methods, seed and overrides) and its Cancel; returns the sweep event.
+    Wired after every older event, so their numbers in the API stay as they were."""
     section = tab.sweep
     sweep_event = section.run_button.click(
-        sweep, [tab.model, section.shares, tab.methods, tab.seed, tab.overrides], [section.status, section.chart],
+        sweep, [tab.model, section.shares, tab.methods, tab.seed, tab.overrides],
+        [section.status, section.chart, section.shown],
         api_name="sweep", concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE, show_progress_on=section.status,
         preprocess=False)
     section.cancel_button.click(cancel, None, section.status, api_name="cancel_sweep", cancels=[sweep_event],
                                 queue=False)
+    return sweep_event
 
 
-def wire_audit(lab: LabControls, section: AuditSection, session: gr.State) -> None:
+def wire_audit(lab: LabControls, section: AuditSection, session: gr.State) -> gr.events.Dependency:
     """Audit this run (its knob controls gathered into the JSON settings first), Cancel, and the attack list and
-    knob defaults following the model. Wired after every older event, so their numbers in the API stay."""
+    knob defaults following the model, whoever sets it (a person, a shared link, a lesson's Try it). Returns
+    the audit event. Wired after every older event, so their numbers in the API stay."""
     pool = section.pool
 
     def collect(attacks: list[str], *values):
@@ -216,7 +230,9 @@ def wire_audit(lab: LabControls, section: AuditSection, session: gr.State) -> No
         return [gr.CheckboxGroup(value=default_attacks(family)),
                 *[gr.update(value=defaults[(name, field)]) for name, field, _ in pool]]
 
-    lab.model.input(user_errors(on_model), lab.model, [section.attacks, *section.controls], api_visibility="private")
+    lab.model.change(user_errors(on_model), lab.model, [section.attacks, *section.controls], api_visibility="private",
+                     show_progress="hidden")
+    return audit_event
 
 
 def wire_example(demo: gr.Blocks, session: gr.State, panels: ResultPanels,
@@ -446,14 +462,16 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
                 lessons = learn_tab(models)
         wire_lab_pickers(lab)
         wire_lab_run(lab, panels, session)
-        wire_compare(compare_controls)
+        compare_event = wire_compare(compare_controls)
         gr.api(describe, api_name="describe")
         wire_example(demo, session, panels, warmup_examples)
-        wire_sweep(compare_controls)
+        sweep_event = wire_sweep(compare_controls)
         wire_tuned_defaults(lab)
-        wire_audit(lab, audit_section, session)
+        audit_event = wire_audit(lab, audit_section, session)
         wire_model_extras(lab, panels, session)
         wire_learn(lessons, tabs, lab, panels, session)
         wire_links(demo, lab, panels, session)
         wire_compare_choices(demo, compare_controls)
+        wire_compare_freshness(compare_controls, compare_event, sweep_event)
+        wire_audit_freshness(audit_section, audit_event, panels, session)
     return demo

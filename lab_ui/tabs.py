@@ -87,6 +87,19 @@ class ResultPanels:
 
 
 @dataclasses.dataclass
+class Progress:
+    """Whether a section's computation is in flight, kept in the browser (a hidden checkbox: the page knows
+    at once, before any request reaches the server), and the note that answers a second click meanwhile."""
+    running: gr.Checkbox
+    busy_note: gr.Markdown
+
+
+def progress_controls(name: str) -> Progress:
+    return Progress(gr.Checkbox(False, visible=False, elem_id=f"{name}-running"),
+                    gr.Markdown(elem_id=f"{name}-busy"))
+
+
+@dataclasses.dataclass
 class AuditSection:
     """The Lab tab's audit of the last run: which attacks, their knobs (generated from the attacks' config
     dataclasses, one group per attack), and the verdict panels."""
@@ -100,13 +113,15 @@ class AuditSection:
     roc: gr.Plot
     relearn: gr.Plot
     inversion: gr.Plot
+    progress: Progress
+    audited: gr.State  # which run the panels show an audit of (``handlers.run_identity``)
 
     @property
     def controls(self) -> list[Component]:
         return [control for _, _, control in self.pool]
 
     def outputs(self) -> list[Component]:
-        return [self.status, self.summary, self.roc, self.relearn, self.inversion]
+        return [self.status, self.summary, self.roc, self.relearn, self.inversion, self.audited]
 
 
 @dataclasses.dataclass
@@ -117,6 +132,8 @@ class SweepSection:
     cancel_button: gr.Button
     status: gr.Markdown
     chart: gr.Plot
+    progress: Progress
+    shown: gr.State  # what the chart shows ({"model": ...}; None before the first sweep)
 
 
 @dataclasses.dataclass
@@ -134,6 +151,8 @@ class CompareTab:
     table: gr.Dataframe
     chart: gr.Plot
     sweep: SweepSection
+    progress: Progress
+    shown: gr.State  # what the table and chart show ({"model": ..., "forget": ...}; None before the first)
 
 
 def hyperparameter_control(method: str, field: dict[str, Any]) -> Component:
@@ -291,6 +310,7 @@ def audit_section(family: str) -> AuditSection:
     with gr.Row():
         run_button = gr.Button("Audit this run", variant="primary", elem_id="audit-button")
         cancel_button = gr.Button("Cancel", variant="stop", elem_id="audit-cancel-button")
+    progress = progress_controls("audit")
     status = gr.Markdown("Run a method above, then audit it.", elem_id="audit-status", label="audit status")
     summary = gr.Markdown(elem_id="audit-summary")
     with gr.Row():
@@ -301,7 +321,7 @@ def audit_section(family: str) -> AuditSection:
     inversion = gr.Plot(plots.message_figure("Audit a generator's run with concept inversion to see it here.", 260),
                         label="Concept inversion", elem_id="audit-inversion")
     return AuditSection(attacks, pool, settings_json, run_button, cancel_button, status, summary, roc, relearn,
-                        inversion)
+                        inversion, progress, gr.State(None))
 
 
 def lab_tab(models: list[tuple[str, str]], first_model: str | None, family: str,
@@ -335,7 +355,8 @@ def compare_tab(models: list[tuple[str, str]], first_model: str | None,
                         '{"salun": {"epochs": 2}}', interactive=True)
     with gr.Row():
         compare_button = gr.Button("Compare", variant="primary", elem_id="compare-button")
-        cancel_button = gr.Button("Cancel", variant="stop")
+        cancel_button = gr.Button("Cancel", variant="stop", elem_id="compare-cancel-button")
+    progress = progress_controls("compare")
     status = gr.Markdown(label="status", elem_id="compare-status")
     # Headers and a message before the first comparison (an empty Dataframe would show "1 2 3").
     table = gr.Dataframe(headers=["Method", "UA", "RA", "TA", "MIA", "Avg. Gap", "Run time (s)"],
@@ -343,7 +364,7 @@ def compare_tab(models: list[tuple[str, str]], first_model: str | None,
     chart = gr.Plot(plots.message_figure("Press Compare to run the selected methods.", 260),
                     label="Gap to Retrain and run time", elem_id="compare-chart")
     return CompareTab(model, forget, seed, repeat, methods, overrides, compare_button, cancel_button, status, table, chart,
-                      sweep_section())
+                      sweep_section(), progress, gr.State(None))
 
 
 def sweep_section() -> SweepSection:
@@ -357,8 +378,9 @@ def sweep_section() -> SweepSection:
     with gr.Row():
         run_button = gr.Button("Run sweep", variant="primary", elem_id="sweep-button")
         cancel_button = gr.Button("Cancel", variant="stop", elem_id="sweep-cancel-button")
+    progress = progress_controls("sweep")
     status = gr.Markdown(label="status", elem_id="sweep-status")
     chart = gr.Plot(plots.message_figure("Press Run sweep to draw each method's gap against the share forgotten.",
                                          260), label="Avg. Gap to Retrain against the share forgotten",
                     elem_id="sweep-chart")
-    return SweepSection(shares, run_button, cancel_button, status, chart)
+    return SweepSection(shares, run_button, cancel_button, status, chart, progress, gr.State(None))

@@ -6,8 +6,9 @@ import json
 import pytest
 import torch
 
-from unlearn_core import plots
-from unlearn_core.audit.relearn import RelearnConfig, relearn, steps_to_recover
+from unlearn_core import audit_plots
+from unlearn_core.audit.relearn import (LOSS_NAME, RelearnConfig, attack_batch, held_out_forget, relearn,
+                                        steps_to_recover)
 from unlearn_core.audit.suite import ATTACKS, attacks_for, run_audit, validate_audit
 from unlearn_core.cli import main
 from unlearn_core.errors import UnlearningInputError
@@ -32,6 +33,62 @@ def test_relearning_brings_salun_back_faster_than_retrain_learns(salun_class3):
     assert result["threshold"] == pytest.approx(0.5 * result["original_score"])
     # the run's model is untouched by the attack
     assert all(torch.equal(p, weights[n]) for n, p in salun_class3.model.named_parameters())
+
+
+@pytest.fixture(scope="module")
+def salun_random10():
+    return run_unlearning("digits-mlp", "random:10", "salun", 0)
+
+
+def test_relearning_a_random_forget_set_measures_its_loss_not_its_accuracy(salun_random10):
+    """Every model still classifies a random forget set right (forget accuracy near 100 from step 0, so every
+    curve "recovered at step 0"); its loss tells the original, which learned these samples, from Retrain, which
+    never saw them. Measured on the forget samples the attacker does not hold."""
+    result = relearn(salun_random10, {"steps": 4})
+    assert result["measure"] == "loss" and result["score_name"] == LOSS_NAME
+    assert result["measured_on"] == len(salun_random10.task.x_forget) - 8
+    original, retrain = result["original"]["curve"][0][1], result["retrain"]["curve"][0][1]
+    assert original < retrain and result["unseen_loss"] == retrain
+    assert original < result["threshold"] < retrain
+    assert result["threshold"] == pytest.approx((original + retrain) / 2)
+    assert result["original"]["steps_to_recover"] == 0
+    assert result["retrain"]["steps_to_recover"] != 0  # the defect: 0 for every model
+    assert [point[0] for point in result["unlearned"]["curve"]] == [0, 1, 2, 3, 4]
+
+
+def test_the_held_out_forget_samples_are_those_the_attacker_does_not_hold(salun_random10):
+    task, config = salun_random10.task, RelearnConfig(samples=8, retain_samples=0)
+    attack_x, _ = attack_batch(task, config, 0)
+    held_x, held_y = held_out_forget(task, config, 0)
+    assert len(held_x) + len(attack_x) == len(task.x_forget)
+    rows = {tuple(row.flatten().tolist()) for row in attack_x}
+    assert not any(tuple(row.flatten().tolist()) in rows for row in held_x)
+    everything = held_out_forget(task, RelearnConfig(samples=512), 0)
+    assert len(everything[0]) == len(task.x_forget)
+
+
+def test_steps_to_recover_on_a_loss_counts_the_fall():
+    curve = [[0, 0.9], [1, 0.6], [2, 0.3]]
+    assert steps_to_recover(curve, 0.5, lower_is_recovered=True) == 2
+    assert steps_to_recover(curve, 0.1, lower_is_recovered=True) is None
+
+
+def test_relearn_figure_on_a_random_forget_set_says_what_it_measures():
+    curve = lambda *values: [[step, value] for step, value in enumerate(values)]  # noqa: E731
+    result = {"measure": "loss", "score_name": LOSS_NAME, "threshold": 0.035, "original_score": 0.01,
+              "unseen_loss": 0.06, "measured_on": 64, "samples": 8, "steps": 2, "recover_share": 50.0,
+              "unlearned": {"curve": curve(0.061, 0.043, 0.041), "steps_to_recover": None},
+              "original": {"curve": curve(0.01, 0.007, 0.01), "steps_to_recover": 0},
+              "retrain": {"curve": curve(0.06, 0.043, 0.047), "steps_to_recover": None}}
+    fig = audit_plots.relearn_figure(result)
+    assert "loss on the random forget set" in fig.layout.title.text and "64" in fig.layout.title.text
+    assert fig.layout.yaxis.title.text == LOSS_NAME
+    names = [trace.name for trace in fig.data]
+    assert "original (doing nothing): the remembered level" in names and "unlearned: not within 2 steps" in names
+    low, high = _axis_range(fig, "yaxis")
+    assert low <= 0.007 and 0.061 <= high < 0.2  # the data fill the axis (not a 0-105 % scale)
+    text = audit_plots.audit_summary_markdown({"relearn": result})
+    assert "measured by its loss" in text and "accuracy cannot tell" in text and "never seen 0.06" in text
 
 
 def test_steps_to_recover_reads_the_curve():
@@ -101,7 +158,7 @@ def _axis_range(fig, axis):
 
 def test_relearn_figure_shows_every_curve_inside_its_axes(salun_class3):
     result = relearn(salun_class3, {"steps": 6})
-    fig = plots.relearn_figure(result)
+    fig = audit_plots.relearn_figure(result)
     names = [trace.name for trace in fig.data]
     assert len(names) == 3 and len(set(names)) == 3
     assert any(name.startswith("unlearned") for name in names) and any("Retrain" in name for name in names)
@@ -116,16 +173,16 @@ def test_roc_and_inversion_figures_label_each_model():
     ulira = {"auc": 0.7, "tpr_at_1pct_fpr": 5.0, "tpr_at_5pct_fpr": 20.0, "members": 72, "non_members": 72,
              "shadows": 16, "original": {"auc": 0.8}, "retrain": {"auc": 0.5},
              "roc": {key: {"fpr": [0, 0.5, 1], "tpr": [0, 0.7, 1]} for key in ("unlearned", "original", "retrain")}}
-    fig = plots.ulira_roc_figure(ulira)
+    fig = audit_plots.ulira_roc_figure(ulira)
     names = [trace.name for trace in fig.data]
     assert "unlearned: AUC 0.700" in names and "Retrain: AUC 0.500" in names and len(set(names)) == len(names)
     assert _axis_range(fig, "xaxis") == [0, 1]
     inversion = {"erasure": 5.0, "erasure_under_attack": 60.0, "score_name": "samples showing the concept",
                  "original": {"erasure": 100.0, "erasure_under_attack": 95.0}}
-    fig = plots.inversion_figure(inversion)
+    fig = audit_plots.inversion_figure(inversion)
     assert list(fig.data[0].x) == ["unlearned", "original (doing nothing)"]
     assert max(max(trace.y) for trace in fig.data) <= _axis_range(fig, "yaxis")[1]
-    text = plots.audit_summary_markdown({"ulira": ulira, "inversion": inversion, "seconds": {"ulira": 3.0}})
+    text = audit_plots.audit_summary_markdown({"ulira": ulira, "inversion": inversion, "seconds": {"ulira": 3.0}})
     assert "AUC 0.700" in text and "60%" in text and "ulira 3 s" in text
 
 

@@ -318,7 +318,7 @@ def test_the_compare_tab_shows_a_capped_compare_as_partial(monkeypatch):
         return reports + [None] * (len(items) - 1), OverWallCap(61.0, 60.0, 30.0)
 
     monkeypatch.setattr(handlers, "compute_reports", stopped_after_first)
-    status, frame, _ = handlers.compare("digits-cnn", "class:3", ["ga", "slug"], 0, "", 1, lambda *a, **k: None,
+    status, frame, *_ = handlers.compare("digits-cnn", "class:3", ["ga", "slug"], 0, "", 1, lambda *a, **k: None,
                                         None)
     assert status.startswith("**Partial**: stopped after 61 s by this app's wall-clock cap of 60 s; shown: the "
                              "methods it finished; not finished: SLUG. **Compared** 1 method on digits-cnn")

@@ -9,6 +9,13 @@ every ``eval_every`` steps, from three starting points: the unlearned model, the
 and Retrain where one exists (it has to learn the target from scratch: the fair yardstick, since any model
 learns a class from a few labelled examples eventually). The verdict is the number of steps each needs to reach
 half the original's forget score.
+
+A random forget set is different: a model that generalises still classifies most of it right after unlearning,
+and so does Retrain (it is ordinary data to it), so forget accuracy starts at the top for every model and says
+nothing. What the original has and Retrain lacks there is memory: a low loss on those very samples. So on a
+random target the curves are the mean loss on the forget samples the attacker does not hold (whether the few it
+holds bring back the rest), and recovered means the loss falls ``recover_share`` of the way from Retrain's (the
+never-seen level; the original's test-set loss where there is no Retrain) down to the original's.
 """
 from __future__ import annotations
 
@@ -52,6 +59,10 @@ class RelearnConfig:
     recover_share: float = hparam(50.0, "recovered = forget score at this % of the original's", low=1.0, high=100.0)
 
 
+LOSS_NAME = "forget-set loss (cross-entropy; lower = remembered)"  # the measure on a random forget set
+# The attacker's draw: a seed of its own, so it is not the forget set's or the method's.
+ATTACK_SEED_OFFSET = 7919
+
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "class-diffusion": {"lr": 1e-4, "eval_every": 2},
     "text-diffusion": {"lr": 1e-4, "eval_every": 2},
@@ -61,7 +72,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 
 def attack_batch(task, config: RelearnConfig, seed: int):
     """The attacker's samples: a fixed, seeded draw of forget (and retain) samples, as one batch."""
-    generator = torch.Generator().manual_seed(int(seed) + 7919)
+    generator = torch.Generator().manual_seed(int(seed) + ATTACK_SEED_OFFSET)
     forget = next(task.batches("forget", config.samples, generator))
     if config.retain_samples == 0 or task.size("retain") == 0:
         return forget
@@ -69,16 +80,37 @@ def attack_batch(task, config: RelearnConfig, seed: int):
     return tuple(torch.cat([f, r]) for f, r in zip(forget, retain))
 
 
+def held_out_forget(task, config: RelearnConfig, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The forget samples the attacker does not hold: ``attack_batch`` takes the first ``samples`` of the same
+    seeded shuffle (``TensorSetsTask.batches``). All of them when the attacker holds every one."""
+    x, y = task.x_forget, task.y_forget
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(int(seed) + ATTACK_SEED_OFFSET))
+    rest = order[config.samples:]
+    return (x[rest], y[rest]) if len(rest) else (x, y)
+
+
+def mean_loss(task, samples: tuple[torch.Tensor, torch.Tensor]) -> Callable[[nn.Module], float]:
+    """The measure ``model -> mean training loss on samples``."""
+
+    def measure(model: nn.Module) -> float:
+        with torch.no_grad():
+            return float(task.loss(model, samples))
+
+    return measure
+
+
 def relearn_curve(model: nn.Module, task, batch, config: RelearnConfig, seed: int, progress: ProgressFn | None = None,
-                  label: str = "model") -> list[list[float]]:
-    """[[step, forget score], ...] while fine-tuning a copy of ``model`` on ``batch`` (``model`` is untouched)."""
+                  label: str = "model", measure: Callable[[nn.Module], float] | None = None) -> list[list[float]]:
+    """[[step, measure], ...] while fine-tuning a copy of ``model`` on ``batch`` (``model`` is untouched); the
+    measure is the task's forget score unless one is given."""
+    measure = measure or task.forget_score
     attacked = copy.deepcopy(model)
     # eval mode: batch-norm statistics of a 16-sample batch would move the model more than the attack's gradient
     attacked.eval().requires_grad_(True)
     params = task.parameters_for_unlearning(attacked)
     optimizer = make_optimizer(params.values(), "adam", config.lr, 0.0)
     torch.manual_seed(int(seed))
-    curve = [[0, float(task.forget_score(attacked))]]
+    curve = [[0, float(measure(attacked))]]
     for step in range(1, config.steps + 1):
         loss = task.loss(attacked, batch)
         if not torch.isfinite(loss):
@@ -87,23 +119,26 @@ def relearn_curve(model: nn.Module, task, batch, config: RelearnConfig, seed: in
         loss.backward()
         optimizer.step()
         if step % config.eval_every == 0 or step == config.steps:
-            curve.append([step, float(task.forget_score(attacked))])
+            curve.append([step, float(measure(attacked))])
         if progress:
             progress(step / config.steps, f"relearning the {label}: step {step}/{config.steps}")
     return curve
 
 
-def steps_to_recover(curve: list[list[float]], threshold: float) -> int | None:
-    """The first measured step whose forget score reaches ``threshold``; None if none does."""
-    return next((int(step) for step, score in curve if score >= threshold), None)
+def steps_to_recover(curve: list[list[float]], threshold: float, lower_is_recovered: bool = False) -> int | None:
+    """The first measured step whose forget score reaches ``threshold`` (a loss: falls to it); None if none
+    does."""
+    return next((int(step) for step, value in curve
+                 if (value <= threshold if lower_is_recovered else value >= threshold)), None)
 
 
 def relearn(outcome, config: RelearnConfig | dict | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
     """Run the relearning attack from the unlearned model of ``outcome`` (a runner.RunOutcome), the original
     and Retrain (where one exists). Returns plain data: per model ``curve`` and ``steps_to_recover``, the
-    threshold and the score's name."""
+    threshold, what was measured (``measure``: "score", or "loss" on a random forget set) and its name."""
     report, task = outcome.report, outcome.task
-    family = get_model_spec(report["model"]).family
+    spec = get_model_spec(report["model"])
+    family = spec.family
     config = as_config(RelearnConfig, config, FAMILY_DEFAULTS.get(family))
     if not hasattr(task, "batches") or family not in SCORE_NAMES:
         raise UnlearningInputError(f"relearn applies to {', '.join(SCORE_NAMES)} models; this model's family is "
@@ -111,19 +146,32 @@ def relearn(outcome, config: RelearnConfig | dict | None = None, progress: Progr
     start = time.perf_counter()
     seed = int(report.get("seed", 0))
     batch = attack_batch(task, config, seed)
-    starts: list[tuple[str, nn.Module]] = [("unlearned", outcome.model), ("original", run_copy(report["model"]))]
+    by_loss = spec.parse_forget(report["forget"]).kind == "random"
+    held_out = held_out_forget(task, config, seed) if by_loss else None
+    measure = mean_loss(task, held_out) if by_loss else None
+    original = run_copy(report["model"])
+    starts: list[tuple[str, nn.Module]] = [("unlearned", outcome.model), ("original", original)]
     reference = retrain_model(report["model"], report["forget"], seed, task)
     if reference.model is not None:
         starts.append(("retrain", reference.model))
     results: dict[str, Any] = {}
     for index, (name, model) in enumerate(starts):
         part = (lambda f, m, i=index: progress((i + f) / len(starts), m)) if progress else None
-        results[name] = {"curve": relearn_curve(model, task, batch, config, seed, part, name)}
+        results[name] = {"curve": relearn_curve(model, task, batch, config, seed, part, name, measure)}
     original_score = results["original"]["curve"][0][1]
-    threshold = config.recover_share / 100.0 * original_score
+    measured: dict[str, Any] = {"measure": "score", "score_name": SCORE_NAMES[family]}
+    if by_loss:
+        # Never seen: Retrain's loss on these samples before the attack (or the original's on the test set).
+        unseen = (results["retrain"]["curve"][0][1] if "retrain" in results
+                  else mean_loss(task, (task.x_test, task.y_test))(original))
+        threshold = unseen - config.recover_share / 100.0 * (unseen - original_score)
+        measured = {"measure": "loss", "score_name": LOSS_NAME, "unseen_loss": unseen,
+                    "unseen_from": "retrain" if "retrain" in results else "test set", "measured_on": len(held_out[0])}
+    else:
+        threshold = config.recover_share / 100.0 * original_score
     for name in results:
-        results[name]["steps_to_recover"] = steps_to_recover(results[name]["curve"], threshold)
-    return {**results, "threshold": threshold, "original_score": original_score,
-            "score_name": SCORE_NAMES[family], "steps": config.steps, "samples": config.samples,
+        results[name]["steps_to_recover"] = steps_to_recover(results[name]["curve"], threshold, by_loss)
+    return {**results, "threshold": threshold, "original_score": original_score, **measured,
+            "recover_share": config.recover_share, "steps": config.steps, "samples": config.samples,
             "retain_samples": config.retain_samples, "lr": config.lr, "retrain": results.get("retrain"),
             "seconds": time.perf_counter() - start}
