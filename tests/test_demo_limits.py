@@ -290,7 +290,7 @@ def test_a_compare_stopped_by_the_cap_keeps_the_methods_it_finished(monkeypatch,
     monkeypatch.setattr(compute, "budget_checked", lambda runs: 1.0)
     monkeypatch.setattr(LIMITS, "max_wall_s", 85.0)
 
-    def fake_run(model, forget, method, seed, overrides, with_retrain, progress):
+    def fake_run(model, forget, method, seed, overrides, with_retrain, progress, **limits):
         for step in range(4):  # 40 s of wall-clock time per method: the third is stopped at 90 s
             fake_clock[0] += 10.0
             progress(step / 4, "working")

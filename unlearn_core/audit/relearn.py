@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import time
 from typing import Any, Callable
 
@@ -22,8 +23,9 @@ from torch import nn
 
 from ..errors import UnlearningInputError
 from ..hparams import as_config, hparam
+from ..metering import Work, credit
 from ..methods.base import make_optimizer
-from ..runner import retrain_model, run_copy
+from ..runner import retrain_is_ready, retrain_model, run_copy
 from ..zoo import get_model_spec
 
 ProgressFn = Callable[[float, str], None]
@@ -59,6 +61,16 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def work(report: dict[str, Any], task, config: RelearnConfig) -> Work:
+    """The attack's work (the audit's budget): ``steps`` passes of the attacker's samples from each starting
+    model, a forget score (half a score evaluation) every ``eval_every`` steps and at the start, and training
+    Retrain when it is not at hand."""
+    starts = 2 + bool(task.retrain_available())
+    samples = config.samples + (config.retain_samples if task.size("retain") else 0)
+    scores = starts * (1 + math.ceil(config.steps / config.eval_every)) / 2
+    return Work(starts * config.steps * samples, scores, retrains=int(not retrain_is_ready(report["model"], task)))
+
+
 def attack_batch(task, config: RelearnConfig, seed: int):
     """The attacker's samples: a fixed, seeded draw of forget (and retain) samples, as one batch."""
     generator = torch.Generator().manual_seed(int(seed) + 7919)
@@ -78,8 +90,9 @@ def relearn_curve(model: nn.Module, task, batch, config: RelearnConfig, seed: in
     params = task.parameters_for_unlearning(attacked)
     optimizer = make_optimizer(params.values(), "adam", config.lr, 0.0)
     torch.manual_seed(int(seed))
-    curve = [[0, float(task.forget_score(attacked))]]
+    curve = [[0, task.counted_forget_score(attacked)]]
     for step in range(1, config.steps + 1):
+        credit(passes=len(batch[0]))  # the one batch drawn is reused: each step's passes are credited here
         loss = task.loss(attacked, batch)
         if not torch.isfinite(loss):
             raise UnlearningInputError(f"the relearning attack diverged on the {label} at step {step}; lower --lr")
@@ -87,7 +100,7 @@ def relearn_curve(model: nn.Module, task, batch, config: RelearnConfig, seed: in
         loss.backward()
         optimizer.step()
         if step % config.eval_every == 0 or step == config.steps:
-            curve.append([step, float(task.forget_score(attacked))])
+            curve.append([step, task.counted_forget_score(attacked)])
         if progress:
             progress(step / config.steps, f"relearning the {label}: step {step}/{config.steps}")
     return curve
