@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterator
 
 from unlearn_core.attribution import attribution_method_key
 from unlearn_core.audit import run_audit, validate_audit
-from unlearn_core.budget import check_budget
-from unlearn_core.errors import UnlearningInputError, shown
+from unlearn_core.budget import WORK_ALLOWANCE, check_audit_budget, check_budget
+from unlearn_core.errors import ComputationStopped, UnlearningInputError, shown
 from unlearn_core.inspection import inspect_run
 from unlearn_core.methods import get_method
 from unlearn_core.runner import check_seed, repeat_seeds, run_seeds, run_unlearning
@@ -231,12 +231,13 @@ def view_key(model: str, forget: str, method: str, overrides: dict[str, Any], se
     return (*run_key, attribution, len(repeat_seeds(run_key[3], repeat)))
 
 
-class OverWallCap(RunCancelled):
+class OverWallCap(RunCancelled, ComputationStopped):
     """A computation that ran past the operator's wall-clock cap (``LIMITS.max_wall_s``, off by default) and was
     stopped. ``kept`` says what of it was kept, when something was."""
 
     def __init__(self, elapsed_s: float, cap_s: float, estimate_s: float, kept: str = ""):
         self.elapsed_s, self.cap_s, self.estimate_s = elapsed_s, cap_s, estimate_s
+        self.reason = f"stopped after {elapsed_s:.0f} s by this app's wall-clock cap of {cap_s:.0f} s"
         estimate = f" (its estimate was {estimate_s:.0f} s of an idle machine)" if estimate_s else ""
         self.kept = kept or "nothing was kept"
         super().__init__(f"stopped after {elapsed_s:.0f} s: this app's operator stops every computation after "
@@ -271,8 +272,9 @@ def compute_slot(flag: threading.Event | None, progress: Progress, estimate_s: f
     """Hold the one computation slot for the body of a ``with`` block. The request joins the queue (one per
     visitor, ``per_client`` waiting per address: ``QueueRefused`` otherwise), reports its place and expected wait
     while it waits, honours Cancel, records its time in the queue in ``timing`` and yields the progress function
-    to run with. A run admitted by its estimate is not stopped for being slow: only the operator's wall-clock cap
-    (``LIMITS.max_wall_s``, off by default) stops it, with ``OverWallCap``."""
+    to run with. A run admitted by its estimate is not stopped for being slow (the core's work meter stops one
+    whose work runs far over its estimate): only the operator's wall-clock cap (``LIMITS.max_wall_s``, off by
+    default) stops it for its time, with ``OverWallCap``."""
     joined = time.monotonic()
     ticket = QUEUE.join(visitor, estimate_s, background, client)
     try:
@@ -339,21 +341,27 @@ def compute_view(model: str, forget: str, method: str, overrides: dict[str, Any]
     run_key, seeds = key[:6], repeat_seeds(key[3], key[-1])
     runs = view_runs(model, forget, method, overrides, key[3], with_retrain, key[-1])
     estimate = check_budget(runs, None).seconds if background else budget_checked(runs)
-    with compute_slot(flag, cancellable(flag, progress), estimate, visitor, background, client, timing) as report:
+    uncapped = cancellable(flag, progress)
+    with compute_slot(flag, uncapped, estimate, visitor, background, client, timing) as report:
         cached = VIEWS.get(key)  # someone may have computed it while we waited
         if cached is not None:
             return cached, True
         if len(seeds) == 1:
             outcome = run_unlearning(model, forget, method, key[3], overrides, bool(with_retrain),
-                                     lambda f, m: report(0.85 * f, m))
+                                     lambda f, m: report(0.85 * f, m), allowance=WORK_ALLOWANCE)
             seeds_report = None
         else:
             repeated = run_seeds(model, forget, method, seeds, overrides, bool(with_retrain),
-                                 lambda f, m: report(0.85 * f, m))
+                                 lambda f, m: report(0.85 * f, m), allowance=WORK_ALLOWANCE)
             outcome, seeds_report = repeated.first, repeated.report
+        partial = (seeds_report or {}).get("partial")
         out_dir = new_run_folder(outcome.report["method"])
+        # The seeds a stopped request finished are shown: their inspection is not stopped by the cap again.
         view = inspect_run(outcome, out_dir, None if attribution == "none" else attribution,
-                           lambda f, m: report(0.85 + 0.15 * f, m), seeds_report)
+                           lambda f, m: (uncapped if partial else report)(0.85 + 0.15 * f, m), seeds_report)
+    if partial:  # cached apart (its files go when it is evicted), never answering the whole request
+        view["partial"] = partial
+        key = (*key, "partial")
     RUN_FOLDERS[key] = out_dir
     VIEWS.put(key, view)
     OUTCOMES.put(run_key[:5], outcome)
@@ -386,11 +394,12 @@ def reports_estimate(items: list[CompareItem], *rest, **options) -> float:
 @on_gpu(reports_estimate)
 def compute_reports(items: list[CompareItem], flag: threading.Event, progress: Progress,
                     visitor: str = "api", client: str | None = None,
-                    timing: Timing | None = None) -> tuple[list[dict[str, Any] | None], OverWallCap | None]:
+                    timing: Timing | None = None) -> tuple[list[dict[str, Any] | None], ComputationStopped | None]:
     """Run (or fetch) several requests with Retrain but without inspection (what Compare needs), holding the
     compute slot once for all of them; returns (their reports, None). Refused before it queues when the runs not
     yet cached are estimated over the budget. Stopped by the operator's wall-clock cap after some runs finished,
-    it returns (the reports, None for each unfinished run; the stop); stopped before any, it raises the stop."""
+    it returns (the reports, None for each unfinished run; the stop); stopped before any, it raises the stop. The
+    work stop (a run doing over ``WORK_ALLOWANCE`` times its estimated work) is such a stop too."""
     missing = [item for item in items if REPORTS.get(item.key) is None]
     stop = None
     if missing:
@@ -403,8 +412,9 @@ def compute_reports(items: list[CompareItem], flag: threading.Event, progress: P
                 try:
                     outcome = run_unlearning(item.model, item.forget, item.method, item.seed, item.overrides, True,
                                              lambda f, m, n=n, name=item.method:
-                                             report((n + f) / len(missing), f"{name}: {m}"))
-                except OverWallCap as stopped:
+                                             report((n + f) / len(missing), f"{name}: {m}"),
+                                             allowance=WORK_ALLOWANCE)
+                except ComputationStopped as stopped:
                     if not any(REPORTS.get(each.key) is not None for each in items):
                         raise
                     stop = stopped
@@ -428,25 +438,36 @@ def compute_sweep(request: SweepRequest, flag: threading.Event, progress: Progre
                   visitor: str = "api", client: str | None = None,
                   timing: Timing | None = None) -> tuple[dict[str, Any], bool]:
     """Run a validated sweep holding the compute slot, or fetch an identical one from the cache; returns
-    (sweep data, from_cache). Refused before it queues when estimated over the budget."""
+    (sweep data, from_cache). Refused before it queues when estimated over the budget. Stopped by a limit after
+    some shares, it returns those, marked ``partial`` (and not cached)."""
     cached = SWEEPS.get(request.cache_key)
     if cached is not None:
         return cached, True
     estimate = budget_checked(sweep_runs(request))
     with compute_slot(flag, cancellable(flag, progress), estimate, visitor, client=client, timing=timing) as report:
         result = forget_amount_sweep(request.model, request.shares, request.methods, request.seeds,
-                                     request.overrides, report)
-    SWEEPS.put(request.cache_key, result)
+                                     request.overrides, report, allowance=WORK_ALLOWANCE)
+    if "partial" not in result:
+        SWEEPS.put(request.cache_key, result)
     return result, False
 
 
-@on_gpu(lambda *args, **options: LIMITS.budget_s or 0.0)  # audits have no estimate: the budget's lease
+def audit_estimate(view: dict[str, Any] | None, attacks: Any, settings: dict[str, Any], *rest, **options) -> float:
+    """The estimate of ``compute_audit``'s request (the run repeated when it left ``OUTCOMES``)."""
+    report = (view or {}).get("report")
+    if not report:
+        raise UnlearningInputError("run a method first: the audit examines the result of the run shown above")
+    return check_audit_budget(report, attacks, settings, None, rerun=True).seconds
+
+
+@on_gpu(audit_estimate)
 def compute_audit(view: dict[str, Any] | None, attacks: Any, settings: dict[str, Any], flag: threading.Event,
                   progress: Progress, visitor: str = "api", client: str | None = None,
                   timing: Timing | None = None) -> tuple[dict[str, Any], bool]:
     """Audit the run shown in ``view`` (this session's last run); returns (audit data, from_cache). The run's
-    model comes from ``OUTCOMES``; a run evicted from there is repeated first (runs are seeded). Audits have no
-    estimate: only the operator's wall-clock cap, when set, stops one."""
+    model comes from ``OUTCOMES``; a run evicted from there is repeated first (runs are seeded). Refused before
+    it queues when its estimate (the attacks' work, the repeated run) is over the budget; stopped by its work
+    meter like a run, or by the operator's wall-clock cap when set."""
     if not view or not view.get("report"):
         raise UnlearningInputError("run a method first: the audit examines the result of the run shown above")
     report = view["report"]
@@ -457,7 +478,8 @@ def compute_audit(view: dict[str, Any] | None, attacks: Any, settings: dict[str,
     cached = AUDITS.get(key)
     if cached is not None:
         return cached, True
-    with compute_slot(flag, cancellable(flag, progress), 0.0, visitor, client=client,
+    estimate = check_audit_budget(report, attacks, settings, LIMITS.budget_s, OUTCOMES.get(run_key) is None)
+    with compute_slot(flag, cancellable(flag, progress), estimate.seconds, visitor, client=client,
                       timing=timing) as report_progress:
         outcome = OUTCOMES.get(run_key)
         share = 0.0
@@ -465,8 +487,10 @@ def compute_audit(view: dict[str, Any] | None, attacks: Any, settings: dict[str,
             share = 0.3
             outcome = run_unlearning(report["model"], report["forget"], report["method"], report["seed"],
                                      report["hyperparameters"], True,
-                                     lambda f, m: report_progress(share * f, f"repeating the run: {m}"))
+                                     lambda f, m: report_progress(share * f, f"repeating the run: {m}"),
+                                     allowance=WORK_ALLOWANCE)
             OUTCOMES.put(run_key, outcome)
-        result = run_audit(outcome, attacks, settings, lambda f, m: report_progress(share + (1 - share) * f, m))
+        result = run_audit(outcome, attacks, settings, lambda f, m: report_progress(share + (1 - share) * f, m),
+                           allowance=WORK_ALLOWANCE)
     AUDITS.put(key, result)
     return result, False

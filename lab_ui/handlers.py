@@ -18,6 +18,7 @@ import gradio as gr
 from unlearn_core import audit_plots, plots
 from unlearn_core.budget import BudgetExceeded
 from unlearn_core.errors import DivergenceError, UnlearningInputError, shown
+from unlearn_core.metering import WorkExceeded
 from unlearn_core.methods import get_method, tuning_mark
 from unlearn_core.runner import repeat_seeds, seeds_report
 
@@ -25,7 +26,7 @@ from lab_ui.catalogue import default_forget_kind, describe_method, family_of, me
 from lab_ui.compute import (CompareItem, OverWallCap, Timing, attribution_key, compute_audit, compute_reports,
                             compute_sweep, compute_view, name_list, parse_overrides, report_key, sweep_request)
 from lab_ui.config import DEFAULT_ATTRIBUTION
-from lab_ui.panels import done_status, layer_heatmap, panel_values, timing_text
+from lab_ui.panels import done_status, layer_heatmap, panel_values, partial_text, timing_text
 from lab_ui.state import CANCEL, QueueRefused, RunCancelled, client_address, session_id
 
 LOG = logging.getLogger("unlearning-lab")
@@ -51,6 +52,9 @@ def user_errors(fn: Callable) -> Callable:
             raise gr.Error(str(error), title="Over the budget", print_exception=False) from None
         except OverWallCap as error:
             raise gr.Error(str(error), title="Stopped: over the time cap", print_exception=False) from None
+        except WorkExceeded as error:
+            raise gr.Error(page_text(str(error)), title="Stopped: far over its estimated work",
+                           print_exception=False) from None
         except QueueRefused as error:
             raise gr.Error(str(error), title=error.title, print_exception=False) from None
         except UnlearningInputError as error:
@@ -197,7 +201,7 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
     rows = []
     for i in range(0, len(items), len(seeds)):
         per_seed = reports[i:i + len(seeds)]
-        if any(report is None for report in per_seed):  # stopped by the wall-clock cap before this method ended
+        if any(report is None for report in per_seed):  # stopped by a limit before this method ended
             continue
         model_name, target, method_name = items[i].key[:3]
         # An untuned baseline, or one tuned on this very target, says so beside its name.
@@ -209,8 +213,7 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
     if stop is not None:
         skipped = [get_method(items[i].key[2]).label for i in range(0, len(items), len(seeds))
                    if any(report is None for report in reports[i:i + len(seeds)])]
-        partial = (f"**Partial**: stopped after {stop.elapsed_s:.0f} s by this app's wall-clock cap of "
-                   f"{stop.cap_s:.0f} s; shown: the methods it finished; not finished: {', '.join(skipped)}. ")
+        partial = f"**Partial**: {stop.reason}; shown: the methods it finished; not finished: {', '.join(skipped)}. "
     compared = f"{len(rows)} method{'s' if len(rows) != 1 else ''}"
     status = (f"{partial}**Compared** {compared} on {model}, forget `{forget_shown}`, {which} "
               f"({timing_text(time.perf_counter() - start, timing.queued_s)}). {plots.compare_verdict(rows)} "
@@ -233,7 +236,7 @@ def sweep(model: str, shares: str, methods: list[str], seed: float, hyperparamet
                                        visitor=session_id(request), client=client_address(request), timing=timing)
     shares_text = ", ".join(f"{share:g}%" for share in result["shares"])
     took = "answered from the cache" if cached else timing_text(time.perf_counter() - start, timing.queued_s)
-    status = (f"**Swept** {len(result['methods'])} method{'s' if len(result['methods']) != 1 else ''} over "
+    status = (f"{partial_text(result.get('partial'))}**Swept** {len(result['methods'])} method{'s' if len(result['methods']) != 1 else ''} over "
               f"{shares_text} of the training set on {result['model']}, seed {result['seeds'][0]} ({took}). "
               f"{plots.sweep_verdict(result)}")
     return status, plots.sweep_figure(result), {"model": result["model"]}

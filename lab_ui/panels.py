@@ -81,11 +81,23 @@ def timing_text(elapsed_s: float, queued_s: float) -> str:
     return f"computed in {computed:.1f} s after {queued_s:.1f} s in the queue"
 
 
+def partial_text(partial: dict[str, Any] | None) -> str:
+    """The status line's opening for a request a limit stopped after some of its parts (the core's
+    ``runner.partial_record``): why, what is shown and what was not finished; "" for a whole request."""
+    if not partial:
+        return ""
+    parts = ", ".join(f"{part:g}" for part in partial["finished"])
+    missing = ", ".join(f"{part:g}" for part in partial["not_finished"])
+    return (f"**Partial**: {partial['reason']}; shown: the {partial['what']} it finished ({parts}); not finished: "
+            f"{missing}. ")
+
+
 def done_status(view: dict[str, Any], cached: bool, elapsed: float, queued_s: float = 0.0) -> str:
     """The status line of a finished run: ``elapsed`` seconds in all, ``queued_s`` of them in the queue."""
     report = view["report"]
     where = "answered from the cache of identical runs" if cached else timing_text(elapsed, queued_s)
     seeds = (view.get("seeds") or {}).get("seeds") or [report["seed"]]
     which = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}-{seeds[-1]} ({len(seeds)} runs)"
-    return f"**Done**: {report['method']} on {report['model']}, forget `{report['forget']}`, {which} ({where})."
+    return (f"{partial_text(view.get('partial'))}**Done**: {report['method']} on {report['model']}, forget "
+            f"`{report['forget']}`, {which} ({where}).")
 

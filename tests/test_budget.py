@@ -112,3 +112,102 @@ def test_a_compare_on_a_random_target_may_be_advised_a_class_target():
     runs = [("digits-cnn", "random:30", method, {}, 0, True) for method in ("salun", "sfr_on", "slug", "ga")]
     with pytest.raises(BudgetExceeded, match=r"fewer methods \(now 4\).*a class target \(its Retrain is shipped\)"):
         check_budget(runs, 60.0)
+
+
+# --- the work stop and the audits' budget -------------------------------------------------------------------------
+def test_a_run_far_over_its_estimated_work_is_stopped_naming_the_estimate_and_the_work_done(monkeypatch):
+    """GA's estimate made ten times too low: the run is stopped once its work passes 3x that estimate, and the
+    message names both; the same run with its own estimate finishes, on a host slowed to a crawl."""
+    from unlearn_core.budget import WORK_ALLOWANCE
+    from unlearn_core.metering import Work, WorkExceeded
+    from unlearn_core.runner import run_unlearning
+
+    ga = get_method("ga")  # the class
+    honest = ga.work
+    monkeypatch.setattr(ga, "work", lambda self, n_forget, n_retain: Work(honest(self, n_forget, n_retain).passes / 10))
+    with pytest.raises(WorkExceeded) as stopped:
+        run_unlearning("digits-mlp", "class:3", "ga", 0, {}, False, allowance=WORK_ALLOWANCE)
+    estimate, done = stopped.value.estimate.passes, stopped.value.done.passes
+    assert 3 * estimate < done <= 3 * estimate + 64  # stopped at the first batch past the allowance
+    message = str(stopped.value)
+    assert message.startswith(f"GA on digits-mlp was stopped after {done:,.0f} sample passes")
+    assert f"more than 3 times its estimate of {estimate:,.0f} sample passes" in message
+
+    monkeypatch.setattr(ga, "work", honest)
+    estimate_s = estimate_run("digits-mlp", "class:3", "ga", {}, 0, False).unlearning_s
+    start = time.perf_counter()
+    outcome = run_unlearning("digits-mlp", "class:3", "ga", 0, {}, False, allowance=WORK_ALLOWANCE,
+                             progress=lambda f, m: time.sleep(0.3))  # a host far slower than the estimate's
+    assert outcome.report["metrics"]["unlearned"]["ua"] > 50  # it finished: GA forgot class 3
+    assert time.perf_counter() - start > 100 * estimate_s
+
+
+def test_an_audit_far_over_its_estimated_work_is_stopped_and_one_within_it_finishes(monkeypatch):
+    import dataclasses
+
+    from unlearn_core.audit.suite import ATTACKS, run_audit
+    from unlearn_core.budget import WORK_ALLOWANCE
+    from unlearn_core.metering import Work, WorkExceeded
+    from unlearn_core.runner import run_unlearning
+
+    outcome = run_unlearning("digits-mlp", "class:3", "ga", 0, {}, True)
+    settings = {"relearn": {"steps": 10}}
+    audit = run_audit(outcome, ["relearn"], settings, allowance=WORK_ALLOWANCE)
+    assert len(audit["relearn"]["unlearned"]["curve"]) == 11
+    monkeypatch.setitem(ATTACKS, "relearn", dataclasses.replace(ATTACKS["relearn"], work=lambda *args: Work(16)))
+    with pytest.raises(WorkExceeded, match=r"^the audit of digits-mlp was stopped after .* more than 3 times its "
+                                           r"estimate of 16 sample passes"):
+        run_audit(outcome, ["relearn"], settings, allowance=WORK_ALLOWANCE)
+
+
+def test_an_audit_over_the_budget_is_refused_at_once_with_its_estimate(tmp_path, monkeypatch):
+    """U-LiRA on digits-cnn with no shadows trained yet (an empty cache) would train 16 classifiers: refused in
+    well under a second, naming the estimate, the budget and the knob to lower; a relearning audit fits."""
+    from unlearn_core.budget import check_audit_budget
+
+    monkeypatch.setenv("UNLEARNING_LAB_CACHE", str(tmp_path))
+    report = {"model": "digits-cnn", "forget": "class:3", "method": "salun", "hyperparameters": {}, "seed": 0}
+    start = time.perf_counter()
+    with pytest.raises(BudgetExceeded) as refused:
+        check_audit_budget(report, ["ulira", "relearn"], {}, DEFAULT_BUDGET_S)
+    assert time.perf_counter() - start < 5.0
+    message = str(refused.value)
+    assert message.startswith("this audit of salun on digits-cnn would take about ")
+    assert "training shadows and Retrain" in message and "over this app's budget of 120 s" in message
+    assert "fewer shadows for ulira (now 16)" in message
+    assert check_audit_budget(report, ["relearn"], {}, DEFAULT_BUDGET_S).seconds < DEFAULT_BUDGET_S
+
+
+def test_audit_estimates_follow_the_measured_audit_times():
+    """Every audit benchmark row's time per attack is within 2.5x of the attack's estimated work (plus a second),
+    as for the runs (the shadows and Retrain were at hand when they were measured). The rows do not record the
+    settings U-LiRA's shadows unlearned with (the tuned defaults are assumed), so for it only the side that
+    matters to a visitor is checked: no audit the estimate admits runs far longer."""
+    import dataclasses
+
+    from unlearn_core.audit.suite import ATTACKS
+    from unlearn_core.metering import Work
+    from unlearn_core.runner import model_prices
+
+    checked = 0
+    for path in sorted((ROOT / "benchmarks").glob("audit-*.jsonl")):
+        model = path.stem.removeprefix("audit-").removesuffix("-class3")
+        spec, prices, tasks = get_model_spec(model), model_prices(model), {}
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            key = (row["forget"], row["seed"])
+            if key not in tasks:
+                tasks[key] = spec.make_task(spec.parse_forget(row["forget"]), row["seed"])
+            tuned = get_method(row["method"]).for_task(spec.family, {}, model=model,
+                                                       forget_kind=spec.parse_forget(row["forget"]).kind)
+            report = {"model": model, "forget": row["forget"], "seed": row["seed"], "method": row["method"],
+                      "hyperparameters": dataclasses.asdict(tuned.config)}
+            for name, measured in row["audit"]["seconds"].items():
+                attack = ATTACKS[name]
+                work = attack.work(report, tasks[key], attack.config_for(spec.family, row["audit"][name]["config"]))
+                estimate = prices.of(Work(work.passes, work.scores))
+                assert measured <= 2.5 * estimate + 1.0, (path.name, row["method"], name, measured, estimate)
+                assert name == "ulira" or estimate <= 2.5 * measured + 1.0, (path.name, row["method"], name,
+                                                                              measured, estimate)
+                checked += 1
+    assert checked >= 20

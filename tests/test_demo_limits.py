@@ -290,7 +290,7 @@ def test_a_compare_stopped_by_the_cap_keeps_the_methods_it_finished(monkeypatch,
     monkeypatch.setattr(compute, "budget_checked", lambda runs: 1.0)
     monkeypatch.setattr(LIMITS, "max_wall_s", 85.0)
 
-    def fake_run(model, forget, method, seed, overrides, with_retrain, progress):
+    def fake_run(model, forget, method, seed, overrides, with_retrain, progress, **limits):
         for step in range(4):  # 40 s of wall-clock time per method: the third is stopped at 90 s
             fake_clock[0] += 10.0
             progress(step / 4, "working")
@@ -340,3 +340,67 @@ def test_the_operator_sets_the_cap_and_the_share_per_address_from_the_command_li
     with pytest.raises(SystemExit):
         app.parse_args(["--per-client", "0"])
     assert "--per-client: must be a whole number >= 1; got '0'" in capsys.readouterr().err
+
+
+def test_a_lab_run_over_seeds_stopped_in_its_third_seed_shows_the_two_it_finished(monkeypatch, fake_clock):
+    """The operator's cap stops a three-seed Lab run in seed 2: the page shows seeds 0 and 1 (the metrics over
+    them), and the status line says the run is partial, why, and which seed did not finish. An identical request
+    later is not answered with the partial result."""
+    monkeypatch.setattr(compute, "QUEUE", ComputeQueue())
+    monkeypatch.setattr(compute, "VIEWS", ResultCache())
+    monkeypatch.setattr(LIMITS, "max_wall_s", 50.0)
+
+    def progress(fraction, desc):  # seed 2's work takes a long wall-clock time, the others none
+        if desc.startswith("seed 2:"):
+            fake_clock[0] += 100.0
+
+    values = handlers.run("digits-mlp", "class:3", "ga", "", 0, True, "none", 3, progress, None)
+    status, summary, view = values[0], values[2], values[-1]
+    assert status.startswith("**Partial**: stopped after 100 s by this app's wall-clock cap of 50 s; shown: the "
+                             "seeds it finished (0, 1); not finished: 2. **Done**: ga on digits-mlp")
+    assert "seeds 0-1 (2 runs)" in status
+    assert view["seeds"]["seeds"] == [0, 1] and "of 2 seeds" in summary
+    assert compute.VIEWS.get(compute.view_key("digits-mlp", "class:3", "ga", {}, 0, True, "none", 3)) is None
+
+
+def test_a_sweep_stopped_in_its_second_share_plots_the_share_it_finished(monkeypatch):
+    """A sweep whose second share's run does far more work than estimated: the plot keeps the first share, the
+    status line says the sweep is partial and which share was not run."""
+    from unlearn_core import sweep as sweep_module
+    from unlearn_core.metering import Prices, Work, WorkExceeded
+
+    monkeypatch.setattr(compute, "QUEUE", ComputeQueue())
+    monkeypatch.setattr(compute, "SWEEPS", ResultCache())
+
+    def fake_run(model, forget, method, seed, overrides, progress=None, allowance=None):
+        if forget == "random:20":
+            raise WorkExceeded("GA on digits-mlp", Work(100), Work(400), allowance, Prices(1e-3, 0.1))
+        progress(1.0, "done")
+        return types.SimpleNamespace(report={"method": method, "avg_gap": 2.0, "avg_gap_original": 3.0})
+
+    monkeypatch.setattr(sweep_module, "run_unlearning", fake_run)
+    status, figure = handlers.sweep("digits-mlp", "10,20", ["ga"], 0, "", lambda *a, **k: None, None)
+    assert status.startswith("**Partial**: stopped: GA on digits-mlp did more than 3 times the work its estimate "
+                             "counts; shown: the shares it finished (10); not finished: 20. **Swept** 1 method over "
+                             "10% of the training set")
+    xs = {x for trace in figure.data for x in (trace.x or ())}
+    assert xs == {10.0}
+    assert len(compute.SWEEPS.items) == 0  # a partial sweep never answers the whole request later
+
+
+def test_an_audit_over_the_budget_is_refused_before_it_queues(monkeypatch, tmp_path):
+    """U-LiRA on digits-cnn with no shadows trained (an empty cache): refused with the estimate before it takes
+    the compute slot (it used to start training 16 classifiers)."""
+    monkeypatch.setenv("UNLEARNING_LAB_CACHE", str(tmp_path))
+    monkeypatch.setattr(LIMITS, "budget_s", 120.0)
+
+    def no_slot(*args, **kwargs):
+        raise AssertionError("the audit took the compute slot")
+
+    monkeypatch.setattr(compute, "compute_slot", no_slot)
+    view = {"report": {"model": "digits-cnn", "forget": "class:3", "method": "salun", "hyperparameters": {},
+                       "seed": 0}}
+    with pytest.raises(gr.Error) as refused:
+        user_errors(compute.compute_audit)(view, ["ulira"], {}, None, lambda f, m: None)
+    assert refused.value.title == "Over the budget"
+    assert "would take about" in refused.value.message and "fewer shadows for ulira (now 16)" in refused.value.message

@@ -17,7 +17,7 @@ PACKAGES = ("unlearn_core", "lab_ui")
 # its submodules). A module may import from its own layer or any lower one.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("data", ("unlearn_core", "unlearn_core.errors", "unlearn_core.execution", "unlearn_core.assets", "unlearn_core.cache",
-              "unlearn_core.hparams", "unlearn_core.data", "unlearn_core.shapes", "unlearn_core.user_data")),
+              "unlearn_core.hparams", "unlearn_core.metering", "unlearn_core.data", "unlearn_core.shapes", "unlearn_core.user_data")),
     ("metrics", ("unlearn_core.metrics", "unlearn_core.spread", "unlearn_core.targets")),
     ("saliency", ("unlearn_core.saliency",)),
     ("models", ("unlearn_core.models", "unlearn_core.diffusion", "unlearn_core.training", "unlearn_core.gan_training",

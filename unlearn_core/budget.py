@@ -10,17 +10,27 @@ Prices are recorded, not measured at start-up: a timing probe taken while anothe
 busy came out 2 to 25 times too slow, which would have refused runs well within the budget.
 
 The app refuses a request whose estimate exceeds its budget (``BudgetExceeded``, with the estimate, the budget
-and a setting that fits); an admitted run is not stopped for running long on a busy host. The CLI has no budget.
+and a setting that fits); audits are estimated and refused the same way (:func:`check_audit_budget`). An
+admitted run or audit is never stopped for running long on a busy host: it is stopped only when its work, metered
+as it is done (:mod:`unlearn_core.metering`), passes ``WORK_ALLOWANCE`` times its estimate, which a slow machine
+cannot cause. The CLI has no budget.
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
+from .audit.suite import ATTACKS, audit_work
 from .errors import UnlearningInputError
 from .methods import get_method
-from .runner import evaluation_is_cached, retrain_is_ready
+from .metering import estimate_parts
+from .runner import evaluation_is_cached, model_prices, retrain_is_ready
 from .zoo import get_model_spec
+
+# An admitted computation may do this many times the work its estimate counts before the app stops it. The work
+# done at the defaults is at most the estimate (every method's, metered on digits-mlp: 0.5 to 1.0 of it), so only
+# an estimate that is wrong for the settings given reaches it; a slow or busy host never does (work, not seconds).
+WORK_ALLOWANCE = 3.0
 
 
 class BudgetExceeded(UnlearningInputError):
@@ -40,10 +50,8 @@ class RunCost:
         return self.unlearning_s + self.evaluation_s + self.retrain_s
 
     def describe(self) -> str:
-        parts = [f"unlearning {self.unlearning_s:.0f} s", f"evaluation {self.evaluation_s:.0f} s"]
-        if self.retrain_s:
-            parts.append(f"training Retrain {self.retrain_s:.0f} s")
-        return f"about {self.seconds:.0f} s ({', '.join(parts)})"
+        return estimate_parts({"unlearning": self.unlearning_s, "evaluation": self.evaluation_s,
+                               "training Retrain": self.retrain_s}, keep=("unlearning", "evaluation"))
 
 
 RunRequest = tuple  # (model, forget, method, overrides, seed, with_retrain), as run_unlearning takes them
@@ -143,4 +151,54 @@ def check_budget(requests: list[RunRequest], budget_s: float | None) -> RunCost:
         raise BudgetExceeded(f"{what} would take {cost.describe()}, over this app's budget of {budget_s:.0f} s "
                              f"per request. To fit: {fitting_setting(requests, cost, budget_s)}. (The command line "
                              "has no budget: python -m unlearn_core run ...)")
+    return cost
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditCost:
+    """Estimated seconds of one audit, by part, on this machine."""
+
+    attacks_s: float
+    training_s: float  # shadows and Retrain trained first, where not shipped or cached
+    rerun_s: float     # repeating the audited run, when it has left the app's cache
+
+    @property
+    def seconds(self) -> float:
+        return self.attacks_s + self.training_s + self.rerun_s
+
+    def describe(self) -> str:
+        return estimate_parts({"attacks": self.attacks_s, "training shadows and Retrain": self.training_s,
+                               "repeating the run": self.rerun_s}, keep=("attacks",))
+
+
+def estimate_audit(report: dict[str, Any], attacks: Any, settings: dict[str, dict[str, Any]] | None = None,
+                   rerun: bool = False) -> AuditCost:
+    """The estimated cost of auditing the run of ``report`` with ``attacks`` here (validates the request);
+    ``rerun``: the run itself must be repeated first."""
+    spec = get_model_spec(report["model"])
+    task = spec.make_task(spec.parse_forget(report["forget"]), report["seed"])
+    work = audit_work(report, task, attacks, settings)
+    prices = model_prices(report["model"])
+    if prices is None:  # a user's model: no prices, no estimate (only the operator's wall-clock cap applies)
+        return AuditCost(0.0, 0.0, 0.0)
+    training = work.retrains * prices.retrain_s
+    run = (estimate_run(report["model"], report["forget"], report["method"], report["hyperparameters"],
+                        report["seed"]).seconds if rerun else 0.0)
+    return AuditCost(prices.of(work) - training, training, run)
+
+
+def check_audit_budget(report: dict[str, Any], attacks: Any, settings: dict[str, dict[str, Any]] | None,
+                       budget_s: float | None, rerun: bool = False) -> AuditCost:
+    """The estimate of the audit, or ``BudgetExceeded`` naming the estimate, the budget and settings that fit."""
+    cost = estimate_audit(report, attacks, settings, rerun)
+    if budget_s is not None and cost.seconds > budget_s:
+        configs = {name: ATTACKS[name].config_for(get_model_spec(report["model"]).family, (settings or {}).get(name))
+                   for name in ([attacks] if isinstance(attacks, str) else attacks)}
+        knobs = [f"fewer {ATTACKS[name].length_knob} for {name} (now {getattr(config, ATTACKS[name].length_knob)})"
+                 for name, config in configs.items()]
+        if len(configs) > 1:
+            knobs.append("fewer attacks")
+        raise BudgetExceeded(f"this audit of {report['method']} on {report['model']} would take {cost.describe()}, "
+                             f"over this app's budget of {budget_s:.0f} s per request. To fit: {' or '.join(knobs)}. "
+                             "(The command line has no budget: python -m unlearn_core audit ...)")
     return cost

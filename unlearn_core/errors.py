@@ -15,6 +15,14 @@ class DivergenceError(RuntimeError):
     """A loss became NaN or infinite; the run stops instead of reporting meaningless metrics."""
 
 
+class ComputationStopped(Exception):
+    """A computation stopped by one of the app's limits (a run's work allowance, the operator's wall-clock cap),
+    not by its user. A request made of several runs (seeds, a Compare's methods, a sweep's shares) keeps and shows
+    the runs it finished, marked partial; ``reason`` says in a few words why it stopped."""
+
+    reason: str = "stopped by a limit of this app"
+
+
 def check_finite(loss, where: str):
     """Raise DivergenceError when a scalar loss tensor is NaN or infinite."""
     import torch

@@ -9,10 +9,11 @@ import torch
 from torch import nn
 
 from .cache import ModelCache
-from .errors import DivergenceError
+from .errors import ComputationStopped, DivergenceError
 from .execution import place, record, run_device
 from .hparams import MAX_SEEDS, check_seed, check_seeds, repeat_seeds  # the app's seed checks too: one range
 from .methods import get_method
+from .metering import Prices, WorkMeter, metered
 from .metrics import avg_gap
 from .spread import seed_summary
 from .tasks.base import RetrainReference
@@ -105,12 +106,31 @@ def run_copy(model_name: str) -> nn.Module:
     return model if model_name in HUB_FAMILIES else place(model, run_device())
 
 
+def model_prices(model_name: str) -> Prices | None:
+    """What a unit of work costs on ``model_name`` (its cost profile); None for a user's model (no prices)."""
+    cost = get_model_spec(model_name).cost
+    return None if cost is None else Prices(cost.pass_s, cost.score_s, cost.retrain_s)
+
+
+def unlearning_meter(model_name: str, method_obj, task, allowance: float | None) -> WorkMeter | None:
+    """The meter of a run's unlearning: its method's estimated work (what the run budget prices), allowed
+    ``allowance`` times over; None when nothing is metered (no allowance, or a model without prices)."""
+    prices = model_prices(model_name)
+    if allowance is None or prices is None:
+        return None
+    estimate = method_obj.work(task.size("forget"), task.size("retain"))
+    return WorkMeter(f"{method_obj.label} on {model_name}", estimate, prices, allowance)
+
+
 def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
                    overrides: dict[str, Any] | None = None, with_retrain: bool = True,
-                   progress: ProgressFn | None = None, live_retrain: bool = False) -> RunOutcome:
+                   progress: ProgressFn | None = None, live_retrain: bool = False,
+                   allowance: float | None = None) -> RunOutcome:
     """Unlearn ``forget`` from a copy of the shipped ``model_name`` with ``method``; evaluate the original,
     the unlearned and (optionally) the Retrain model; return the report, the model and the artifacts.
-    ``live_retrain`` trains Retrain here even where a reference is shipped (to time it)."""
+    ``live_retrain`` trains Retrain here even where a reference is shipped (to time it). With ``allowance``, the
+    unlearning is stopped (``metering.WorkExceeded``) once its work is over ``allowance`` times its estimate
+    (the app's work stop; the evaluations and Retrain follow fixed recipes and are not metered)."""
     spec = get_model_spec(model_name)
     request = spec.parse_forget(forget)
     seed = check_seed(seed)
@@ -137,7 +157,8 @@ def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
     model = run_copy(model_name)
     torch.manual_seed(seed)
     start = time.perf_counter()
-    result = method_obj.unlearn(model, task, progress=_sub_progress(progress, 0.45, 0.9))
+    with metered(unlearning_meter(model_name, method_obj, task, allowance)):
+        result = method_obj.unlearn(model, task, progress=_sub_progress(progress, 0.45, 0.9))
     task.settle(result.model)
     unlearn_time = time.perf_counter() - start
     unlearned = result.model.eval().requires_grad_(False)
@@ -172,10 +193,12 @@ def run_unlearning(model_name: str, forget: str, method: str, seed: int = 0,
 class SeedsOutcome:
     """One request repeated over several seeds: ``report`` holds every seed's report under ``runs`` and their
     ``summary`` (:func:`unlearn_core.spread.seed_summary`); ``first`` is the first seed's whole outcome (its
-    model and artifacts, what the app inspects and what a weights file would hold)."""
+    model and artifacts, what the app inspects and what a weights file would hold). ``stopped``: the limit that
+    stopped the request after some seeds (the report's ``partial`` says which), or None."""
 
     report: dict[str, Any]
     first: RunOutcome
+    stopped: ComputationStopped | None = None
 
 
 def seeds_report(reports: list[dict[str, Any]]) -> dict[str, Any]:
@@ -185,19 +208,40 @@ def seeds_report(reports: list[dict[str, Any]]) -> dict[str, Any]:
     return {**shared, "seeds": [r["seed"] for r in reports], "runs": list(reports), "summary": seed_summary(reports)}
 
 
+def partial_record(stop: ComputationStopped, what: str, finished: list, asked: list) -> dict[str, Any]:
+    """What a request stopped part-way by one of the app's limits kept (plain data for the report and the page):
+    the stop's ``reason`` and ``message``, and which of the ``asked`` parts (``what``: "seeds", "shares") it
+    ``finished``."""
+    return {"reason": stop.reason, "message": str(stop), "what": what, "finished": list(finished),
+            "not_finished": [part for part in asked if part not in finished]}
+
+
 def run_seeds(model_name: str, forget: str, method: str, seeds: Any, overrides: dict[str, Any] | None = None,
               with_retrain: bool = True, progress: ProgressFn | None = None,
-              live_retrain: bool = False) -> SeedsOutcome:
+              live_retrain: bool = False, allowance: float | None = None) -> SeedsOutcome:
     """``run_unlearning`` once per seed (for a random target each seed draws its own forget set and trains its
-    own Retrain), then the summary over seeds. Only the first seed's model is kept."""
+    own Retrain), then the summary over seeds. Only the first seed's model is kept. Stopped by one of the app's
+    limits (``ComputationStopped``: ``allowance``'s work stop, the app's wall-clock cap) after some seeds, it
+    returns the seeds finished, the report marked ``partial``; stopped in the first seed, it raises the stop."""
     seeds = check_seeds(seeds)
     outcomes: list[RunOutcome] = []
     reports = []
+    stopped = None
     for n, seed in enumerate(seeds):
         step = _sub_progress(progress, n / len(seeds), (n + 1) / len(seeds))
         tagged = None if step is None else (lambda f, m, seed=seed: step(f, f"seed {seed}: {m}"))
-        outcome = run_unlearning(model_name, forget, method, seed, overrides, with_retrain, tagged, live_retrain)
+        try:
+            outcome = run_unlearning(model_name, forget, method, seed, overrides, with_retrain, tagged, live_retrain,
+                                     allowance)
+        except ComputationStopped as stop:
+            if not reports:
+                raise
+            stopped = stop
+            break
         reports.append(outcome.report)
         if not outcomes:
             outcomes.append(outcome)
-    return SeedsOutcome(seeds_report(reports), outcomes[0])
+    report = seeds_report(reports)
+    if stopped is not None:
+        report["partial"] = partial_record(stopped, "seeds", report["seeds"], seeds)
+    return SeedsOutcome(report, outcomes[0], stopped)

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UnlearningInputError, shown
+from .errors import ComputationStopped, UnlearningInputError, shown
 from .hparams import SEED_MAX, check_seed, decimal_number
 from .methods import METHODS, get_method
-from .runner import ProgressFn, run_unlearning
+from .runner import ProgressFn, partial_record, run_unlearning
 from .zoo import available_models, get_model_spec
 
 DEFAULT_SHARES = (10.0, 20.0, 30.0, 40.0, 50.0)
@@ -176,7 +176,7 @@ def _series(values: list[list[float]]) -> dict[str, list]:
 
 def forget_amount_sweep(model_name: str, shares: Any = DEFAULT_SHARES, methods: Any = ("salun",),
                         seeds: Any = (0,), overrides: dict[str, dict[str, Any]] | None = None,
-                        progress: ProgressFn | None = None) -> dict[str, Any]:
+                        progress: ProgressFn | None = None, allowance: float | None = None) -> dict[str, Any]:
     """Run every method on ``random:P`` for every share P and seed, with Retrain, and return plain data:
 
     ``{"model", "shares": [P...], "seeds": [...], "methods": {name: {"label", "mean", "std", "per_seed"}},
@@ -186,38 +186,61 @@ def forget_amount_sweep(model_name: str, shares: Any = DEFAULT_SHARES, methods: 
     ``original`` is doing nothing: the untouched model's Avg. Gap to Retrain. ``progress(fraction, message)``
     is called often; raising from it (the app's Cancel) stops the sweep. Retrain for a share and seed is trained
     once and shared by the methods (the runner caches it), so the runs are ordered share, seed, method.
+    ``allowance`` is each run's work stop (``runner.run_unlearning``). Stopped by one of the app's limits
+    (``ComputationStopped``) after some shares were finished, every method on every seed, it returns those shares
+    with ``partial`` (``runner.partial_record``) saying which were not run; stopped in the first, it raises.
     """
     request = validate_sweep(model_name, shares, methods, seeds, overrides)
     labels = {name: get_method(name).label for name in request.methods}
     total = len(request.shares) * len(request.seeds) * len(request.methods)
-    gaps = {name: [[] for _ in request.shares] for name in request.methods}
-    original: list[list[float]] = [[] for _ in request.shares]
+    gaps: dict[str, list[list[float]]] = {name: [] for name in request.methods}
+    original: list[list[float]] = []
     reports: list[dict[str, Any]] = []
+    finished: list[float] = []
+    stopped = None
     start = time.perf_counter()
-    for i, share in enumerate(request.shares):
-        for seed in request.seeds:
-            for name in request.methods:
-                done = len(reports)
-                where = f"{share_forget(share)}, seed {seed}, {labels[name]} ({done + 1}/{total})"
-                run_progress = None if progress is None else (
-                    lambda f, m, done=done, where=where: progress((done + min(max(f, 0.0), 1.0)) / total,
-                                                                  f"{where}: {m}"))
-                report = run_unlearning(request.model, share_forget(share), name, seed, request.overrides[name],
-                                        progress=run_progress).report
-                if "avg_gap" not in report:
-                    raise UnlearningInputError(
-                        f"{request.model}'s reports have no Avg. Gap to Retrain (it needs UA, RA, TA and MIA, which "
-                        "only classifiers report), so it has no forget-amount sweep")
-                reports.append(report)
-                gaps[name][i].append(float(report["avg_gap"]))
-            # Doing nothing depends on the share and seed only: every method's report carries the same number.
-            original[i].append(float(report["avg_gap_original"]))
-    if progress:
+    for share in request.shares:
+        try:
+            share_reports = _sweep_share(request, share, labels, len(reports), total, progress, allowance)
+        except ComputationStopped as stop:
+            if not finished:
+                raise
+            stopped = stop
+            break
+        reports += share_reports
+        for name in request.methods:
+            gaps[name].append([float(r["avg_gap"]) for r in share_reports if r["method"] == name])
+        # Doing nothing depends on the share and seed only: every method's report carries the same number.
+        original.append([float(r["avg_gap_original"]) for r in share_reports if r["method"] == request.methods[0]])
+        finished.append(share)
+    if progress and stopped is None:
         progress(1.0, "sweep done")
-    return {"model": request.model, "shares": list(request.shares), "seeds": list(request.seeds),
-            "methods": {name: {"label": labels[name], **_series(gaps[name])} for name in request.methods},
-            "original": _series(original),
-            "reports": reports, "seconds": time.perf_counter() - start}
+    result = {"model": request.model, "shares": finished, "seeds": list(request.seeds),
+              "methods": {name: {"label": labels[name], **_series(gaps[name])} for name in request.methods},
+              "original": _series(original), "reports": reports, "seconds": time.perf_counter() - start}
+    if stopped is not None:
+        result["partial"] = partial_record(stopped, "shares", finished, list(request.shares))
+    return result
+
+
+def _sweep_share(request: SweepRequest, share: float, labels: dict[str, str], done: int, total: int,
+                 progress: ProgressFn | None, allowance: float | None) -> list[dict[str, Any]]:
+    """Every method on every seed of one share (``done`` runs of the ``total`` came before): their reports."""
+    reports = []
+    for seed in request.seeds:
+        for name in request.methods:
+            where = f"{share_forget(share)}, seed {seed}, {labels[name]} ({done + len(reports) + 1}/{total})"
+            run_progress = None if progress is None else (
+                lambda f, m, done=done + len(reports), where=where:
+                progress((done + min(max(f, 0.0), 1.0)) / total, f"{where}: {m}"))
+            report = run_unlearning(request.model, share_forget(share), name, seed, request.overrides[name],
+                                    progress=run_progress, allowance=allowance).report
+            if "avg_gap" not in report:
+                raise UnlearningInputError(
+                    f"{request.model}'s reports have no Avg. Gap to Retrain (it needs UA, RA, TA and MIA, which "
+                    "only classifiers report), so it has no forget-amount sweep")
+            reports.append(report)
+    return reports
 
 
 def share_judgement(sweep: dict[str, Any]) -> list[dict[str, Any]]:

@@ -25,12 +25,16 @@ from torch import nn
 
 from ..errors import UnlearningInputError, check_finite
 from ..hparams import as_config, hparam
-from ..runner import RunOutcome, retrain_model
+from ..metering import Work, credit
+from ..runner import RunOutcome, retrain_is_ready, retrain_model
 from ..zoo import base_model
 
 ProgressFn = Callable[[float, str], None]
 
 GENERATIVE_FAMILIES = ("class-diffusion", "text-diffusion")
+# Drawing the attack's images with the full sampler, priced in score evaluations (the audit's budget): one
+# evaluation draws a few dozen images at a few steps; checked against benchmarks/audit-*.jsonl within 2.5x.
+IMAGES_PER_SCORE = 16
 
 
 @dataclasses.dataclass
@@ -50,6 +54,17 @@ class InversionConfig:
     batch_size: int = hparam(16, "images per optimisation step", low=1, high=4096)
     controls: bool = hparam(True, "also attack the original model (the positive control) and Retrain when one "
                                   "exists")
+
+
+def work(report: dict[str, Any], task, config: InversionConfig) -> Work:
+    """The attack's work (the audit's budget): drawing the images, then per attacked model (the unlearned one,
+    with ``controls`` the original and Retrain) ``steps`` passes of a batch and three forget scores (half a score
+    evaluation each); training Retrain when it is not at hand."""
+    targets = 1 + (1 + bool(task.retrain_available())) * bool(config.controls)
+    passes = targets * config.steps * min(config.batch_size, config.images)
+    scores = config.images / IMAGES_PER_SCORE + targets * 3 / 2
+    retraining = bool(config.controls) and not retrain_is_ready(report["model"], task)
+    return Work(passes, scores, retrains=int(retraining))
 
 
 def _check_outcome(outcome: RunOutcome) -> Any:
@@ -80,7 +95,7 @@ def attack(task, target: nn.Module, x0: torch.Tensor, cond: torch.Tensor, config
     if progress:
         progress(0.0, f"scoring the {label} model without and with the learned vector's neutral start")
     model = task.frozen_copy(target)
-    plain = task.forget_score(model)
+    plain = task.counted_forget_score(model)
     concept = task.concept_embedding(model)
     vector = nn.Parameter(task.inversion_start(model))
     start_cosine = _cosine(vector.detach(), concept)
@@ -89,9 +104,10 @@ def attack(task, target: nn.Module, x0: torch.Tensor, cond: torch.Tensor, config
     losses: list[float] = []
     with task.learned_concept(model, vector), torch.enable_grad():
         with torch.no_grad():  # the neutral start must not draw the concept already, or the attack proves nothing
-            at_start = task.forget_score(model)
+            at_start = task.counted_forget_score(model)
         for step in range(config.steps):
             pick = torch.randint(0, len(x0), (min(config.batch_size, len(x0)),), generator=generator)
+            credit(passes=len(pick))
             loss = task.inversion_loss(model, x0[pick], cond[pick], generator)
             check_finite(loss, f"concept inversion on the {label} model")
             optimizer.zero_grad()
@@ -104,7 +120,7 @@ def attack(task, target: nn.Module, x0: torch.Tensor, cond: torch.Tensor, config
         if progress:
             progress(config.steps / (config.steps + 1), f"scoring the {label} model with the learned vector")
         with torch.no_grad():
-            attacked = task.forget_score(model)
+            attacked = task.counted_forget_score(model)
     return {"erasure": plain, "erasure_under_attack": attacked, "erasure_at_start": at_start, "loss_curve": losses,
             "cosine_to_concept": {"start": start_cosine, "end": _cosine(vector.detach(), concept)},
             "seconds": time.perf_counter() - start_time}
@@ -126,6 +142,7 @@ def invert(outcome: RunOutcome, config: InversionConfig | dict[str, Any] | None 
         original = base_model(report["model"])
     if progress:
         progress(0.0, f"drawing {config.images} images of the concept with the original model")
+    credit(scores=config.images / IMAGES_PER_SCORE)
     x0, cond = task.inversion_data(original, config.images, seed)
 
     targets: list[tuple[str, nn.Module]] = [("unlearned", outcome.model)]

@@ -29,12 +29,13 @@ from ..cache import ModelCache
 from ..data import DigitsSplit, forget_indices
 from ..errors import UnlearningInputError
 from ..hparams import as_config, hparam
+from ..metering import Work
 from ..methods import get_method
-from ..runner import RunOutcome, retrain_model
+from ..runner import RunOutcome, retrain_is_ready, retrain_model
 from ..tasks.classification import ClassificationTask
 from ..zoo import base_model, get_model_spec
 from ..zoo.shipped_classifier import get_classifier
-from .shadows import ShadowSet, build_shadows, load_shadows
+from .shadows import ShadowSet, build_shadows, load_shadows, shadows_to_train
 
 ProgressFn = Callable[[float, str], None]
 
@@ -68,6 +69,21 @@ def _config(config: ULiRAConfig | dict[str, Any] | None) -> ULiRAConfig:
     if config.shadows % 2:  # the keep matrix puts every sample in exactly half the shadows
         raise UnlearningInputError(f"hyperparameter 'shadows' must be an even integer in [4, 256]; got {config.shadows}")
     return config
+
+
+def work(report: dict[str, Any], task, config: ULiRAConfig | dict[str, Any] | None) -> Work:
+    """The audit's work (its budget): every shadow unlearns with the run's method and settings, on about half
+    the run's sets (the audited samples in its half); each shadow neither shipped nor cached trains first (on
+    half the pool, priced as a training from scratch: errs long), and so does Retrain when it is not at hand."""
+    config = _config(config)
+    spec = get_model_spec(report["model"])
+    method = get_method(report["method"]).for_task(spec.family, report["hyperparameters"])
+    members = task.size("forget")
+    audited = members + (config.non_members or members)
+    per_shadow = method.work(-(-audited // 2), task.size("retain") // 2)
+    retrains = shadows_to_train(report["model"], config.shadows) + (not retrain_is_ready(report["model"], task))
+    return Work(per_shadow.passes * config.shadows, per_shadow.scores * config.shadows,
+                per_shadow.retrains * config.shadows + retrains)
 
 
 @torch.no_grad()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import time
 from typing import Any, Callable
 
@@ -29,8 +30,9 @@ from torch import nn
 
 from ..errors import UnlearningInputError
 from ..hparams import as_config, hparam
+from ..metering import Work, credit
 from ..methods.base import make_optimizer
-from ..runner import retrain_model, run_copy
+from ..runner import retrain_is_ready, retrain_model, run_copy
 from ..zoo import get_model_spec
 
 ProgressFn = Callable[[float, str], None]
@@ -70,6 +72,16 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def work(report: dict[str, Any], task, config: RelearnConfig) -> Work:
+    """The attack's work (the audit's budget): ``steps`` passes of the attacker's samples from each starting
+    model, a forget score (half a score evaluation) every ``eval_every`` steps and at the start, and training
+    Retrain when it is not at hand."""
+    starts = 2 + bool(task.retrain_available())
+    samples = config.samples + (config.retain_samples if task.size("retain") else 0)
+    scores = starts * (1 + math.ceil(config.steps / config.eval_every)) / 2
+    return Work(starts * config.steps * samples, scores, retrains=int(not retrain_is_ready(report["model"], task)))
+
+
 def attack_batch(task, config: RelearnConfig, seed: int):
     """The attacker's samples: a fixed, seeded draw of forget (and retain) samples, as one batch."""
     generator = torch.Generator().manual_seed(int(seed) + ATTACK_SEED_OFFSET)
@@ -93,6 +105,7 @@ def mean_loss(task, samples: tuple[torch.Tensor, torch.Tensor]) -> Callable[[nn.
     """The measure ``model -> mean training loss on samples``."""
 
     def measure(model: nn.Module) -> float:
+        credit(passes=len(samples[0]))  # a forward pass over the samples, for the audit's work meter
         with torch.no_grad():
             return float(task.loss(model, samples))
 
@@ -103,7 +116,7 @@ def relearn_curve(model: nn.Module, task, batch, config: RelearnConfig, seed: in
                   label: str = "model", measure: Callable[[nn.Module], float] | None = None) -> list[list[float]]:
     """[[step, measure], ...] while fine-tuning a copy of ``model`` on ``batch`` (``model`` is untouched); the
     measure is the task's forget score unless one is given."""
-    measure = measure or task.forget_score
+    measure = measure or task.counted_forget_score  # counted: the audit's work meter sees each score
     attacked = copy.deepcopy(model)
     # eval mode: batch-norm statistics of a 16-sample batch would move the model more than the attack's gradient
     attacked.eval().requires_grad_(True)
@@ -112,6 +125,7 @@ def relearn_curve(model: nn.Module, task, batch, config: RelearnConfig, seed: in
     torch.manual_seed(int(seed))
     curve = [[0, float(measure(attacked))]]
     for step in range(1, config.steps + 1):
+        credit(passes=len(batch[0]))  # the one batch drawn is reused: each step's passes are credited here
         loss = task.loss(attacked, batch)
         if not torch.isfinite(loss):
             raise UnlearningInputError(f"the relearning attack diverged on the {label} at step {step}; lower --lr")

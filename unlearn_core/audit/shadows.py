@@ -182,6 +182,22 @@ def build_shadows(model_name: str, count: int = 16, progress: ProgressFn | None 
                      "trained" if trained else "cache", build_s, folder, identity["shadow_seeds"])
 
 
+def shadows_to_train(model_name: str, count: int = 16, cache_dir: str | Path | None = None) -> int:
+    """How many of the ``count`` shadows :func:`load_shadows` would train (neither shipped nor cached): what
+    the audit's budget prices, read from the records without loading any weights."""
+    classifier = get_classifier(model_name)
+    x_pool, y_pool, members = shadow_pool(classifier)
+    identity = _identity(classifier, int(count), x_pool, y_pool, members)
+    shipped = shipped_folder(model_name)
+    if _matches(_read_record(shipped), identity) and all(_shadow_file(shipped, k).exists() for k in range(count)):
+        return 0
+    folder = cache_folder(model_name, int(count), cache_dir)
+    record = _read_record(folder)
+    if not _matches(record, identity):
+        return int(count)
+    return sum(1 for k in range(count) if not (_shadow_file(folder, k).exists() and str(k) in record["train_s"]))
+
+
 def load_shadows(model_name: str, count: int = 16, progress: ProgressFn | None = None,
                  cache_dir: str | Path | None = None) -> ShadowSet:
     """The ``count`` shadows of ``model_name``: the shipped ones when their count and pool match, else those

@@ -7,6 +7,8 @@ from typing import Any, Callable
 
 from ..errors import UnlearningInputError, shown
 from ..hparams import as_config, describe
+from ..metering import Work, WorkMeter, metered
+from ..runner import model_prices
 from ..zoo import get_model_spec
 from . import inversion, membership, relearn
 
@@ -24,7 +26,9 @@ class Attack:
     families: tuple[str, ...]          # model families it applies to
     config_class: type
     run: Callable[..., dict[str, Any]]  # (outcome, config, progress) -> plain data
+    work: Callable[..., Work]           # (report, task, config) -> what it computes, for the audit's budget
     family_defaults: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    length_knob: str = "steps"          # the knob that scales its work, for the budget's advice
 
     def config_for(self, family: str, overrides: dict[str, Any] | None = None):
         """The config for ``family``: dataclass defaults, the family's, then ``overrides`` (all validated)."""
@@ -43,13 +47,16 @@ class Attack:
 ATTACKS: dict[str, Attack] = {attack.name: attack for attack in (
     Attack("ulira", "Per-example membership inference (U-LiRA)",
            "Is it private? Shadow models tell forgotten samples from never-seen ones, one sample at a time.",
-           "classifiers", ("classification",), membership.ULiRAConfig, membership.ulira),
+           "classifiers", ("classification",), membership.ULiRAConfig, membership.ulira,
+           membership.work, length_knob="shadows"),
     Attack("relearn", "Relearning attack",
            "Is it gone, or hidden? A few fine-tuning steps on a handful of forget samples, against Retrain's pace.",
-           "every model", tuple(relearn.SCORE_NAMES), relearn.RelearnConfig, relearn.relearn, relearn.FAMILY_DEFAULTS),
+           "every model", tuple(relearn.SCORE_NAMES), relearn.RelearnConfig, relearn.relearn, relearn.work,
+           relearn.FAMILY_DEFAULTS),
     Attack("inversion", "Concept inversion",
            "Is it gone, or hidden? A learned embedding, searched against the frozen unlearned model, asks for it.",
-           "image generators", ("class-diffusion", "text-diffusion"), inversion.InversionConfig, inversion.invert),
+           "image generators", ("class-diffusion", "text-diffusion"), inversion.InversionConfig, inversion.invert,
+           inversion.work),
 )}
 
 
@@ -90,11 +97,32 @@ def validate_audit(model_name: str, attacks: Any, settings: dict[str, dict[str, 
     return {name: ATTACKS[name].config_for(family, settings.get(name)) for name in attacks}
 
 
+def audit_work(report: dict[str, Any], task, attacks: Any, settings: dict[str, dict[str, Any]] | None = None) -> Work:
+    """What auditing the run of ``report`` (its ``task``) with ``attacks`` computes, in the run budget's units
+    (validates the request)."""
+    configs = validate_audit(report["model"], attacks, settings)
+    total = Work(0.0)
+    for name, config in configs.items():
+        total = total + ATTACKS[name].work(report, task, config)
+    return total
+
+
 def run_audit(outcome, attacks: Any, settings: dict[str, dict[str, Any]] | None = None,
-              progress: ProgressFn | None = None) -> dict[str, Any]:
+              progress: ProgressFn | None = None, allowance: float | None = None) -> dict[str, Any]:
     """Run ``attacks`` on ``outcome`` (a runner.RunOutcome); returns ``{attack: result, ..., "seconds": {...}}``.
-    The run's model is never changed: every attack works on copies."""
+    The run's model is never changed: every attack works on copies. With ``allowance``, the audit is stopped
+    (``metering.WorkExceeded``) once its work is over ``allowance`` times its estimate (the app's work stop)."""
     configs = validate_audit(outcome.report["model"], attacks, settings)
+    prices = model_prices(outcome.report["model"])
+    meter = None
+    if allowance is not None and prices is not None:
+        estimate = audit_work(outcome.report, outcome.task, attacks, settings)
+        meter = WorkMeter(f"the audit of {outcome.report['model']}", estimate, prices, allowance)
+    with metered(meter):
+        return _run_attacks(outcome, configs, progress)
+
+
+def _run_attacks(outcome, configs: dict[str, Any], progress: ProgressFn | None) -> dict[str, Any]:
     audit: dict[str, Any] = {"seconds": {}}
     for index, (name, config) in enumerate(configs.items()):
         part = (lambda f, m, i=index: progress((i + f) / len(configs), f"{name}: {m}")) if progress else None

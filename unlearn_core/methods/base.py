@@ -12,6 +12,7 @@ from torch import nn
 from ..errors import UnlearningInputError, check_finite, shown
 from ..execution import average_gradients
 from ..hparams import build_config, describe, validate
+from ..metering import Work  # noqa: F401 (methods state their work in it: ``from .base import Work``)
 from ..saliency import Mask
 from ..tasks.base import TaskAdapter
 from .registry import method_defaults
@@ -22,17 +23,6 @@ ALL_TASKS = ("classification", "class-diffusion", "text-diffusion")
 # (which has no Retrain, no per-sample gradients at that scale, and no boundary/teacher machinery) and on GANs
 # (their losses go through the oracle classifier, see tasks/gan.py).
 GRADIENT_TASKS = ALL_TASKS + ("zero-shot", "gan")
-
-
-@dataclasses.dataclass(frozen=True)
-class Work:
-    """What a run of a method costs, in units a model's cost profile prices (the app's run budget):
-    ``passes``, forward+backward passes of one sample through the model, and ``scores``, evaluations of the
-    forget and retain scores (SLUG's step search; each costs a model-dependent time)."""
-
-    passes: float
-    scores: int = 0
-    retrains: int = 0  # trainings from scratch with the model's recipe (Retrain as a method)
 
 
 @dataclasses.dataclass

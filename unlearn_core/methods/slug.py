@@ -83,7 +83,7 @@ class SLUG(UnlearningMethod):
         for _ in range(cfg.search_steps):
             with torch.no_grad():
                 weight.copy_(original + lam * direction)
-            forget, retain = task.forget_score(model), task.retain_score(model)
+            forget, retain = task.scores(model)
             reached = forget <= target + cfg.target_slack
             trace.append({"lambda": lam, "forget_score": forget, "retain_score": retain, "reached": reached})
             if reached:

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..errors import UnlearningInputError, shown
 from ..execution import reduce_per_sample, sharded_rows
+from ..metering import credit
 
 Batch = Any  # a task-specific minibatch (a tuple of tensors)
 
@@ -107,6 +108,16 @@ class TaskAdapter(abc.ABC):
     def retain_score(self, model: nn.Module) -> float:
         """How well the model still does on what it should keep, in percent."""
 
+    def scores(self, model: nn.Module) -> tuple[float, float]:
+        """The forget and the retain score: one score evaluation, as the run budget counts and meters them."""
+        credit(scores=1)
+        return self.forget_score(model), self.retain_score(model)
+
+    def counted_forget_score(self, model: nn.Module) -> float:
+        """The forget score alone (an audit's check): half a score evaluation, as the work meter counts it."""
+        credit(scores=0.5)
+        return float(self.forget_score(model))
+
     def forget_target(self, model: nn.Module) -> float:
         """The forget score a good unlearning should reach (SLUG's step search aims at it): Retrain's when
         known, else the family's estimate for ``model`` (the original)."""
@@ -188,4 +199,5 @@ class TensorSetsTask(TaskAdapter):
             order = order[:limit]
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
+            credit(passes=len(idx))  # every method draws its samples here: one pass each, for the work meter
             yield x[idx], y[idx]
