@@ -136,23 +136,62 @@ def marker_box(x: float, y: float, size: float) -> Box:
 
 
 def place_labels(points: Sequence[tuple[float, float]], sizes: Sequence[tuple[float, float]], frame: Box,
-                 markers: Iterable[Box] = (), offset: float = 8.0) -> list[str]:
-    """A plotly text position per point (pixels, y down), chosen in order: the first of ``TEXT_POSITIONS``
-    whose label box is inside ``frame``, clear of the labels placed so far and of ``markers``; where none is,
-    the one that sticks out least, then overlaps labels least, then covers markers least."""
+                 markers: Iterable[Box] = (), offset: float = 8.0, passes: int = 4) -> list[str]:
+    """A plotly text position per point (pixels, y down): the first positions (in ``TEXT_POSITIONS`` order)
+    that keep every label inside ``frame`` and apart, where there are such; else each in turn takes its best
+    given the labels placed before it, then each moves to its best given all the others, a few passes over.
+    Best: inside ``frame``, then overlapping the other labels least, then covering ``markers`` least, then
+    earliest in ``TEXT_POSITIONS``."""
     markers = list(markers)
-    placed: list[Box] = []
-    positions = []
-    for (x, y), (width, height) in zip(points, sizes):
-        def cost(position: str) -> tuple[float, float, float]:
-            box = label_box(x, y, position, width, height, offset)
-            return (box.outside(frame), sum(box.overlap(other) for other in placed),
-                    sum(box.overlap(marker) for marker in markers))
+    positions: list[str | None] = [None] * len(points)
 
-        best = min(TEXT_POSITIONS, key=cost)  # min keeps the first of equal costs: the preferred side
-        positions.append(best)
-        placed.append(label_box(x, y, best, width, height, offset))
-    return positions
+    def box(index: int, position: str) -> Box:
+        (x, y), (width, height) = points[index], sizes[index]
+        return label_box(x, y, position, width, height, offset)
+
+    def cost(index: int, position: str) -> tuple[float, float, float]:
+        candidate = box(index, position)
+        others = [box(j, other) for j, other in enumerate(positions) if j != index and other is not None]
+        return (candidate.outside(frame), sum(candidate.overlap(other) for other in others),
+                sum(candidate.overlap(marker) for marker in markers))
+
+    clear = _clear_positions(len(points), box, frame)
+    if clear is not None:
+        return clear
+    for _ in range(passes):
+        before = list(positions)
+        for index in range(len(points)):
+            positions[index] = min(TEXT_POSITIONS, key=lambda position: cost(index, position))
+        if positions == before:
+            break
+    return [position or TEXT_POSITIONS[0] for position in positions]
+
+
+def _clear_positions(count: int, box, frame: Box, budget: int = 20000) -> list[str] | None:
+    """Positions with every label inside ``frame`` and no two overlapping, found by backtracking (each label
+    tries ``TEXT_POSITIONS`` in order); None when there are none or ``budget`` tries did not find them."""
+    chosen: list[str] = []
+    tries = 0
+
+    def extend() -> bool:
+        nonlocal tries
+        if len(chosen) == count:
+            return True
+        index = len(chosen)
+        for position in TEXT_POSITIONS:
+            tries += 1
+            if tries > budget:
+                return False
+            candidate = box(index, position)
+            if candidate.outside(frame) == 0 and all(candidate.overlap(box(j, other)) == 0
+                                                     for j, other in enumerate(chosen)):
+                chosen.append(position)
+                if extend():
+                    return True
+                chosen.pop()
+        return False
+
+    return list(chosen) if extend() else None
 
 
 def padded_log_range(values: Iterable[float], length_px: float, pad_low_px: float, pad_high_px: float,
