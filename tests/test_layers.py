@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("zoo", ("unlearn_core.zoo",)),
     ("runner", ("unlearn_core.runner", "unlearn_core.budget", "unlearn_core.inspection", "unlearn_core.export", "unlearn_core.sweep",
                 "unlearn_core.audit", "unlearn_core.lesson_data")),
-    ("plots", ("unlearn_core.plots", "unlearn_core.audit_plots", "unlearn_core.lesson_plots")),
+    ("plots", ("unlearn_core.plots", "unlearn_core.audit_plots", "unlearn_core.lesson_plots", "unlearn_core.label_layout")),
     ("cli", ("unlearn_core.cli", "unlearn_core.__main__", "unlearn_core.bench", "unlearn_core.tuning",
              "unlearn_core.audit_bench", "unlearn_core.speed")),
     ("ui", ("lab_ui", "app")),

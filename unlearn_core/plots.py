@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .label_layout import distinct_short_names, fit_labels, layout_log_scatter, point_labels
 from .metrics import fid_worsening
 from .spread import beats_line, gap_pair, indistinguishable, interval, seed_summary
 
@@ -104,7 +105,10 @@ ACCENT = "#1f77b4"
 MAX_HEATMAP_ROWS = 96
 MAX_HEATMAP_COLS = 192
 MAX_SHARE_ROWS = 40   # more layers than this: the share chart groups them by module
-BAR_ROW_PX = 22       # pixels per bar of the share chart (an 11 px label fits, none is skipped)
+BAR_ROW_PX = 32       # pixels per row of the share chart: an 11 px label line above a 16 px bar
+SHARE_LABEL_PX = 11   # font size of the share chart's row labels
+SHARE_LABEL_CHARS = 56  # longer row labels lose middle parts, so one line spans a ~320 px column at most
+SHARE_TITLE_PX, SHARE_NOTE_PX, SHARE_AXIS_PX = 60, 15, 50  # toolbar and title; a note line; the axis below
 MAX_HOVER_NAMES = 24  # full tensor names listed in one bar's hover
 
 
@@ -426,21 +430,6 @@ def saliency_heatmap(layer: Any, kind: str = "gradient", threshold: float | None
     return fig
 
 
-def distinct_short_names(names: Sequence[str], keep: int = 2) -> list[str]:
-    """For each dotted name, its shortest suffix of at least ``keep`` parts that no other name ends with
-    (so ``down_blocks.0.resnets.0.conv1.weight`` and ``down_blocks.1.resnets.0.conv1.weight`` stay apart);
-    a shortened name starts with "...". Labels on crowded plots; hover has the full names."""
-    split = [name.split(".") for name in names]
-    labels = []
-    for parts in split:
-        depth = min(keep, len(parts))
-        while depth < len(parts) and any(other[-depth:] == parts[-depth:] for other in split
-                                         if other is not parts and other != parts):
-            depth += 1
-        labels.append(".".join(parts) if depth >= len(parts) else "..." + ".".join(parts[-depth:]))
-    return labels
-
-
 def _split_by_prefix(indices: Sequence[int], parts: Sequence[Sequence[str]], depth: int) -> list[list[int]]:
     """``indices`` grouped by their first ``depth`` name parts, in model order."""
     groups: dict[tuple[str, ...], list[int]] = {}
@@ -528,28 +517,42 @@ def salient_share_bars(layers: Sequence[Any], overall: float | None = None, kind
         values.append(share)
         hovers.append(_group_hover(indices, names, shares, sizes, share, total))
         colours.append("#7f7f7f" if all(names[i].endswith("bias") for i in indices) else ACCENT)
-    fig = go.Figure(go.Bar(x=values, y=labels, orientation="h", marker_color=colours, customdata=hovers,
-                           name="salient share", hovertemplate="%{y}<br>%{customdata}<extra></extra>"))
+    labels = fit_labels(labels, SHARE_LABEL_CHARS)
+    # Each row's name on its own line above its bar, across the chart's width: beside the bars, long block
+    # names in a narrow column left the bars ~60 px and were cut at the left (shapes-t2i).
+    fig = go.Figure(go.Bar(x=values, y=labels, orientation="h", width=0.5, offset=0.0, marker_color=colours,
+                           customdata=hovers, name="salient share",
+                           hovertemplate="%{y}<br>%{customdata}<extra></extra>"))
+    for label in labels:
+        fig.add_annotation(x=0, xref="paper", y=label, yref="y", text=label, showarrow=False, xanchor="left",
+                           yanchor="bottom", font={"size": SHARE_LABEL_PX}, name="row label")
     if overall is not None:
         fig.add_vline(x=100.0 * overall, line_dash="dash", line_color=FRONT_COLOUR,
                       annotation_text=f"whole model {100.0 * overall:.0f}%", annotation_position="bottom right")
     source = SALIENCY_TITLES.get(kind, kind)
     grouped = len(rows) < len(names)
-    what = (f"{len(names)} tensors in {len(rows)} blocks (share weighted by size; hover lists each)"
-            if grouped else f"{len(names)} tensors")
-    fig.update_layout(title={"text": f"Salient weights per {'block' if grouped else 'layer'}<br>"
-                                     f"<sup>mask from {source}; {what}</sup>"},
+    notes = [f"mask from {source}"] + (["share weighted by size; hover lists each"] if grouped else [])
+    # Title and notes sit fixed distances above the plot area, clear of the x axis's ticks and title (on top, by
+    # the first rows) below them and of the toolbar above; the notes are short lines, so none runs off a narrow
+    # chart. (A two-line plotly title anchors by its first line, so the notes are an annotation.)
+    fig.add_annotation(text="<br>".join(notes), x=0, xref="paper", xanchor="left", y=1, yref="paper",
+                       yanchor="bottom", yshift=SHARE_AXIS_PX, align="left", showarrow=False,
+                       font={"size": SHARE_LABEL_PX + 1}, name="notes")
+    top = SHARE_TITLE_PX + SHARE_NOTE_PX * len(notes) + SHARE_AXIS_PX
+    fig.update_layout(title={"text": f"Salient weights in {len(rows)} blocks of {len(names)} tensors" if grouped
+                             else f"Salient weights per layer ({len(names)} tensors)",
+                             "x": 0, "xref": "paper", "xanchor": "left", "y": 1, "yref": "paper",
+                             "yanchor": "bottom", "pad": {"b": SHARE_AXIS_PX + SHARE_NOTE_PX * len(notes) + 4}},
                       xaxis={"title": "% of the weights in the mask", "range": [0, 100], "side": "top"},
-                      yaxis={"autorange": "reversed", "automargin": True, "tickfont": {"size": 11},
-                             "type": "category"},
-                      height=share_bars_height(len(rows)), margin={"l": 10, "r": 20, "t": 100, "b": 20},
+                      yaxis={"autorange": "reversed", "showticklabels": False, "type": "category"},
+                      height=share_bars_height(len(rows), top), margin={"l": 10, "r": 20, "t": top, "b": 20},
                       plot_bgcolor="white")
     return fig
 
 
-def share_bars_height(rows: int) -> int:
-    """Pixel height of the salient-share chart with ``rows`` bars: a fixed frame plus ``BAR_ROW_PX`` per row."""
-    return max(300, 120 + BAR_ROW_PX * rows)
+def share_bars_height(rows: int, top: int = 0) -> int:
+    """Pixel height of the salient-share chart with ``rows`` bars below a ``top`` margin: ``BAR_ROW_PX`` per row."""
+    return max(300, top + 20 + BAR_ROW_PX * rows)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -561,52 +564,67 @@ def short_layer_name(name: str, keep: int = 3) -> str:
     return name if len(parts) <= keep + 1 else "..." + ".".join(parts[-keep:])
 
 
-# Neighbouring front points alternate their labels' sides, so labels of close points do not stack.
-PARETO_LABEL_POSITIONS = ("top left", "bottom right", "top right", "bottom left")
+PARETO_HEIGHT = 480
+PARETO_MARGIN = {"l": 70, "r": 20, "t": 80, "b": 120}  # the legend's rows (up to three) go under the axis title
+# The plot area's size is the page's to choose (its width; the legend's rows take from its height); labels are
+# placed for a small one (a larger one only spreads the points apart, so what fits here fits there).
+PARETO_PLOT_WIDTH_PX, PARETO_PLOT_HEIGHT_PX = 300, 260
+FRONT_MARKER_PX, OTHER_MARKER_PX, STAR_MARKER_PX = 11, 9, 22
+TINY_SCORE = 1e-12  # zero scores drawn here on the log axes
 
 
 def slug_pareto(slug: Mapping[str, Any]) -> go.Figure:
     """Log-log alignment (x) vs importance (y) per layer: Pareto-front layers coloured, labelled and joined;
-    the others as grey crosses; the layer SLUG edited marked with a star."""
+    the others as grey crosses; the layer SLUG edited marked with a star. Front labels are short distinct
+    names (full names on hover), each on the side of its point where it stays inside the plot and clear of
+    the other labels."""
     layers = list(slug.get("layers", []))
     if not layers:
         return message_figure("No layer scores to plot.")
     front = set(slug.get("front", [l["name"] for l in layers if l.get("on_front")]))
     chosen = slug.get("chosen")
-    tiny = 1e-12
+    pick = next((l for l in layers if l["name"] == chosen), None) if chosen else None
+
+    def point(layer: Mapping[str, Any]) -> tuple[float, float]:
+        return max(layer["alignment"], TINY_SCORE), max(layer["importance"], TINY_SCORE)
+
     fig = go.Figure()
     others = [l for l in layers if l["name"] not in front]
     on = sorted([l for l in layers if l["name"] in front], key=lambda l: l["alignment"])
+    labels = point_labels([l["name"] for l in on])
+    markers = ([(*point(l), OTHER_MARKER_PX) for l in others] + [(*point(l), FRONT_MARKER_PX) for l in on]
+               + ([(*point(pick), STAR_MARKER_PX)] if pick is not None else []))
+    layout = layout_log_scatter([point(l) for l in on], labels, markers, PARETO_PLOT_WIDTH_PX, PARETO_PLOT_HEIGHT_PX)
     fig.add_trace(go.Scatter(
-        x=[max(l["alignment"], tiny) for l in others], y=[max(l["importance"], tiny) for l in others],
-        mode="markers", name="dominated layers", marker={"symbol": "x", "size": 9, "color": "#9e9e9e"},
+        x=[point(l)[0] for l in others], y=[point(l)[1] for l in others],
+        mode="markers", name="dominated layers", marker={"symbol": "x", "size": OTHER_MARKER_PX, "color": "#9e9e9e"},
         text=[l["name"] for l in others],
         hovertemplate="%{text}<br>alignment %{x:.3g}<br>importance %{y:.3g}<extra></extra>"))
     fig.add_trace(go.Scatter(
-        x=[max(l["alignment"], tiny) for l in on], y=[max(l["importance"], tiny) for l in on],
+        x=[point(l)[0] for l in on], y=[point(l)[1] for l in on],
         mode="markers+lines+text", name="Pareto front", line={"shape": "hv", "dash": "dot", "color": FRONT_COLOUR},
-        marker={"size": 11, "color": FRONT_COLOUR}, text=distinct_short_names([l["name"] for l in on]),
-        textposition=[PARETO_LABEL_POSITIONS[i % len(PARETO_LABEL_POSITIONS)] for i in range(len(on))],
+        marker={"size": FRONT_MARKER_PX, "color": FRONT_COLOUR}, text=labels, textposition=layout.positions,
         customdata=[l["name"] for l in on],
         hovertemplate="%{customdata}<br>alignment %{x:.3g}<br>importance %{y:.3g}<extra></extra>"))
-    if chosen:
-        pick = next((l for l in layers if l["name"] == chosen), None)
-        if pick is not None:
-            label = f"edited: {chosen}"
-            if slug.get("lambda") is not None:
-                label += f" (lambda = {slug['lambda']:.3g})"
-            fig.add_trace(go.Scatter(
-                x=[max(pick["alignment"], tiny)], y=[max(pick["importance"], tiny)], mode="markers",
-                name=label, marker={"symbol": "star", "size": 22, "color": "#ffbf00",
-                                    "line": {"width": 1.5, "color": "black"}},
-                hovertemplate=f"{chosen}<br>the layer SLUG changed<extra></extra>"))
+    if pick is not None:
+        # Short, so the legend keeps to its rows under the plot (the star's hover has the full name).
+        label = f"edited: {labels[on.index(pick)] if pick in on else short_layer_name(chosen)}"
+        if slug.get("lambda") is not None:
+            label += f" (lambda = {slug['lambda']:.3g})"
+        fig.add_trace(go.Scatter(
+            x=[point(pick)[0]], y=[point(pick)[1]], mode="markers",
+            name=label, marker={"symbol": "star", "size": STAR_MARKER_PX, "color": "#ffbf00",
+                                "line": {"width": 1.5, "color": "black"}},
+            hovertemplate=f"{chosen}<br>the layer SLUG changed<extra></extra>"))
     subtitle = ("on the original model, for this forget target" if not slug.get("trace")
                 else "star = the one layer SLUG edited")
     fig.update_layout(
         title={"text": f"SLUG layer selection (Pareto front)<br><sup>{subtitle}</sup>"},
-        xaxis={"type": "log", "title": "alignment |cos(g_forget, g_retain)| (lower is better)"},
-        yaxis={"type": "log", "title": "importance ||g_forget|| / ||theta|| (higher is better)"},
-        height=440, margin={"l": 70, "r": 20, "t": 80, "b": 50}, legend={"orientation": "h", "y": -0.2},
+        xaxis={"type": "log", "title": "alignment |cos(g_forget, g_retain)| (lower is better)",
+               "range": layout.x_range},
+        yaxis={"type": "log", "title": "importance ||g_forget|| / ||theta|| (higher is better)",
+               "range": layout.y_range},
+        height=PARETO_HEIGHT, margin=PARETO_MARGIN, legend={"orientation": "h", "y": -0.2, "yanchor": "top"},
         plot_bgcolor="white")
     fig.update_xaxes(gridcolor="#eee")
     fig.update_yaxes(gridcolor="#eee")
