@@ -26,7 +26,7 @@ SHIPPED = ROOT / "assets" / "digits-cnn" / "model.safetensors"
 STARTUP_BUDGET_S = float(os.environ.get("APP_STARTUP_BUDGET_S", "30"))
 RUN_BUDGET_S = float(os.environ.get("APP_RUN_BUDGET_S", "90"))
 OUTPUT_NAMES = ["status", "metrics", "summary", "layer", "heatmap", "bars", "pareto", "trace", "slider", "gallery",
-                "attributions", "weights", "report"]
+                "attributions", "weights", "report", "large_view"]
 
 
 def sha256(path: Path) -> str:
