@@ -57,6 +57,11 @@ CSS = """
 #large-view { position: fixed; inset: 0; z-index: 1000; background: white; overflow: auto; padding: 12px 24px; }
 #large-view-image img { width: 100%; height: auto; max-height: calc(100vh - 110px); object-fit: contain; }
 #before-after-slider img { object-fit: contain; }
+/* The slider's label floats over the picture's top-left corner: room for it above the panel titles. */
+#before-after-slider .image-container { padding-top: 30px; }
+/* The gallery as tall as its thumbnails (gradio's fixed height left an empty box under them). */
+#before-after-gallery, #before-after-gallery .gallery-container, #before-after-gallery .grid-wrap {
+  height: auto !important; max-height: none !important; min-height: 0 !important; }
 .lesson .try-it { max-width: 32em; }
 """
 

@@ -281,7 +281,7 @@ def result_panels(warmup_examples: list[list[Any]] | None) -> ResultPanels:
         slider = gr.ImageSlider(label="original | unlearned (same seeds; drag the handle)",
                                 elem_id="before-after-slider", type="numpy", height=None, max_height=None)
         gallery = gr.Gallery(label="Sample grids (click one to enlarge)", elem_id="before-after-gallery", columns=3,
-                             height="auto", object_fit="contain")  # whole pictures: row labels are not cropped
+                             object_fit="contain")  # whole pictures: the row labels are not cropped
         large_view = large_view_panel(large_button)
     with gr.Column() as attribution_group:
         attribution_plot = gr.Plot(label="Input attributions on forget samples", elem_id="attributions")

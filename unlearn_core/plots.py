@@ -185,7 +185,7 @@ def lost_most_cell(blocks: Sequence[Mapping[str, Any]]) -> str | None:
     classes = [int(block["worst_retained_class"]) for block in blocks]
     drops = [100.0 - float(block.get("retain_acc", 100.0)) for block in blocks]
     if max(drops) <= 0:
-        return "none: no retained class lost samples"
+        return "none lost samples"
     if len(set(classes)) > 1:
         return f"class {' / '.join(map(str, classes))} (by seed)"
     mean = "" if len(drops) == 1 else ", mean over seeds"

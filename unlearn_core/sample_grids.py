@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 LABEL_FONT_PX = 18   # row labels and titles, in the picture's own pixels
-SEED_FONT_PX = 14    # the seed over each column
+SEED_FONT_PX = 13    # the seed over each column
 CELL_PX = 48         # one sample; a row is CELL_PX + pad high, which holds two lines of label text
 LABEL_WIDTH_PX = 240
 HEADER_PX = 70       # the panel title (two lines) and the seeds
