@@ -33,7 +33,8 @@ from lab_ui.handlers import (audit, cancel, compare, describe, error_status, pag
 from lab_ui.panels import panel_values
 from lab_ui.state import VIEWS, WARMUP_DONE
 from lab_ui.learn import Lesson, learn_tab
-from lab_ui.tabs import AuditSection, CompareTab, LabControls, ResultPanels, compare_tab, default_attacks, lab_tab
+from lab_ui.tabs import (AuditSection, CompareTab, LabControls, LargeView, ResultPanels, compare_tab,
+                         default_attacks, lab_tab)
 from lab_ui.warmup import default_view
 
 # Only local assets: system font stacks instead of the default theme's web fonts (which are fetched from
@@ -51,6 +52,16 @@ CSS = """
 /* gradio gives a Markdown block an inline overflow:auto, and KaTeX's boxes stick out of a line by a fraction of
    a pixel: Chromium then draws a scrollbar beside a lesson with nothing to scroll */
 .lesson-text { overflow: visible !important; }
+/* The before/after grids over the whole page (a projector): the picture as wide as the window allows while the
+   whole of it stays on screen. */
+#large-view { position: fixed; inset: 0; z-index: 1000; background: white; overflow: auto; padding: 12px 24px; }
+#large-view-image img { width: 100%; height: auto; max-height: calc(100vh - 110px); object-fit: contain; }
+#before-after-slider img { object-fit: contain; }
+/* The slider's label floats over the picture's top-left corner: room for it above the panel titles. */
+#before-after-slider .image-container { padding-top: 30px; }
+/* The gallery as tall as its thumbnails (gradio's fixed height left an empty box under them). */
+#before-after-gallery, #before-after-gallery .gallery-container, #before-after-gallery .grid-wrap {
+  height: auto !important; max-height: none !important; min-height: 0 !important; }
 .lesson .try-it { max-width: 32em; }
 """
 
@@ -369,6 +380,14 @@ def wire_model_extras(lab: LabControls, panels: ResultPanels, session: gr.State)
                     show_progress="hidden")
 
 
+def wire_large_view(view: LargeView) -> None:
+    """"View large" opens the full-page view of the before/after grids; "Close" hides it again."""
+    view.open_button.click(lambda: gr.Column(visible=True), None, view.panel, api_visibility="private",
+                           queue=False, show_progress="hidden")
+    view.close_button.click(lambda: gr.Column(visible=False), None, view.panel, api_visibility="private",
+                            queue=False, show_progress="hidden")
+
+
 def wire_learn(lessons: list[Lesson], tabs: gr.Tabs, lab: LabControls, panels: ResultPanels,
                session: gr.State) -> None:
     """Each lesson's "Try it": its configuration into the Lab's controls, its cached result when there is
@@ -474,4 +493,5 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
         wire_compare_choices(demo, compare_controls)
         wire_compare_freshness(compare_controls, compare_event, sweep_event)
         wire_audit_freshness(audit_section, audit_event, panels, session)
+        wire_large_view(panels.large_view)
     return demo

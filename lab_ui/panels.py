@@ -6,7 +6,7 @@ from typing import Any
 
 import gradio as gr
 
-from unlearn_core import plots
+from unlearn_core import plots, sample_grids
 
 
 def layer_heatmap(view: dict[str, Any], layer: str):
@@ -45,18 +45,15 @@ def panel_values(view: dict[str, Any], status: str) -> list[Any]:
         trace = plots.slug_search_trace({})
     generated = view.get("generated")
     if generated:
-        slider = plots.before_after_slider(generated, report["method"])
-        panels = [("before", "before: the original model", "before"),
-                  ("after", f"after: {report['method']}", "after")]
-        if generated.get("retrain") is not None:
-            panels.append(("retrain", "Retrain (never saw the class)", "Retrain"))
+        slider = sample_grids.before_after_slider(generated, report["method"])
         # One labelled image per model (titles, seeds and rows inside the picture); captions one word long, so
         # the gallery never cuts them off.
-        gallery = [(plots.labelled_grid_image(generated, [(which, title)]), caption)
-                   for which, title, caption in panels]
+        gallery = [(sample_grids.labelled_grid_image(generated, [(which, title)]), caption)
+                   for which, title, caption in sample_grids.grid_panels(generated, report["method"])]
+        large = sample_grids.large_view_image(generated, report["method"])
         generative_group = gr.Column(visible=True)
     else:
-        slider, gallery, generative_group = None, [], gr.Column(visible=False)
+        slider, gallery, large, generative_group = None, [], None, gr.Column(visible=False)
     attribution = view.get("attribution")
     attribution_fig = (plots.attribution_figure(attribution) if attribution else plots.message_figure(
         "Input attributions are shown for classifiers (choose Integrated Gradients or Saliency)."))
@@ -65,7 +62,7 @@ def panel_values(view: dict[str, Any], status: str) -> list[Any]:
     result = view.get("seeds") or report  # a request repeated over seeds: the table shows their spread
     return [status, plots.styled_metrics(result), plots.summary_markdown(result), layer_update, heatmap, bars,
             pareto, trace, generative_group, slider, gallery, attribution_group, attribution_fig, files.get("weights"),
-            files.get("report"), view]
+            files.get("report"), large, view]
 
 
 def _default_layer(layers: list[Any]) -> str:

@@ -61,6 +61,15 @@ class LabControls:
 
 
 @dataclasses.dataclass
+class LargeView:
+    """The before/after grids at full page width (an overlay over the page), opened by "View large"."""
+    open_button: gr.Button
+    panel: gr.Column
+    image: gr.Image
+    close_button: gr.Button
+
+
+@dataclasses.dataclass
 class ResultPanels:
     """The Lab tab's right column: what a run shows."""
     status: gr.Markdown
@@ -78,12 +87,14 @@ class ResultPanels:
     attribution_plot: gr.Plot
     weights_file: gr.File
     report_file: gr.File
+    large_view: LargeView
 
     def outputs(self, session: gr.State) -> list[Component]:
-        """The outputs of a run, in the order of ``panels.panel_values`` (the view goes into ``session``)."""
+        """The outputs of a run, in the order of ``panels.panel_values`` (the view goes into ``session``); the
+        large view's picture comes last, so the API's earlier outputs keep their places."""
         return [self.status, self.metrics, self.summary, self.layer, self.heatmap, self.share_bars, self.pareto,
                 self.trace, self.generative_group, self.slider, self.gallery, self.attribution_group,
-                self.attribution_plot, self.weights_file, self.report_file, session]
+                self.attribution_plot, self.weights_file, self.report_file, self.large_view.image, session]
 
 
 @dataclasses.dataclass
@@ -262,18 +273,36 @@ def result_panels(warmup_examples: list[list[Any]] | None) -> ResultPanels:
         pareto = gr.Plot(label="SLUG Pareto plot", elem_id="slug-pareto")
         trace = gr.Plot(label="SLUG step-size search", elem_id="slug-trace")
     with gr.Column(visible=False) as generative_group:
-        gr.Markdown("### Before / after (same seeds; the forget class's row is framed in red)")
-        with gr.Row():
-            slider = gr.ImageSlider(label="original | unlearned (same seeds; drag the handle)",
-                                    elem_id="before-after-slider", type="numpy")
-            gallery = gr.Gallery(label="Sample grids", elem_id="before-after-gallery", columns=3)
+        with gr.Row(equal_height=True):
+            gr.Markdown("### Before / after (same seeds; the forget class's row is framed in red)")
+            large_button = gr.Button("View large (full page, for a projector)", size="sm", scale=0,
+                                     elem_id="view-large-button")
+        # The full width of the results column: the labels drawn in the pictures stay readable (12 px or more).
+        slider = gr.ImageSlider(label="original | unlearned (same seeds; drag the handle)",
+                                elem_id="before-after-slider", type="numpy", height=None, max_height=None)
+        gallery = gr.Gallery(label="Sample grids (click one to enlarge)", elem_id="before-after-gallery", columns=3,
+                             object_fit="contain")  # whole pictures: the row labels are not cropped
+        large_view = large_view_panel(large_button)
     with gr.Column() as attribution_group:
         attribution_plot = gr.Plot(label="Input attributions on forget samples", elem_id="attributions")
     with gr.Row():
         weights_file = gr.File(label="Unlearned weights (safetensors)", elem_id="weights-file", height=100)
         report_file = gr.File(label="Report (JSON)", elem_id="report-file", height=100)
     return ResultPanels(status, metrics, summary, layer_dd, heatmap, share_bars, pareto, trace, generative_group,
-                        slider, gallery, attribution_group, attribution_plot, weights_file, report_file)
+                        slider, gallery, attribution_group, attribution_plot, weights_file, report_file, large_view)
+
+
+def large_view_panel(open_button: gr.Button) -> LargeView:
+    """The before/after grids over the whole page (a class watching a projector reads the labels), hidden until
+    "View large"; ``layout`` wires the buttons."""
+    with gr.Column(visible=False, elem_id="large-view") as panel:
+        with gr.Row(equal_height=True):
+            gr.Markdown("### Before | after | Retrain: the same seeds in every panel (the forget target framed in "
+                        "red)")
+            close_button = gr.Button("Close", size="sm", scale=0, elem_id="large-view-close")
+        image = gr.Image(label="before / after, full page width", show_label=False, type="numpy",
+                         interactive=False, elem_id="large-view-image", buttons=["download"])
+    return LargeView(open_button, panel, image, close_button)
 
 
 def attack_choices() -> list[tuple[str, str]]:

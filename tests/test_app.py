@@ -26,7 +26,7 @@ SHIPPED = ROOT / "assets" / "digits-cnn" / "model.safetensors"
 STARTUP_BUDGET_S = float(os.environ.get("APP_STARTUP_BUDGET_S", "30"))
 RUN_BUDGET_S = float(os.environ.get("APP_RUN_BUDGET_S", "90"))
 OUTPUT_NAMES = ["status", "metrics", "summary", "layer", "heatmap", "bars", "pareto", "trace", "slider", "gallery",
-                "attributions", "weights", "report"]
+                "attributions", "weights", "report", "large_view"]
 
 
 def sha256(path: Path) -> str:
@@ -139,7 +139,7 @@ def test_salun_run_shows_every_panel_against_retrain(client):
     assert any(t["name"] == "Pareto front" and t["text"] for t in pareto["data"])
     attributions = plot_json(out["attributions"])
     assert "Saliency" in attributions["layout"]["title"]["text"]
-    assert out["slider"] is None  # a classifier has no before/after images
+    assert out["slider"] is None and out["large_view"] is None  # a classifier has no before/after images
     weights, report = Path(out["weights"]), Path(out["report"])
     assert weights.suffix == ".safetensors" and report.suffix == ".json"
     data = json.loads(report.read_text())
@@ -347,6 +347,7 @@ def test_generative_model_returns_before_after_images(client):
     before, after = out["slider"]
     assert Path(before).exists() and Path(after).exists()
     assert len(out["gallery"]) >= 2
+    assert Path(out["large_view"]).exists()  # every panel side by side, for the page's full-width view
     assert "classifiers" in json.dumps(plot_json(out["attributions"])["layout"])  # hidden: not a classifier
     assert plot_json(out["pareto"])["data"]  # SLUG's layer scores on the UNet
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from unlearn_core import plots
+from unlearn_core import plots, sample_grids
 from unlearn_core.saliency import layer_saliency
 
 
@@ -135,7 +135,7 @@ def test_sample_grid_frames_the_forget_class():
     samples = np.zeros((3 * 2, 1, 8, 8))
     generated = {"classes": [0, 1, 2], "forget_class": 1, "per_class": 2, "seeds": [0, 1], "before": samples}
     header, label = 10, 40  # the grid starts below the header, right of the row labels
-    image = plots.labelled_grid_image(generated, [("before", "before")], cell=8, pad=2, label_width=label,
+    image = sample_grids.labelled_grid_image(generated, [("before", "before")], cell=8, pad=2, label_width=label,
                                       header=header)
     assert image.shape == (header + 3 * 10 + 2, 2 * label + 2 * 10 + 2, 3) and image.dtype == np.uint8
     row1_top = header + 2 + 1 * 10
@@ -203,10 +203,10 @@ def test_slider_opens_on_a_clean_before_after_split(prompts):
     the right half of the 'after' image the whole unlearned grid + labels, split exactly between two grids
     (not through a sample or the prompt text)."""
     generated = _generated(prompts)
-    before, after = plots.before_after_slider(generated, "salun")
+    before, after = sample_grids.before_after_slider(generated, "salun")
     assert before.shape == after.shape
     middle = before.shape[1] // 2
-    single = plots.labelled_grid_image(generated, [("before", "before: the original model")])
+    single = sample_grids.labelled_grid_image(generated, [("before", "before: the original model")])
     label_width = (single.shape[1] - (before.shape[1] - single.shape[1])) // 2  # the two label columns
     grid_width = before.shape[1] - single.shape[1]
     assert middle == label_width + grid_width  # the middle is the boundary between the two copies
@@ -219,7 +219,7 @@ def test_slider_opens_on_a_clean_before_after_split(prompts):
 
 def test_grid_images_label_rows_and_seeds():
     generated = _generated(False)
-    image = plots.labelled_grid_image(generated, [("after", "after: salun")])
+    image = sample_grids.labelled_grid_image(generated, [("after", "after: salun")])
     red_rows = np.where(np.all(image == (214, 39, 40), axis=2).any(axis=1))[0]
     assert len(red_rows) > 0  # the forgotten class's row is framed
     assert image.shape[0] > 3 * 44  # a header above the rows for the title and seeds

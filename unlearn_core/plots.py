@@ -1,8 +1,9 @@
 """Every figure and table the app shows, built from the plain data the core returns.
 
 Nothing here trains or evaluates a model: inputs are reports (dicts of numbers), per-layer saliency arrays,
-SLUG's layer scores and search trace, attribution arrays and sampled images. Outputs are plotly figures,
-pandas tables (plain or styled) and uint8 images, so the app only wires them to components.
+SLUG's layer scores and search trace and attribution arrays. Outputs are plotly figures and pandas tables
+(plain or styled), so the app only wires them to components; the sampled images' labelled grids are drawn in
+``sample_grids``.
 """
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ FAMILY_METRIC_EXPLANATIONS: dict[str, dict[str, str]] = {
             "retain_acc": "Each retained class's share of samples against the original's; the smallest is shown. "
                           "100 = no class lost ground (mode coverage).",
             "confident": "Share of samples the classifier recognises with confidence >= 0.9: clear images.",
-            "worst_retained_class": "The retained class whose share fell most."},
+            "worst_retained_class": "Information, not a score: the retained class the generator draws least often "
+                                    "against the original, and how many fewer samples it gets."},
 }
 AVG_GAP_EXPLANATION = "Mean distance to Retrain (the gold standard) over UA, RA, TA and MIA; lower is better."
 GENERATION_GAP_LABEL = "Gap to Retrain (UA, retained-class acc., FID worsening)"
@@ -179,6 +181,26 @@ def _spread_cell(spread: Mapping[str, Any] | None) -> Any:
     return f"{spread['mean']:.2f} ± {spread['std']:.2f}"
 
 
+def lost_most_cell(blocks: Sequence[Mapping[str, Any]]) -> str | None:
+    """The "retained class that lost most" of one model over its seeds' metric blocks, in words: the class and
+    how many fewer samples it gets than from the original (``retain_acc`` is its share in % of the original's)."""
+    if not blocks or any("worst_retained_class" not in block for block in blocks):
+        return None
+    classes = [int(block["worst_retained_class"]) for block in blocks]
+    drops = [100.0 - float(block.get("retain_acc", 100.0)) for block in blocks]
+    if max(drops) <= 0:
+        return "none lost samples"
+    if len(set(classes)) > 1:
+        return f"class {' / '.join(map(str, classes))} (by seed)"
+    mean = "" if len(drops) == 1 else ", mean over seeds"
+    return f"class {classes[0]} ({sum(drops) / len(drops):.1f}% fewer samples{mean})"
+
+
+# Rows that name something rather than measure it: a sentence in each model's column, no gap to Retrain and no
+# colour (a class number has no distance to Retrain's).
+INFORMATION_CELLS = {"worst_retained_class": lost_most_cell}
+
+
 def metrics_frame(report: Mapping[str, Any]) -> pd.DataFrame:
     """Rows = metrics present in the report (in the user's words), columns = Original / Unlearned / Retrain,
     the gap and a one-line explanation of the metric. A result repeated over seeds shows "mean ± std" (sample
@@ -195,8 +217,13 @@ def metrics_frame(report: Mapping[str, Any]) -> pd.DataFrame:
     for key in keys:
         row: dict[str, Any] = {"Metric": metric_label(key, family)}
         for column in COLUMNS:
-            row[column] = _spread_cell(spreads.get(column.lower(), {}).get(key))
-        row[GAP_COLUMN] = _spread_cell(gaps[key]["unlearned"]) if key in gaps else None
+            if key in INFORMATION_CELLS:
+                blocks = [run.get("metrics", {}).get(column.lower()) for run in runs_of(report)]
+                row[column] = None if None in blocks else INFORMATION_CELLS[key](blocks)
+            else:
+                row[column] = _spread_cell(spreads.get(column.lower(), {}).get(key))
+        measured = key in gaps and key not in INFORMATION_CELLS
+        row[GAP_COLUMN] = _spread_cell(gaps[key]["unlearned"]) if measured else None
         row[EXPLANATION_COLUMN] = metric_explanation(key, family)
         rows.append(row)
     if "gap" in summary:
@@ -249,7 +276,8 @@ def styled_metrics(report: Mapping[str, Any]):
     gaps = summary.get("metric_gaps", {})
     first = runs_of(report)[0]
     family = report_family(first)
-    by_label = {metric_label(key, family): comparison for key, comparison in gaps.items()}
+    by_label = {metric_label(key, family): comparison for key, comparison in gaps.items()
+                if key not in INFORMATION_CELLS}
     colours = [comparison_colour(by_label.get(label)) for label in frame["Metric"]]
     if "beats_doing_nothing" in summary:
         colours[-1] = comparison_colour(summary["beats_doing_nothing"])
@@ -1013,93 +1041,4 @@ def attribution_figure(attr: Mapping[str, Any]) -> go.Figure:
                        "unlearning<br><sup>where the model finds evidence for the forgotten class</sup>"},
         height=max(260, 190 * n + 90), margin={"l": 10, "r": 10, "t": 90, "b": 10}, plot_bgcolor="white")
     return fig
-
-
-# ------------------------------------------------------------------------------------------------------
-# Generated images
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image, dtype=np.float64)
-    if image.ndim == 3 and image.shape[0] in (1, 3):
-        image = np.moveaxis(image, 0, -1)
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)
-    return (np.clip(image, 0.0, 1.0) * 255).round().astype(np.uint8)
-
-
-def _row_labels(generated: Mapping[str, Any]) -> tuple[list[str], list[bool]]:
-    """Row labels of a before/after grid (``class K`` or the prompt) and which rows hold the forget target."""
-    if generated.get("prompts") is not None:
-        return list(generated["prompts"]), list(generated["marked"])
-    forget, names = generated.get("forget_class"), generated.get("class_names")
-    return [(names[c] if names else f"class {c}") + (" (forgotten)" if c == forget else "")
-            for c in generated["classes"]], [c == forget for c in generated["classes"]]
-
-
-def _fit_text(text: str, width_px: int, char_px: int = 6) -> str:
-    limit = max(4, width_px // char_px)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def labelled_grid_image(generated: Mapping[str, Any], panels: Sequence[tuple[str, str]], cell: int = 40,
-                        pad: int = 4, label_width: int = 190, header: int = 34) -> np.ndarray:
-    """Grids side by side, labelled so they read on their own: a title over each panel (``panels`` =
-    [(which samples, title), ...]), the seed over each column, and the row's class or prompt on the left and on
-    the right (the forget target's rows in red). With two copies of the same layout, a slider whose handle sits
-    in the middle opens on a clean split between the panels (see :func:`before_after_slider`)."""
-    from PIL import Image, ImageDraw, ImageFont
-
-    labels, marked = _row_labels(generated)
-    per = int(generated["per_class"])
-    seeds = list(generated.get("seeds") or range(per))
-    grid_width = per * (cell + pad) + pad
-    rows = len(labels)
-    height = header + rows * (cell + pad) + pad
-    width = 2 * label_width + len(panels) * grid_width
-    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
-    red = (214, 39, 40)
-    for index, (which, _) in enumerate(panels):
-        samples = np.asarray(generated[which])
-        left0 = label_width + index * grid_width
-        for r in range(rows):
-            top = header + pad + r * (cell + pad)
-            if marked[r]:
-                canvas[top - pad:top + cell + pad, left0:left0 + grid_width] = red
-            for c in range(per):
-                image = samples[r * per + c]
-                if generated.get("prompts") is None and np.ndim(image) == 3 and np.shape(image)[0] == 1:
-                    image = 1.0 - image  # digits: ink drawn dark on white
-                pixels = _to_uint8(image)
-                ys = np.arange(cell) * pixels.shape[0] // cell
-                xs = np.arange(cell) * pixels.shape[1] // cell
-                left = left0 + pad + c * (cell + pad)
-                canvas[top:top + cell, left:left + cell] = pixels[ys][:, xs]
-    picture = Image.fromarray(canvas)
-    draw = ImageDraw.Draw(picture)
-    font = ImageFont.load_default()
-    for index, (_, title) in enumerate(panels):
-        left0 = label_width + index * grid_width
-        draw.text((left0 + pad, 2), _fit_text(title, grid_width - pad), fill=(0, 0, 0), font=font)
-        for c, seed in enumerate(seeds[:per]):
-            draw.text((left0 + pad + c * (cell + pad), header - 13), _fit_text(f"s{seed}", cell + pad), fill=(90, 90, 90),
-                      font=font)
-    for r, (text, is_marked) in enumerate(zip(labels, marked)):
-        y = header + pad + r * (cell + pad) + cell // 2 - 6
-        colour = red if is_marked else (0, 0, 0)
-        draw.text((4, y), _fit_text(text, label_width - 8), fill=colour, font=font)
-        draw.text((width - label_width + 4, y), _fit_text(text, label_width - 8), fill=colour, font=font)
-    return np.asarray(picture)
-
-
-def before_after_slider(generated: Mapping[str, Any], method: str) -> tuple[np.ndarray, np.ndarray]:
-    """The slider's two images: [labels | before | before | labels] and [labels | after | after | labels]. The
-    handle starts in the middle, which is the boundary between the two copies, so the page opens on the
-    original's samples on the left and the unlearned model's on the right, the same seeds on both sides; dragging
-    shows either model everywhere."""
-    before_title, after_title = "before: the original model", f"after: {method}"
-    before = labelled_grid_image(generated, [("before", before_title), ("before", before_title)])
-    after = labelled_grid_image(generated, [("after", after_title), ("after", after_title)])
-    return before, after
 
