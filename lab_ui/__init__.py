@@ -3,6 +3,9 @@
 Modules, each importing only those listed after it (no cycles):
 
 - ``layout``: the page (``build_app``): lays out the tabs and wires their events to the handlers.
+- ``freshness``: marks a section's results stale when the controls or a later run no longer match them, answers a
+  second click on a running section's button, and clears an old error when a new computation starts.
+- ``learn``: the Learn tab: lessons, their figures (from the core's shipped lesson data) and "Try it" buttons.
 - ``tabs``: the components of each tab (labels, ``elem_id`` values).
 - ``handlers``: the event handlers that are API endpoints (``/run``, ``/compare``, ...) and ``user_errors``.
 - ``panels``: turns an inspection view into the values of the result panels (figures from ``unlearn_core.plots``).
