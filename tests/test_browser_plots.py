@@ -142,17 +142,18 @@ def test_digits_cnn_share_chart_subtitle_clears_the_axis_title(page):
     page.full_page_screenshot(SHOTS / "plots-02-digits-cnn-share.png")
 
 
-def test_shapes_t2i_pareto_and_share_chart_are_readable(page):
-    """On shapes-t2i the Pareto labels were cut ("...conv_o") and stacked; the share chart's long block names
-    squeezed its bars to ~60 px and were cut at the left. One short SalUn run shows the share chart and the
-    Pareto plot of the original model; one short SLUG run the Pareto plot with its edited layer."""
+def test_shapes_t2i_pareto_labels_are_readable(page):
+    """On shapes-t2i the Pareto labels were cut ("...conv_o") and stacked. Every run shows the original model's
+    layer analysis: the ESD run at its defaults, the request tests/test_browser.py makes too (so the shared app
+    answers it from its cache when that test ran first). The share chart's long block names are checked on the
+    figure itself (tests/test_plot_labels.py): a saliency run on shapes-t2i costs minutes on a CPU."""
     click_tab(page, "Lab")
     if not choose_model(page, "model", "shapes-t2i"):
         pytest.skip("shapes-t2i is not shipped in this checkout")
     page.wait(lambda: "text-diffusion" in text_of(page, "#model-info"), 30, "the model description")
-    if page.script("return document.querySelector('#with-retrain input').checked;"):
-        page.click(page.find("#with-retrain input"))  # keep the runs short: no Retrain reference needed
-    show_slug_run(page, "1", GENERATIVE_TIMEOUT_S)
+    choose(page, "method", "ESD")
+    run_and_wait(page, "esd", GENERATIVE_TIMEOUT_S)
+    wait_plots(page, "slug-pareto")
     labels = assert_pareto_labels_readable(page)
     assert len(labels) >= 4 and len(set(labels)) == len(labels), labels
-    page.full_page_screenshot(SHOTS / "plots-03-shapes-t2i-slug.png")
+    page.full_page_screenshot(SHOTS / "plots-03-shapes-t2i-pareto.png")
