@@ -3,6 +3,8 @@
 Modules, each importing only those listed after it (no cycles):
 
 - ``layout``: the page (``build_app``): lays out the tabs and wires their events to the handlers.
+- ``configs``: a configuration of the Lab's controls: loading one (Try it, deep links, examples) with its cached
+  result, sharing one, the forget pickers kept in step with the target box, and stale-result marks.
 - ``tabs``: the components of each tab (labels, ``elem_id`` values).
 - ``handlers``: the event handlers that are API endpoints (``/run``, ``/compare``, ...) and ``user_errors``.
 - ``panels``: turns an inspection view into the values of the result panels (figures from ``unlearn_core.plots``).
