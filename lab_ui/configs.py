@@ -78,8 +78,10 @@ def config_values(lab: LabControls, model: str, forget: str, method: str, seed: 
     classes = [str(c) for c in range(spec.num_classes or 0)]
     kind_picker, class_picker, share_picker, concept_picker = picker_values(str(request))
     return [gr.Dropdown(value=spec.name), model_markdown(spec.name),
-            gr.Radio(choices=list(spec.forget_kinds), **kind_picker), gr.Dropdown(choices=classes, **class_picker),
-            gr.Slider(**share_picker), gr.Textbox(**concept_picker), str(request), gr.Dropdown(choices=options, value=method), method_markdown(method, spec.family), seed,
+            # another model's class or concept would not be this one's: those pickers start empty
+            gr.Radio(choices=list(spec.forget_kinds), **kind_picker),
+            gr.Dropdown(choices=classes, **{"value": None, **class_picker}), gr.Slider(**share_picker),
+            gr.Textbox(**{"value": "", **concept_picker}), str(request), gr.Dropdown(choices=options, value=method), method_markdown(method, spec.family), seed,
             gr.Checkbox(value=True, visible=retrain_applies(spec.name)),
             gr.Radio(value=DEFAULT_ATTRIBUTION, visible=attributions_apply(spec.name)),
             *[gr.Group(visible=name == method) for name in lab.hyperparameters.groups],
@@ -129,16 +131,17 @@ def picker_target(kind: str, klass: str | None, share: float, concept: str | Non
 
 def picker_values(forget: str) -> list[dict[str, Any]]:
     """For a canonical target (``str(ForgetRequest)``): the kind radio's, class dropdown's, share slider's and
-    concept box's settings (value where the picker shows this target, and visibility). A share the slider
-    cannot show (not a whole percent in its range) leaves the slider's value as it is."""
+    concept box's settings: the value of the picker of this kind, and which picker shows. The others keep their
+    values (picking that kind again brings them back), and so does the slider for a share it cannot show (not a
+    whole percent in its range)."""
     kind, value = forget.split(":", 1)
     low, high = SHARE_RANGE
     share = float(value) if kind == "random" else None
     fits = share is not None and share.is_integer() and low <= share <= high
     return [{"value": kind},
-            {"value": value if kind == "class" else None, "visible": kind == "class"},
+            {**({"value": value} if kind == "class" else {}), "visible": kind == "class"},
             {**({"value": share} if fits else {}), "visible": kind == "random"},
-            {"value": value if kind == "concept" else "", "visible": kind == "concept"}]
+            {**({"value": value} if kind == "concept" else {}), "visible": kind == "concept"}]
 
 
 def picker_updates(forget: str) -> list[Any]:

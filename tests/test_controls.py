@@ -80,9 +80,9 @@ def test_the_retrain_checkbox_says_what_applies_to_this_target():
 def test_the_pickers_follow_a_typed_target():
     kind, klass, share, concept = picker_values("class:5")
     assert kind == {"value": "class"} and klass == {"value": "5", "visible": True}
-    assert share == {"visible": False} and concept["visible"] is False
+    assert share == {"visible": False} and concept == {"visible": False}  # they keep their values
     kind, klass, share, concept = picker_values("random:25")
-    assert kind == {"value": "random"} and share == {"value": 25.0, "visible": True} and not klass["visible"]
+    assert kind == {"value": "random"} and share == {"value": 25.0, "visible": True} and klass == {"visible": False}
     # a share the slider cannot show leaves the slider where it is (the box keeps the target)
     assert picker_values("random:12.5")[2] == {"visible": True}
     assert picker_values("random:60")[2] == {"visible": True}
