@@ -129,7 +129,8 @@ def test_the_pickers_follow_a_target_typed_in_the_box(page):
 def test_a_new_method_or_target_marks_the_results_as_not_theirs(page):
     """The start-up example (SalUn, class 3) is shown: picking SLUG or class 5 says the results are SalUn's on
     class 3 and asks for Run; going back to SalUn on class 3 says the results are those of the controls."""
-    status_with(page, "salun on digits-cnn", "class:3", timeout=60)  # after the last test, the example is back
+    page.wait(lambda: "salun on digits-cnn, forget class:3" in text_of(page, "#summary"), WARMUP_TIMEOUT_S,
+              "the start-up example's results", every=2.0)
     choose(page, "method", "SLUG")
     status = status_with(page, "results below are for salun on digits-cnn", "method slug")
     assert "press Run" in status
