@@ -51,16 +51,14 @@ CSS = """
 """
 
 
-# A browser's number field holds its last good value while what is typed in it is empty or no number ("abc",
-# "1e"); the page sends those fields' own text instead, empty then, so the run names the field and what is valid.
-# (Only in the page: API clients send their values as they are.) FIELDS: {elem_id: position in the inputs}.
-RAW_NUMBERS = """(...values) => {
-  for (const [id, at] of Object.entries(FIELDS)) {
-    const field = document.querySelector('#' + id + ' input[type=number]');
-    if (field && (field.value.trim() === '' || field.validity.badInput)) values[at] = '';
-  }
-  return values;
-}"""
+def empty_numbers_js(fields: dict[str, int]) -> str:
+    """The page's step before a run: a browser's number field keeps sending its last good value while what is
+    typed in it is empty or no number ("abc", "1e"), so such a field is sent empty instead, and the run names
+    it and what is valid. ``fields``: {elem_id: position in the event's inputs}. API clients skip this step."""
+    return ("(...values) => { for (const [id, at] of Object.entries(" + json.dumps(fields) + ")) { "
+            "const field = document.querySelector('#' + id + ' input[type=number]'); "
+            "if (field && (field.value.trim() === '' || field.validity.badInput)) values[at] = ''; } "
+            "return values; }")
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -148,8 +146,7 @@ def wire_lab_run(lab: LabControls, panels: ResultPanels, session: gr.State) -> N
                                      lab.hp_json, api_visibility="private").success(
         run, inputs, panels.outputs(session), api_name="run", concurrency_limit=COMPUTE_WORKERS,
         concurrency_id=COMPUTE, show_progress_on=panels.status, preprocess=False,
-        js=RAW_NUMBERS.replace("FIELDS", json.dumps({"seed": inputs.index(lab.seed),
-                                                     "repeat": inputs.index(lab.repeat)})))
+        js=empty_numbers_js({"seed": inputs.index(lab.seed), "repeat": inputs.index(lab.repeat)}))
     lab.cancel_button.click(cancel, None, panels.status, api_name="cancel", cancels=[run_event], queue=False)
     panels.layer.input(saliency_layer, [session, panels.layer], panels.heatmap, api_name="saliency_layer",
                        preprocess=False)

@@ -149,11 +149,13 @@ def test_a_new_method_or_target_marks_the_results_as_not_theirs(page):
 
 def test_an_example_shows_its_cached_result_or_says_it_is_not_computed(page):
     """Clicking an example filled the controls and left the old results unmarked: the computed example (the
-    first, SalUn on class 3) now shows from the cache; one not computed yet (SLUG) marks the results as earlier."""
+    first, SalUn on class 3) now shows from the cache; one not computed (SLUG) marks the results as earlier."""
     page.script("document.querySelector('[data-testid=\"dataset-cell-1-0\"]').scrollIntoView();")
     page.click(page.find('[data-testid="dataset-cell-1-0"]'))  # SLUG on digits-cnn, class 3
-    status = status_with(page, "Loaded", "(example)", "slug on digits-cnn", "Press Run")
-    assert "from an earlier request" in status
+    status = status_with(page, "(example)", "slug on digits-cnn")
+    # not computed yet, unless another test module of this app run computed it with these very settings
+    assert "From the cache" in status or ("Loaded" in status and "Press Run" in status
+                                          and "from an earlier request" in status), status
     page.wait(lambda: page.script("return document.querySelector('#method input').value;") == "SLUG", 10,
               "the example's method")
     page.full_page_screenshot(SHOTS / "c6-example-not-computed.png")
