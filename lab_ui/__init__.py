@@ -6,6 +6,8 @@ Modules, each importing only those listed after it (no cycles):
 - ``freshness``: marks a section's results stale when the controls or a later run no longer match them, answers a
   second click on a running section's button, and clears an old error when a new computation starts.
 - ``learn``: the Learn tab: lessons, their figures (from the core's shipped lesson data) and "Try it" buttons.
+- ``configs``: a configuration of the Lab's controls: loading one (Try it, deep links, examples) with its cached
+  result, sharing one, the forget pickers kept in step with the target box, and stale-result marks.
 - ``tabs``: the components of each tab (labels, ``elem_id`` values).
 - ``handlers``: the event handlers that are API endpoints (``/run``, ``/compare``, ...) and ``user_errors``.
 - ``panels``: turns an inspection view into the values of the result panels (figures from ``unlearn_core.plots``).

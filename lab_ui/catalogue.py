@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from unlearn_core.errors import UnlearningInputError
 from unlearn_core.methods import METHODS, get_method
 from unlearn_core.zoo import available_models, get_model_spec
 
@@ -91,6 +92,36 @@ def retrain_applies(model: str) -> bool:
     """Whether "Compare with Retrain" does anything for this model: its family has Retrain references (the
     families the Retrain method applies to; text-diffusion models ship none)."""
     return family_of(model) in get_method("retrain").tasks if "retrain" in METHODS else False
+
+
+def target_words(forget: str) -> str:
+    """A canonical forget target as a label says it: "class 3", "a random 10%", "concept 'triangle'"."""
+    kind, value = forget.split(":", 1)
+    return {"class": f"class {value}", "random": f"a random {value}%"}.get(kind, f"{kind} '{value}'")
+
+
+def retrain_note(model: str, forget: str) -> tuple[str, str]:
+    """The "Compare with Retrain" checkbox's label and info for this model and forget target: whether a Retrain
+    reference is shipped for it, trained in the run (and roughly how long that takes), or not available."""
+    spec = get_model_spec(model)
+    try:
+        source = spec.retrain_source(forget)
+        target = target_words(str(spec.parse_forget(forget)))
+    except UnlearningInputError:
+        return "Compare with Retrain", "Set a valid forget target to see whether a Retrain reference exists for it."
+    if source == "shipped":
+        return (f"Compare with Retrain (shipped for {target})",
+                "The model trained without this target ships with the lab: it is loaded, nothing is trained.")
+    if source == "trained":
+        cost = spec.cost.retrain_s if spec.cost else 0.0
+        took = f", about {cost:.0f} s here" if cost else ""
+        return (f"Compare with Retrain (none shipped for {target}: trained in the run{took})",
+                "The run first trains the model from scratch without the forget set, then caches it for the next "
+                "run on this target.")
+    shipped = ", ".join(target_words(each) for each in spec.shipped_retrains())
+    return (f"Compare with Retrain (none available for {target})",
+            f"No Retrain reference is shipped for {target}{f' (shipped for: {shipped})' if shipped else ''}, and "
+            "training one takes too long for a run: the results will have no gap to Retrain.")
 
 
 def attributions_apply(model: str) -> bool:

@@ -12,26 +12,26 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 import gradio as gr
 
 from unlearn_core.audit import ATTACKS
-from unlearn_core.errors import UnlearningInputError, shown
-from unlearn_core.methods import get_method
+from unlearn_core.errors import UnlearningInputError
 from unlearn_core.runner import check_seed
 from unlearn_core.zoo import get_model_spec
 
 from lab_ui.catalogue import (attributions_apply, describe_method, family_of, hyperparameter_defaults,
                               method_markdown, methods_for, model_choices, model_markdown, offered_methods,
-                              retrain_applies)
-from lab_ui.compute import parse_overrides, view_key
-from lab_ui.config import COMPUTE, COMPUTE_WORKERS, DEFAULT_ATTRIBUTION, DEFAULT_METHOD, DEFAULT_MODEL
+                              retrain_applies, retrain_note)
+from lab_ui.compute import parse_overrides
+from lab_ui.config import COMPUTE, COMPUTE_WORKERS, DEFAULT_METHOD, DEFAULT_MODEL
+from lab_ui.configs import (config_outputs, config_with_result, default_controls, link_query, method_overrides,
+                            picker_target, pickers_for_text, share_query, stale_status)
 from lab_ui.freshness import wire_audit_freshness, wire_compare_freshness
 from lab_ui.handlers import (audit, cancel, compare, describe, error_status, page_text, run, saliency_layer,
                              sweep, user_errors)
 from lab_ui.panels import panel_values
-from lab_ui.state import VIEWS, WARMUP_DONE
+from lab_ui.state import WARMUP_DONE
 from lab_ui.learn import Lesson, learn_tab
 from lab_ui.tabs import (AuditSection, CompareTab, LabControls, LargeView, ResultPanels, compare_tab,
                          default_attacks, lab_tab)
@@ -78,6 +78,16 @@ SCROLL_TO_STATUS = """() => {
 }"""
 
 
+def empty_numbers_js(fields: dict[str, int]) -> str:
+    """The page's step before a run: a browser's number field keeps sending its last good value while what is
+    typed in it is empty or no number ("abc", "1e"), so such a field is sent empty instead, and the run names
+    it and what is valid. ``fields``: {elem_id: position in the event's inputs}. API clients skip this step."""
+    return ("(...values) => { for (const [id, at] of Object.entries(" + json.dumps(fields) + ")) { "
+            "const field = document.querySelector('#' + id + ' input[type=number]'); "
+            "if (field && (field.value.trim() === '' || field.validity.badInput)) values[at] = ''; } "
+            "return values; }")
+
+
 # ------------------------------------------------------------------------------------------------------
 # Events (the private ones are UI glue; the named ones are the API)
 
@@ -89,31 +99,34 @@ def wire_lab_pickers(lab: LabControls) -> None:
     def on_model(model: str):
         spec = get_model_spec(model)
         kinds = list(spec.forget_kinds)
-        options = methods_for(spec.name)
-        values = [option for _, option in options]
         defaults = hyperparameter_defaults(model)  # tuned for the model's default kind of target
         classes = [str(c) for c in range(spec.num_classes or 0)]
-        kind, value = spec.default_forget.split(":", 1)
+        forget, method = default_controls(model)
+        kind, value = forget.split(":", 1)
         return [model_markdown(model), gr.Radio(choices=kinds, value=kind),
                 gr.Dropdown(choices=classes, value=value if kind == "class" else None),
-                gr.Dropdown(choices=options, value=DEFAULT_METHOD if DEFAULT_METHOD in values else values[0]),
-                spec.default_forget, gr.Textbox(value=value if kind == "concept" else ""),
+                gr.Dropdown(choices=methods_for(spec.name), value=method), forget,
+                gr.Textbox(value=value if kind == "concept" else ""),
                 *[gr.update(value=defaults[(name, field)]) for name, field, _ in pool]]
 
     lab.model.input(user_errors(on_model), lab.model,
                     [lab.model_info, lab.forget_kind, lab.forget_class, lab.method, lab.forget_target,
                      lab.forget_concept, *lab.hyperparameters.controls], api_visibility="private")
 
-    def on_kind(kind: str, klass: str, share: float, concept: str):
-        target = {"class": f"class:{klass}", "random": f"random:{share:g}", "concept": f"concept:{concept}"}
+    def show_pickers(kind: str):
         return [gr.Dropdown(visible=kind == "class"), gr.Slider(visible=kind == "random"),
-                gr.Textbox(visible=kind == "concept"), target.get(kind, "")]
+                gr.Textbox(visible=kind == "concept")]
+
+    def on_kind(kind: str, klass: str, share: float, concept: str):
+        return [*show_pickers(kind), picker_target(kind, klass, share, concept)]
 
     picker_inputs = [lab.forget_kind, lab.forget_class, lab.forget_share, lab.forget_concept]
     picker_outputs = [lab.forget_class, lab.forget_share, lab.forget_concept, lab.forget_target]
     for picker in picker_inputs:
         picker.input(on_kind, picker_inputs, picker_outputs, api_visibility="private")
-    lab.forget_kind.change(on_kind, picker_inputs, picker_outputs, api_visibility="private")
+    # A kind set by the page (a model switch, a loaded configuration, a target typed in the box) comes with its
+    # target: only which picker shows follows it, or the pickers would overwrite the target they follow.
+    lab.forget_kind.change(show_pickers, lab.forget_kind, picker_outputs[:3], api_visibility="private")
 
     def on_method(model: str, method: str):
         if not method:
@@ -154,12 +167,13 @@ def wire_lab_run(lab: LabControls, panels: ResultPanels, session: gr.State) -> N
         the page, shows what is wrong in the status line)."""
         return json.dumps(method_overrides(pool, method, values), indent=1)
 
+    inputs = [lab.model, lab.forget_target, lab.method, lab.hp_json, lab.seed, lab.with_retrain, lab.attribution,
+              lab.repeat]
     run_event = lab.run_button.click(user_errors(collect), [lab.model, lab.method, *lab.hyperparameters.controls],
                                      lab.hp_json, api_visibility="private").success(
-        run, [lab.model, lab.forget_target, lab.method, lab.hp_json, lab.seed, lab.with_retrain, lab.attribution,
-              lab.repeat],
-        panels.outputs(session), api_name="run", concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE,
-        show_progress_on=panels.status, preprocess=False)
+        run, inputs, panels.outputs(session), api_name="run", concurrency_limit=COMPUTE_WORKERS,
+        concurrency_id=COMPUTE, show_progress_on=panels.status, preprocess=False,
+        js=empty_numbers_js({"seed": inputs.index(lab.seed), "repeat": inputs.index(lab.repeat)}))
     lab.cancel_button.click(cancel, None, panels.status, api_name="cancel", cancels=[run_event], queue=False)
     panels.layer.input(saliency_layer, [session, panels.layer], panels.heatmap, api_name="saliency_layer",
                        preprocess=False)
@@ -270,94 +284,8 @@ def wire_example(demo: gr.Blocks, session: gr.State, panels: ResultPanels,
 
 
 # ------------------------------------------------------------------------------------------------------
-# Loading a configuration into the Lab (Learn's "Try it", deep links) and sharing one. Wired after every
-# older event, so their numbers in the API stay as they were.
-
-LINK_KEYS = ("model", "forget", "method", "seed", "hp")
-
-
-def method_overrides(pool, method: str, values) -> dict[str, Any]:
-    """The selected method's controls as {field: value}."""
-    return {field: value for (name, field, _), value in zip(pool, values) if name == method}
-
-
-def link_query(request: gr.Request | None) -> dict[str, str]:
-    """The deep-link parameters of the page's URL (``?model=...&forget=...&method=...&seed=...&hp={...}``)."""
-    params = getattr(request, "query_params", None) if request is not None else None
-    if not params:
-        return {}
-    return {key: params[key] for key in LINK_KEYS if key in params}
-
-
-def share_query(model: str, forget: str, method: str, seed: Any, overrides: dict[str, Any]) -> str:
-    """The query string of a deep link to these controls."""
-    seed_text = "" if seed is None else f"{int(float(seed))}" if float(seed).is_integer() else f"{seed}"
-    return "?" + urlencode({"model": model or "", "forget": forget or "", "method": method or "",
-                            "seed": seed_text, "hp": json.dumps(overrides, separators=(",", ":"))})
-
-
-def config_outputs(lab: LabControls) -> list[gr.components.Component]:
-    """What loading a configuration sets in the Lab (see ``config_values``)."""
-    return [lab.model, lab.model_info, lab.forget_kind, lab.forget_class, lab.forget_share, lab.forget_concept,
-            lab.forget_target, lab.method, lab.method_info, lab.seed, lab.with_retrain, lab.attribution,
-            *lab.hyperparameters.groups.values(), *lab.hyperparameters.controls]
-
-
-def config_values(lab: LabControls, model: str, forget: str, method: str, seed: Any,
-                  overrides: dict[str, Any]) -> list[Any]:
-    """The values of ``config_outputs`` for this configuration: the pickers, the method, the seed, the defaults
-    tuned for this model and kind of target with ``overrides`` on top, Retrain on, the default attribution.
-    Raises UnlearningInputError for a configuration the page cannot show."""
-    spec = get_model_spec(str(model))
-    request = spec.parse_forget("" if forget is None else forget)
-    options = methods_for(spec.name)
-    if method not in [value for _, value in options]:
-        raise UnlearningInputError(f"method {shown(method)} does not apply to {spec.name}; valid: "
-                                   f"{', '.join(v for _, v in options)}")
-    kind = request.kind
-    value = str(request).split(":", 1)[1]
-    pool = lab.hyperparameters.pool
-    known = {field for name, field, _ in pool if name == method}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise UnlearningInputError(f"unknown hyperparameter(s) for {method}: {', '.join(unknown)}")
-    get_method(method).for_task(spec.family, overrides, model=spec.name, forget_kind=kind)  # validates
-    defaults = hyperparameter_defaults(spec.name, kind)
-    classes = [str(c) for c in range(spec.num_classes or 0)]
-    share = float(value) if kind == "random" else 10
-    return [gr.Dropdown(value=spec.name), model_markdown(spec.name),
-            gr.Radio(choices=list(spec.forget_kinds), value=kind),
-            gr.Dropdown(choices=classes, value=value if kind == "class" else None, visible=kind == "class"),
-            gr.Slider(value=share, visible=kind == "random"),
-            gr.Textbox(value=value if kind == "concept" else "", visible=kind == "concept"), str(request),
-            gr.Dropdown(choices=options, value=method), method_markdown(method, spec.family), seed,
-            gr.Checkbox(value=True, visible=retrain_applies(spec.name)),
-            gr.Radio(value=DEFAULT_ATTRIBUTION, visible=attributions_apply(spec.name)),
-            *[gr.Group(visible=name == method) for name in lab.hyperparameters.groups],
-            *[gr.update(value=overrides[field] if name == method and field in overrides else defaults[(name, field)])
-              for name, field, _ in pool]]
-
-
-def loaded_result(model: str, forget: str, method: str, seed: Any, overrides: dict[str, Any],
-                  where: str) -> list[Any] | None:
-    """The result panels of this configuration when it was computed before (the cache), else None."""
-    try:
-        view = VIEWS.get(view_key(model, forget, method, overrides, seed, True, DEFAULT_ATTRIBUTION))
-    except UnlearningInputError:
-        return None
-    if view is None:
-        return None
-    report = view["report"]
-    return panel_values(view, f"**From the cache** ({where}): {report['method']} on {report['model']}, forget "
-                              f"`{report['forget']}`, seed {report['seed']}; this exact request was computed "
-                              "before, nothing was recomputed.")
-
-
-def not_computed_status(model: str, forget: str, method: str, seed: Any, where: str) -> str:
-    return (f'<div class="lab-stale"><strong>Loaded</strong> ({where}): {method} on {model}, forget '
-            f"<code>{forget}</code>, seed {seed}. Press <strong>Run</strong> to compute it; any results below "
-            "are from an earlier request.</div>")
-
+# Loading a configuration into the Lab (Learn's "Try it", deep links; ``configs``) and sharing one. Wired after
+# every older event, so their numbers in the API stay as they were.
 
 def wire_model_extras(lab: LabControls, panels: ResultPanels, session: gr.State) -> None:
     """Retrain and attribution controls only where they do something; results of another model marked stale."""
@@ -368,16 +296,12 @@ def wire_model_extras(lab: LabControls, panels: ResultPanels, session: gr.State)
     lab.model.change(user_errors(on_model_extras), lab.model, [lab.with_retrain, lab.attribution],
                      api_visibility="private", show_progress="hidden")
 
-    def mark_stale(model: str, view: dict | None):
-        report = (view or {}).get("report")
-        if not report or report.get("model") == model:
-            return gr.skip()
-        return (f'<div class="lab-stale"><strong>The results below are for {report["model"]}</strong> '
-                f"({report['method']}, forget <code>{report['forget']}</code>), not {model}: press "
-                "<strong>Run</strong>.</div>")
+    def mark_stale(model: str, view: dict | None, status: str | None):
+        forget, method = default_controls(model)  # what the switch sets, after this event reads the controls
+        return stale_status(view, model, forget, method, status)
 
-    lab.model.input(mark_stale, [lab.model, session], panels.status, api_visibility="private",
-                    show_progress="hidden")
+    lab.model.input(user_errors(mark_stale), [lab.model, session, panels.status], panels.status,
+                    api_visibility="private", show_progress="hidden")
 
 
 def wire_large_view(view: LargeView) -> None:
@@ -393,19 +317,15 @@ def wire_learn(lessons: list[Lesson], tabs: gr.Tabs, lab: LabControls, panels: R
     """Each lesson's "Try it": its configuration into the Lab's controls, its cached result when there is
     one, and the Lab tab."""
     outputs = [*config_outputs(lab), tabs, *panels.outputs(session)]
-    skip_panels = [gr.skip()] * len(panels.outputs(session))
+    panel_count = len(panels.outputs(session))
     for lesson in lessons:
         if lesson.button is None:
             continue
 
         def try_it(config=lesson.config, title=lesson.title):
             model, forget, method, seed = config
-            values = config_values(lab, model, forget, method, seed, {})
-            where = f"Learn: {title}"
-            result = loaded_result(model, forget, method, seed, {}, where)
-            if result is None:
-                result = [not_computed_status(model, forget, method, seed, where), *skip_panels[1:]]
-            return [*values, gr.Tabs(selected="lab"), *result]
+            values = config_with_result(lab, model, forget, method, seed, {}, f"Learn: {title}", panel_count)
+            return [*values[:-panel_count], gr.Tabs(selected="lab"), *values[-panel_count:]]
 
         lesson.button.click(user_errors(try_it), None, outputs, api_visibility="private",
                             show_progress="hidden").then(None, js=SCROLL_TO_STATUS)
@@ -427,14 +347,10 @@ def wire_links(demo: gr.Blocks, lab: LabControls, panels: ResultPanels, session:
             forget = forget or get_model_spec(model).default_forget
             seed = check_seed(seed)
             overrides = parse_overrides(query.get("hp") or "")
-            values = config_values(lab, model, forget, method, seed, overrides)
+            return config_with_result(lab, model, forget, method, seed, overrides, "shared link", len(skip_panels))
         except (UnlearningInputError, ValueError) as error:
             return [*skip_all[:-len(skip_panels)],
                     error_status("This link cannot be shown", page_text(str(error))), *skip_panels[1:]]
-        result = loaded_result(model, forget, method, seed, overrides, "shared link")
-        if result is None:
-            result = [not_computed_status(model, forget, method, seed, "shared link"), *skip_panels[1:]]
-        return [*values, *result]
 
     demo.load(from_link, None, outputs, api_visibility="private", show_progress="hidden")
 
@@ -452,6 +368,50 @@ def wire_links(demo: gr.Blocks, lab: LabControls, panels: ResultPanels, session:
            "try { window.history.replaceState(null, '', url); } catch (e) {} "
            "try { navigator.clipboard && navigator.clipboard.writeText(url).catch(() => {}); } catch (e) {} "
            "return url; }")
+
+
+def wire_controls_in_step(lab: LabControls, panels: ResultPanels, session: gr.State, examples: gr.Examples) -> None:
+    """The Retrain checkbox says whether this model and target have a Retrain; the pickers follow a target typed
+    in the box; a new method or target marks results that are not theirs; an example loads its configuration
+    and its cached result. Wired after every older event, so their numbers in the API stay as they were."""
+
+    def on_target_retrain(model: str, forget: str):
+        label, info = retrain_note(model, forget)
+        return gr.Checkbox(label=label, info=info)
+
+    for changed in (lab.model.change, lab.forget_target.change):
+        changed(user_errors(on_target_retrain), [lab.model, lab.forget_target], lab.with_retrain,
+                api_visibility="private", show_progress="hidden")
+
+    pickers = [lab.forget_kind, lab.forget_class, lab.forget_share, lab.forget_concept]
+    for typed in (lab.forget_target.input, lab.forget_target.blur):
+        typed(user_errors(pickers_for_text), [lab.model, lab.forget_target], pickers, api_visibility="private",
+              show_progress="hidden")
+
+    def on_control(model: str, forget: str, method: str, view: dict | None, status: str | None):
+        return stale_status(view, model, forget, method, status)
+
+    for changed in (lab.method.input, lab.forget_target.input):
+        changed(user_errors(on_control), [lab.model, lab.forget_target, lab.method, session, panels.status],
+                panels.status, api_visibility="private", show_progress="hidden")
+
+    def on_picker(model: str, kind: str, klass: str, share: float, concept: str, method: str, view: dict | None,
+                  status: str | None):
+        # the pickers' own target: the box is updated by another event, maybe after this one reads it
+        return stale_status(view, model, picker_target(kind, klass, share, concept), method, status)
+
+    for picker in pickers:
+        picker.input(user_errors(on_picker), [lab.model, *pickers, lab.method, session, panels.status],
+                     panels.status, api_visibility="private", show_progress="hidden")
+
+    panel_count = len(panels.outputs(session))
+
+    def on_example(model: str, forget: str, method: str, seed: Any):
+        return config_with_result(lab, model, forget, method, seed, {}, "example", panel_count)
+
+    examples.load_input_event.then(user_errors(on_example), [lab.model, lab.forget_target, lab.method, lab.seed],
+                                   [*config_outputs(lab), *panels.outputs(session)], api_visibility="private",
+                                   show_progress="hidden")
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -474,7 +434,8 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
         session = gr.State(None)
         with gr.Tabs() as tabs:
             with gr.Tab("Lab", id="lab"):
-                lab, panels, audit_section = lab_tab(models, first_model, family, method_options, warmup_examples)
+                lab, panels, audit_section, examples = lab_tab(models, first_model, family, method_options,
+                                                               warmup_examples)
             with gr.Tab("Compare", id="compare"):
                 compare_controls = compare_tab(models, first_model, offered_methods())
             with gr.Tab("Learn", id="learn"):
@@ -494,4 +455,5 @@ def build_app(warmup_examples: list[list[Any]] | None = None) -> gr.Blocks:
         wire_compare_freshness(compare_controls, compare_event, sweep_event)
         wire_audit_freshness(audit_section, audit_event, panels, session)
         wire_large_view(panels.large_view)
+        wire_controls_in_step(lab, panels, session, examples)
     return demo

@@ -15,12 +15,13 @@ from unlearn_core.runner import MAX_SEEDS
 from unlearn_core.zoo import get_model_spec
 
 from lab_ui.catalogue import (attributions_apply, default_forget_kind, method_markdown, model_markdown,
-                              retrain_applies)
+                              retrain_applies, retrain_note)
 from lab_ui.config import (ATTRIBUTION_CHOICES, DEFAULT_ATTRIBUTION, DEFAULT_FORGET, DEFAULT_METHOD, DEFAULT_SEED,
                            DEFAULT_SWEEP_SHARES, EXAMPLES)
 from lab_ui.state import LIMITS
 
 Component = gr.components.Component
+SHARE_RANGE = (1, 50)  # the random-share slider's whole percents (a target box may name any share in (0, 100))
 
 
 @dataclasses.dataclass
@@ -166,19 +167,26 @@ class CompareTab:
     shown: gr.State  # what the table and chart show ({"model": ..., "forget": ...}; None before the first)
 
 
+NUMBER_KINDS = ("integer", "number")  # the knob types a text box stands for a number of (``number_kind``)
+
+
 def hyperparameter_control(method: str, field: dict[str, Any]) -> Component:
-    """A control for one dataclass field: dropdown for choices, checkbox for booleans, number, or text."""
+    """A control for one dataclass field: dropdown for choices, checkbox for booleans, else a one-line text box.
+    A number is typed as text too: a browser's number field sends its last good value, or a mangled one, for
+    "abc", "0,01" or nothing, while text reaches the server as typed and the run names what is wrong with it."""
     common = {"label": field["name"], "info": f"{field['help']} ({field['valid']})",
               "elem_id": f"hp-{method}-{field['name']}"}
     if field["choices"]:
         return gr.Dropdown(choices=list(field["choices"]), value=field["default"], **common)
     if field["type"] == "boolean":
         return gr.Checkbox(value=field["default"], **common)
-    if field["type"] == "integer":
-        return gr.Number(value=field["default"], precision=0, **common)
-    if field["type"] == "number":
-        return gr.Number(value=field["default"], **common)
-    return gr.Textbox(value=str(field["default"]), max_lines=1, **common)
+    kind = [f"hp-{field['type']}"] if field["type"] in NUMBER_KINDS else []
+    return gr.Textbox(value=str(field["default"]), max_lines=1, elem_classes=kind, **common)
+
+
+def number_kind(control: Component) -> str | None:
+    """The knob type ("integer" or "number") a text box of ``hyperparameter_control`` holds, None for others."""
+    return next((kind for kind in NUMBER_KINDS if f"hp-{kind}" in (control.elem_classes or [])), None)
 
 
 def hyperparameter_controls(family: str, model: str | None) -> HyperparameterControls:
@@ -210,7 +218,7 @@ def lab_controls(models: list[tuple[str, str]], first_model: str | None, family:
     default_class = DEFAULT_FORGET.split(":")[1]
     forget_class = gr.Dropdown(classes, value=default_class if default_class in classes else None,
                                label="Class to forget", elem_id="forget-class")
-    forget_share = gr.Slider(1, 50, value=10, step=1, label="Random share of the training set (%)",
+    forget_share = gr.Slider(*SHARE_RANGE, value=10, step=1, label="Random share of the training set (%)",
                              visible=False, elem_id="forget-share")
     forget_concept = gr.Textbox(label="Concept to forget (prompt models)", visible=False,
                                 placeholder="e.g. triangle")
@@ -227,8 +235,10 @@ def lab_controls(models: list[tuple[str, str]], first_model: str | None, family:
     repeat = gr.Slider(1, MAX_SEEDS, value=1, step=1, label="Repeat over N seeds", elem_id="repeat",
                        info="runs seeds seed, seed+1, ...: the table shows mean ± std and in how many seeds the "
                             "method beats doing nothing (one seed cannot tell)")
-    with_retrain = gr.Checkbox(True, label="Compare with Retrain (shipped for every class; trained and cached for "
-                                           "random shares)", elem_id="with-retrain",
+    # Label and info follow the model and the target: shipped, trained in the run, or none (``retrain_note``).
+    retrain_label, retrain_info = (retrain_note(first_model, DEFAULT_FORGET) if first_model
+                                   else ("Compare with Retrain", None))
+    with_retrain = gr.Checkbox(True, label=retrain_label, info=retrain_info, elem_id="with-retrain",
                                visible=retrain_applies(first_model) if first_model else True)
     attribution = gr.Radio(ATTRIBUTION_CHOICES, value=DEFAULT_ATTRIBUTION, label="Input attributions (captum)",
                            elem_id="attribution",
@@ -354,17 +364,18 @@ def audit_section(family: str) -> AuditSection:
 
 
 def lab_tab(models: list[tuple[str, str]], first_model: str | None, family: str,
-            method_options: list[tuple[str, str]],
-            warmup_examples: list[list[Any]] | None) -> tuple[LabControls, ResultPanels, AuditSection]:
+            method_options: list[tuple[str, str]], warmup_examples: list[list[Any]] | None
+            ) -> tuple[LabControls, ResultPanels, AuditSection, gr.Examples]:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=330):
             controls = lab_controls(models, first_model, family, method_options)
         with gr.Column(scale=3):
-            gr.Examples(EXAMPLES, inputs=[controls.model, controls.forget_target, controls.method, controls.seed],
-                        label="Examples (computed at start-up; Run answers them at once)")
+            examples = gr.Examples(EXAMPLES, inputs=[controls.model, controls.forget_target, controls.method,
+                                                     controls.seed],
+                                   label="Examples (computed at start-up; Run answers them at once)")
             panels = result_panels(warmup_examples)
             audit = audit_section(family)
-    return controls, panels, audit
+    return controls, panels, audit, examples
 
 
 def compare_tab(models: list[tuple[str, str]], first_model: str | None,

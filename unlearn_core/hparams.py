@@ -52,9 +52,32 @@ def decimal_number(value: Any) -> float | None:
     return None
 
 
+def blank(value: Any) -> bool:
+    """Whether a form field was left empty: None, or text of nothing but spaces (a browser's number field also
+    reads as empty when what is in it is not a number)."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def form_value(text: Any, kind: str) -> Any:
+    """A form field's text as the JSON value a knob of ``kind`` takes ("integer" or "number", as ``describe``
+    names a knob's type): the number the text spells when it spells one (plain ASCII, as :func:`coerce` reads
+    it), else the text unchanged, so that validation quotes exactly what was typed. Other kinds pass as given."""
+    if kind == "integer":
+        number = whole_number(text)
+        return text if number is None else number
+    if kind != "number":
+        return text
+    number = decimal_number(text)
+    if number is None or not math.isfinite(number):
+        return text
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
 def check_seed(value: Any, what: str = "seed") -> int:
     """A run's seed as an int, or an UnlearningInputError naming the valid range. Integers, integral floats
     (JSON numbers) and ASCII digit strings (the CLI) are accepted; booleans, fractions and other text are not."""
+    if blank(value):
+        raise UnlearningInputError(f"{what} is empty or not a number: it must be {SEED_RANGE}")
     seed = whole_number(value)
     if seed is None or not 0 <= seed <= SEED_MAX:
         raise UnlearningInputError(f"{what} must be {SEED_RANGE}; got {shown(value)}")
@@ -92,6 +115,9 @@ def check_seeds(value: Any, what: str = "seeds") -> list[int]:
 def repeat_seeds(seed: Any, repeat: Any) -> list[int]:
     """The app's "Repeat over N seeds": ``seed``, ``seed + 1``, ..., ``seed + repeat - 1``; ``repeat`` an integer
     (a JSON number or ASCII digits) in 1..MAX_SEEDS."""
+    if blank(repeat):
+        raise UnlearningInputError(f"repeat (the number of seeds) is empty or not a number: it must be an integer "
+                                   f"in 1..{MAX_SEEDS}")
     count = whole_number(repeat, max_digits=3)
     if count is None or not 1 <= count <= MAX_SEEDS:
         raise UnlearningInputError(f"repeat (the number of seeds) must be an integer in 1..{MAX_SEEDS}; "
@@ -143,6 +169,9 @@ def coerce(field: dataclasses.Field, value: Any) -> Any:
             return bool(value)
         raise wrong
     if target in (int, float):
+        if blank(value):
+            raise UnlearningInputError(f"hyperparameter '{field.name}' is empty: it must be {describe_range(field)} "
+                                       f"(its default is {field.default!r})")
         number = decimal_number(value) if target is float else whole_number(value)
         if number is None:
             form = {float: DECIMAL_FORM, int: "a JSON number or plain digits such as 64"}[target]

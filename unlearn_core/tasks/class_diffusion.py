@@ -19,6 +19,11 @@ from ..models.ddpm import NULL_CLASS, build_scheduler, noise_loss, to_model_spac
 from .base import RetrainReference, TensorSetsTask, check_relabel_target, inversion_seeds, reduce_rows
 
 
+def unet_shipped(folder: Path | None) -> bool:
+    """Whether ``folder`` holds a shipped Retrain reference of a class-conditional diffusion model."""
+    return folder is not None and (folder / "unet").is_dir()
+
+
 class ClassDiffusionTask(TensorSetsTask):
     """Forget one class of a class-conditional DDPM with classifier-free guidance.
 
@@ -242,7 +247,7 @@ class ClassDiffusionTask(TensorSetsTask):
 
     # --- Retrain reference ------------------------------------------------------------------------------
     def retrain_available(self) -> bool:
-        return self.retrain_dir is not None and (self.retrain_dir / "unet").is_dir()
+        return unet_shipped(self.retrain_dir)
 
     def retrain_key(self) -> tuple:
         return (str(self.request),)

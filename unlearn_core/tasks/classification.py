@@ -16,6 +16,11 @@ from ..training import ClassifierRecipe, ProgressFn, accuracy, batched_logits, l
 from .base import RetrainReference, TensorSetsTask, reduce_rows, wrong_labels
 
 
+def classifier_shipped(folder: Path | None) -> bool:
+    """Whether ``folder`` holds a shipped Retrain classifier."""
+    return folder is not None and (folder / WEIGHTS_NAME).exists()
+
+
 class ClassificationTask(TensorSetsTask):
     """Forget/retain split of a labelled training set, and the SalUn paper's metrics."""
 
@@ -132,8 +137,7 @@ class ClassificationTask(TensorSetsTask):
         return self._shipped_reference() is not None
 
     def _shipped_reference(self) -> Path | None:
-        folder = self.reference_dir
-        return folder if folder is not None and (folder / WEIGHTS_NAME).exists() else None
+        return self.reference_dir if classifier_shipped(self.reference_dir) else None
 
     def retrain(self, progress: ProgressFn | None = None, live: bool = False) -> RetrainReference:
         """Exact unlearning: the shipped recipe and seed, from scratch, on the retain set only (loaded from

@@ -101,6 +101,11 @@ class TextGuidance:
 LABELLERS = ("oracle", "text")  # who flags the original's samples as showing the forget target
 
 
+def generator_shipped(folder: Path | None) -> bool:
+    """Whether ``folder`` holds a shipped Retrain generator."""
+    return folder is not None and (folder / "generator").is_dir()
+
+
 class GANTask(TensorSetsTask):
     kind = "gan"
 
@@ -310,7 +315,7 @@ class GANTask(TensorSetsTask):
 
     # --- Retrain ---------------------------------------------------------------------------------------------
     def retrain_available(self) -> bool:
-        return self.retrain_dir is not None and (self.retrain_dir / "generator").is_dir()
+        return generator_shipped(self.retrain_dir)
 
     def retrain_key(self) -> tuple:
         return (str(self.request),)

@@ -29,6 +29,14 @@ class CostProfile:
     retrain_s: float = 0.0  # training Retrain here, where no reference is shipped for the target
 
 
+RETRAIN_SOURCES = ("shipped", "trained", "none")  # where a forget target's Retrain reference comes from
+
+
+def no_retrain(request: ForgetRequest) -> str:
+    """A model without Retrain references (text-to-image, zero-shot): none for any target."""
+    return "none"
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -49,6 +57,21 @@ class ModelSpec:
     # What the model brings beside its weights that some methods need (``UnlearningMethod.needs``), e.g.
     # "text_model": a text-image model that reads a concept's words.
     provides: tuple[str, ...] = ()
+    # Where a target's Retrain reference comes from, one of RETRAIN_SOURCES (see ``retrain_source``).
+    retrain_for: Callable[[ForgetRequest], str] = no_retrain
+
+    def retrain_source(self, forget: str) -> str:
+        """Where the Retrain reference of ``forget`` comes from, read from the shipped files without loading
+        anything: "shipped" (loaded), "trained" (trained in the run, about ``cost.retrain_s``, then cached) or
+        "none" (the run has no Retrain, so no gap to it). A target the model does not take is an input error."""
+        return self.retrain_for(self.parse_forget(forget))
+
+    def shipped_retrains(self) -> list[str]:
+        """The class targets whose Retrain reference is shipped (concept targets are not enumerated)."""
+        if "class" not in self.forget_kinds:
+            return []
+        return [f"class:{k}" for k in range(self.num_classes or 0)
+                if self.retrain_for(ForgetRequest("class", k)) == "shipped"]
 
     def applies(self, method_cls) -> bool:
         """Whether ``method_cls`` can run on this model: its family, and whatever else the method needs."""

@@ -18,7 +18,7 @@ from ..gan_training import SHAPES_CLASSIFIER_DIR, train_shapes_gan
 from ..models.gan import load_gan
 from ..models.shapes_clip import load_shapes_clip, train_shapes_clip
 from ..models.shapes_t2i import ConceptClassifier
-from ..tasks.gan import GANTask, Oracle, TextGuidance
+from ..tasks.gan import GANTask, Oracle, TextGuidance, generator_shipped
 from ..tasks.text_diffusion import resolve_concept
 from .registry import CostProfile, ModelSpec, base_model, register_model
 
@@ -87,6 +87,12 @@ def shapes_gan_task(request: ForgetRequest, seed: int) -> GANTask:
                    text=TextGuidance(text_model, words, "shapes-clip", alternative_prompts(concept)))
 
 
+def retrain_for(request: ForgetRequest) -> str:
+    """Shipped where a generator trained without the named concept is here; none is trained in a run."""
+    words = resolve_concept(str(request.value), shapes_clip().tokenizer, "shapes-gan")
+    return "shipped" if generator_shipped(retrain_dir(S.concept_table()[words].name)) else "none"
+
+
 def train(out_dir: Path | None = None, seed: int = 0, progress=None, forget: str | None = None) -> dict:
     """Train the shipped GAN and the text-image model beside it (``shapes-clip``, or ``OUT/text-model`` with
     ``out_dir``), or with ``forget="concept:SHAPE"`` the GAN's Retrain reference without that shape."""
@@ -113,5 +119,5 @@ register_model(ModelSpec(
     available=lambda: (SHAPES_GAN_DIR / "generator" / "model.safetensors").exists()
     and (SHAPES_CLIP_DIR / "config.json").exists(),
     default_forget="concept:triangle", bench_methods=("text_unlearn", "atu", "atu_salun", "ga", "ft"),
-    cost=CostProfile(pass_s=6e-4, score_s=0.4, evaluation_s=4.0), provides=("text_model",),
+    cost=CostProfile(pass_s=6e-4, score_s=0.4, evaluation_s=4.0), provides=("text_model",), retrain_for=retrain_for,
 ))

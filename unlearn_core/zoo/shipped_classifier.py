@@ -14,7 +14,7 @@ from ..data import ForgetRequest, forget_indices, load_digits_split, load_digits
 from ..errors import UnlearningInputError, shown
 from ..models.classifier import WEIGHTS_NAME, DigitsCNNConfig, DigitsMLPConfig, load_classifier
 from ..models.pretrained import PretrainedModule
-from ..tasks.classification import ClassificationTask
+from ..tasks.classification import ClassificationTask, classifier_shipped
 from ..training import ClassifierRecipe, ProgressFn, accuracy, train_classifier
 from .registry import ModelSpec, register_model
 
@@ -56,6 +56,11 @@ class ShippedClassifier:
         shipped = self.retrain_dir(int(request.value)) if request.kind == "class" else None
         return ClassificationTask(self.split(), request, seed, self.recipe, training_seed=self.seed,
                                   reference_dir=shipped, model_config=self.config)
+
+    def retrain_for(self, request: ForgetRequest) -> str:
+        """Shipped for a class whose reference is here; trained in the run (then cached) otherwise."""
+        shipped = request.kind == "class" and classifier_shipped(self.retrain_dir(int(request.value)))
+        return "shipped" if shipped else "trained"
 
     def load(self) -> PretrainedModule:
         return load_classifier(self.folder)
@@ -144,7 +149,8 @@ images, 10 classes), {resolution}.
     def spec(self, **extra) -> ModelSpec:
         return ModelSpec(name=self.name, family="classification", description=self.description,
                          forget_kinds=("class", "random"), num_classes=10, load=self.load,
-                         make_task=self.make_task, train=self.train, available=self.available, **extra)
+                         make_task=self.make_task, train=self.train, available=self.available,
+                         retrain_for=self.retrain_for, **extra)
 
 
 # The shipped classifiers by name: what their spec does not say (recipe, config, training share, seed) and the
