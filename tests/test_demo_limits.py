@@ -379,7 +379,8 @@ def test_a_sweep_stopped_in_its_second_share_plots_the_share_it_finished(monkeyp
         return types.SimpleNamespace(report={"method": method, "avg_gap": 2.0, "avg_gap_original": 3.0})
 
     monkeypatch.setattr(sweep_module, "run_unlearning", fake_run)
-    status, figure = handlers.sweep("digits-mlp", "10,20", ["ga"], 0, "", lambda *a, **k: None, None)
+    status, figure, shown = handlers.sweep("digits-mlp", "10,20", ["ga"], 0, "", lambda *a, **k: None, None)
+    assert shown == {"model": "digits-mlp"}
     assert status.startswith("**Partial**: stopped: GA on digits-mlp did more than 3 times the work its estimate "
                              "counts; shown: the shares it finished (10); not finished: 20. **Swept** 1 method over "
                              "10% of the training set")

@@ -62,7 +62,8 @@ def _in_range(values, axis) -> bool:
 @pytest.mark.parametrize("name", sorted(FIGURE_BUILDERS))
 def test_every_figure_is_readable(name):
     fig = lesson_figure(name, SHIPPED)
-    assert fig.layout.title.text and fig.layout.height <= 440, "a small figure with a title"
+    # the share charts name each layer above its bar (issue 26), so they stand taller than the others
+    assert fig.layout.title.text and fig.layout.height <= 560, "a figure with a title that fits a screen"
     for trace in fig.data:
         if trace.type != "bar" or trace.orientation == "h":
             continue
