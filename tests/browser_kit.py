@@ -190,3 +190,14 @@ def choose_model(browser: Browser, elem_id: str, model: str) -> bool:
         return False
     choose(browser, elem_id, label)
     return True
+
+
+def run_esd_on_shapes_t2i(browser: Browser) -> str:
+    """The Lab's ESD run on shapes-t2i at its defaults (skips where the model is not shipped): a request several
+    browser tests read, which the shared app computes once and then answers from its cache."""
+    click_tab(browser, "Lab")
+    if not choose_model(browser, "model", "shapes-t2i"):
+        pytest.skip("shapes-t2i is not shipped in this checkout")
+    browser.wait(lambda: "text-diffusion" in text_of(browser, "#model-info"), 30, "the model description")
+    choose(browser, "method", "ESD")
+    return run_and_wait(browser, "esd", GENERATIVE_TIMEOUT_S)

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from app_server import free_port, shared_server  # noqa: E402
 from webdriver import Browser  # noqa: E402
 from browser_kit import (  # noqa: E402
+    run_esd_on_shapes_t2i,
     BROWSER,
     BROWSER_ONLY,
     WARMUP_TIMEOUT_S,
@@ -29,7 +30,6 @@ from browser_kit import (  # noqa: E402
     text_of,
     plot_legend,
     figure,
-    has_plot,
     wait_plots,
     choose,
     dropdown_options,
@@ -403,12 +403,7 @@ def test_compare_on_a_generator_fills_its_gap_column_and_chart(page):
 
 def test_text_to_image_metrics_read_in_words(page):
     """Issue 14: shapes-t2i showed raw metric keys (erasure, erasure_paraphrase) and 'FID on retained classes'."""
-    click_tab(page, "Lab")
-    if not choose_model(page, "model", "shapes-t2i"):
-        pytest.skip("shapes-t2i is not shipped in this checkout")
-    page.wait(lambda: "text-diffusion" in text_of(page, "#model-info"), 30, "the model description")
-    choose(page, "method", "ESD")
-    run_and_wait(page, "esd", GENERATIVE_TIMEOUT_S)
+    run_esd_on_shapes_t2i(page)
     table = metrics_text(page)
     for raw in ("erasure_paraphrase", "erasure\t", "preservation\t", "retained classes"):
         assert raw not in table, table

@@ -13,17 +13,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser_kit import (  # noqa: E402
+    run_esd_on_shapes_t2i,
     BROWSER_ONLY,
     GENERATIVE_TIMEOUT_S,
     SHOTS,
     choose,
-    choose_model,
     click_tab,
     open_page,
     plot_legend,
     run_and_wait,
     set_number,
-    text_of,
     wait_plots,
 )
 
@@ -147,12 +146,7 @@ def test_shapes_t2i_pareto_labels_are_readable(page):
     layer analysis: the ESD run at its defaults, the request tests/test_browser.py makes too (so the shared app
     answers it from its cache when that test ran first). The share chart's long block names are checked on the
     figure itself (tests/test_plot_labels.py): a saliency run on shapes-t2i costs minutes on a CPU."""
-    click_tab(page, "Lab")
-    if not choose_model(page, "model", "shapes-t2i"):
-        pytest.skip("shapes-t2i is not shipped in this checkout")
-    page.wait(lambda: "text-diffusion" in text_of(page, "#model-info"), 30, "the model description")
-    choose(page, "method", "ESD")
-    run_and_wait(page, "esd", GENERATIVE_TIMEOUT_S)
+    run_esd_on_shapes_t2i(page)
     wait_plots(page, "slug-pareto")
     labels = assert_pareto_labels_readable(page)
     assert len(labels) >= 4 and len(set(labels)) == len(labels), labels
