@@ -26,7 +26,7 @@ from lab_ui.catalogue import default_forget_kind, describe_method, family_of, me
 from lab_ui.compute import (CompareItem, OverWallCap, Timing, attribution_key, compute_audit, compute_reports,
                             compute_sweep, compute_view, name_list, parse_overrides, report_key, sweep_request)
 from lab_ui.config import DEFAULT_ATTRIBUTION
-from lab_ui.panels import done_status, layer_heatmap, panel_values, partial_text, timing_text
+from lab_ui.panels import RUN_OUTPUTS, done_status, layer_heatmap, panel_values, partial_text, timing_text
 from lab_ui.state import CANCEL, QueueRefused, RunCancelled, client_address, session_id
 
 LOG = logging.getLogger("unlearning-lab")
@@ -116,12 +116,13 @@ def status_errors(outputs: int) -> Callable[[Callable], Callable]:
                     raise
                 return [error_status(error.title or "Error", error.message), *[gr.skip()] * (outputs - 1)]
 
+        wrapper.outputs = outputs  # the event's output count, checked against its wiring by the tests
         return wrapper
 
     return decorate
 
 
-@status_errors(16)
+@status_errors(RUN_OUTPUTS)
 def run(model: str, forget: str, method: str, hyperparameters: str, seed: float, with_retrain: bool = True,
         attribution: str = DEFAULT_ATTRIBUTION, repeat: float = 1, progress=gr.Progress(),
         request: gr.Request = None):
@@ -218,8 +219,8 @@ def compare(model: str, forget: str, methods: list[str], seed: float, hyperparam
     status = (f"{partial}**Compared** {compared} on {model}, forget `{forget_shown}`, {which} "
               f"({timing_text(time.perf_counter() - start, timing.queued_s)}). {plots.compare_verdict(rows)} "
               f"{plots.RUNTIME_NOTE}")
-    shown = {"model": rows[0]["report"]["model"], "forget": forget_shown}  # the page's record (not in the API)
-    return status, plots.compare_frame(rows), plots.compare_chart(rows), shown
+    record = {"model": rows[0]["report"]["model"], "forget": forget_shown}  # the page's record (not in the API)
+    return status, plots.compare_frame(rows), plots.compare_chart(rows), record
 
 
 @status_errors(3)

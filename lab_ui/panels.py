@@ -1,5 +1,5 @@
 """Turning an inspection view into the values of the Lab's result panels; every figure comes from
-``unlearn_core.plots``. The order of ``panel_values`` is the order of ``layout.ResultPanels.outputs``."""
+``unlearn_core.plots``. Values are named after the panels; ``RUN_PANELS`` gives their order in the ``/run`` API."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,6 +7,13 @@ from typing import Any
 import gradio as gr
 
 from unlearn_core import plots, sample_grids
+
+# The /run API's outputs, in order (new panels go at the end, so an API client's earlier outputs keep their places);
+# the view itself follows them, into the session's state.
+RUN_PANELS = ("status", "metrics", "summary", "layer", "heatmap", "share_bars", "pareto", "trace", "generative_group",
+              "slider", "gallery", "attribution_group", "attribution_plot", "weights_file", "report_file",
+              "large_view")
+RUN_OUTPUTS = len(RUN_PANELS) + 1
 
 
 def layer_heatmap(view: dict[str, Any], layer: str):
@@ -19,8 +26,14 @@ def layer_heatmap(view: dict[str, Any], layer: str):
 
 
 def panel_values(view: dict[str, Any], status: str) -> list[Any]:
-    """Values for the result panels, in the order of ``layout.ResultPanels.outputs``; the last one is the view
-    itself, which goes into the session's ``gr.State``."""
+    """Values for the outputs of a run (``tabs.ResultPanels.outputs``): one per panel of ``tabs.RUN_PANELS``,
+    then the view itself, which goes into the session's ``gr.State``."""
+    values = named_panel_values(view, status)
+    return [*(values[name] for name in RUN_PANELS), view]
+
+
+def named_panel_values(view: dict[str, Any], status: str) -> dict[str, Any]:
+    """The value of each result panel for ``view``, by panel name."""
     report = view["report"]
     saliency = view.get("saliency")
     if saliency and saliency.get("layers"):
@@ -60,9 +73,11 @@ def panel_values(view: dict[str, Any], status: str) -> list[Any]:
     attribution_group = gr.Column(visible=view.get("family", "classification") == "classification")
     files = view.get("files", {})
     result = view.get("seeds") or report  # a request repeated over seeds: the table shows their spread
-    return [status, plots.styled_metrics(result), plots.summary_markdown(result), layer_update, heatmap, bars,
-            pareto, trace, generative_group, slider, gallery, attribution_group, attribution_fig, files.get("weights"),
-            files.get("report"), large, view]
+    return {"status": status, "metrics": plots.styled_metrics(result), "summary": plots.summary_markdown(result),
+            "layer": layer_update, "heatmap": heatmap, "share_bars": bars, "pareto": pareto, "trace": trace,
+            "generative_group": generative_group, "slider": slider, "gallery": gallery,
+            "attribution_group": attribution_group, "attribution_plot": attribution_fig,
+            "weights_file": files.get("weights"), "report_file": files.get("report"), "large_view": large}
 
 
 def _default_layer(layers: list[Any]) -> str:

@@ -18,6 +18,7 @@ from lab_ui.catalogue import (attributions_apply, default_forget_kind, method_ma
                               retrain_applies, retrain_note)
 from lab_ui.config import (ATTRIBUTION_CHOICES, DEFAULT_ATTRIBUTION, DEFAULT_FORGET, DEFAULT_METHOD, DEFAULT_SEED,
                            DEFAULT_SWEEP_SHARES, EXAMPLES)
+from lab_ui.panels import RUN_PANELS
 from lab_ui.state import LIMITS
 
 Component = gr.components.Component
@@ -72,7 +73,9 @@ class LargeView:
 
 @dataclasses.dataclass
 class ResultPanels:
-    """The Lab tab's right column: what a run shows."""
+    """The Lab tab's right column: what a run shows. Each panel is a field here, and ``panels.RUN_PANELS`` names, in
+    the public ``/run`` API's order, the panels a run fills: ``panels.panel_values`` returns a value per name, so a
+    new panel is a field, a name in ``RUN_PANELS`` and a value."""
     status: gr.Markdown
     metrics: gr.Dataframe
     summary: gr.Markdown
@@ -90,12 +93,12 @@ class ResultPanels:
     report_file: gr.File
     large_view: LargeView
 
+    def component(self, name: str) -> Component:
+        return self.large_view.image if name == "large_view" else getattr(self, name)
+
     def outputs(self, session: gr.State) -> list[Component]:
-        """The outputs of a run, in the order of ``panels.panel_values`` (the view goes into ``session``); the
-        large view's picture comes last, so the API's earlier outputs keep their places."""
-        return [self.status, self.metrics, self.summary, self.layer, self.heatmap, self.share_bars, self.pareto,
-                self.trace, self.generative_group, self.slider, self.gallery, self.attribution_group,
-                self.attribution_plot, self.weights_file, self.report_file, self.large_view.image, session]
+        """The outputs of a run: the panels of ``RUN_PANELS`` in its order, then the view (into ``session``)."""
+        return [*(self.component(name) for name in RUN_PANELS), session]
 
 
 @dataclasses.dataclass

@@ -66,3 +66,24 @@ def test_lab_ui_uses_only_the_public_core_modules():
     for path in PACKAGE.glob("*.py"):
         core = {module for module in imported_modules(path) if module.startswith("unlearn_core")}
         assert core <= PUBLIC_CORE, f"{path.name} imports {sorted(core - PUBLIC_CORE)}"
+
+
+def test_every_endpoint_leaves_as_many_outputs_as_it_is_wired_to():
+    """An endpoint that fails in the page writes its message into its status line and leaves its other outputs
+    as they were: its count must be the event's (the large view made /run 17 outputs against 16 counted)."""
+    from lab_ui.layout import build_app
+    from lab_ui.panels import RUN_PANELS
+
+    counted = {fn.api_name: (fn.fn.outputs, len(fn.outputs)) for fn in build_app([]).fns.values()
+               if hasattr(fn.fn, "outputs")}
+    assert set(counted) == {"run", "compare", "sweep", "audit"}
+    assert all(declared == wired for declared, wired in counted.values()), counted
+    assert counted["run"][1] == len(RUN_PANELS) + 1  # the panels by name, then the session's view
+
+
+def test_a_run_fills_every_named_panel():
+    from lab_ui.panels import RUN_PANELS, named_panel_values
+
+    view = {"report": {"method": "ga", "model": "digits-cnn", "forget": "class:3", "seed": 0, "hyperparameters": {},
+                       "metrics": {"original": {}, "unlearned": {}}}}
+    assert set(named_panel_values(view, "status")) == set(RUN_PANELS)
