@@ -29,11 +29,16 @@ def stale_html(message: str) -> str:
 def wire_busy(button: gr.Button, cancel_button: gr.Button, event: gr.events.Dependency, progress: Progress,
               status: gr.Markdown, busy_message: str) -> None:
     """A press of ``button`` while its ``event`` runs shows ``busy_message`` (gradio drops the second press
-    silently); a press that starts a computation empties ``status`` first, so an old error is not left under the
-    new progress. The flag lives in the page: it is set before any request leaves, so no race with the event."""
+    silently); a press that starts a computation removes an old error or stale mark from ``status`` first, so it
+    is not left under the new progress. The flag lives in the page: it is set before any request leaves, so no race with the event."""
     busy = json.dumps(stale_html(busy_message))
-    button.click(None, [progress.running, status], [progress.running, progress.busy_note, status],
-                 js=f"(running, status) => running ? [true, {busy}, status] : [true, '', '']",
+    # The old message is taken out of the page, not written over through ``status``: an event with ``status``
+    # among its inputs or outputs waits while the computation shows its progress there, and then blanked the
+    # computation's own new status line (a Compare answered from the cache showed an empty status).
+    clear = f"document.querySelectorAll('#{status.elem_id} .lab-error, #{status.elem_id} .lab-stale')"
+    button.click(None, progress.running, [progress.running, progress.busy_note],
+                 js=f"(running) => {{ if (running) return [true, {busy}]; {clear}.forEach(e => e.remove()); "
+                    "return [true, '']; }",
                  api_visibility="private", queue=False, show_progress="hidden")
     done = "() => [false, '']"
     event.then(None, None, [progress.running, progress.busy_note], js=done, api_visibility="private",
