@@ -172,3 +172,15 @@ def test_readme_architecture_names_every_module():
                or (p.is_dir() and (p / "__init__.py").exists())]
     missing = [name for name in modules if name not in named]
     assert not missing, f"README's architecture section does not name: {', '.join(missing)}"
+
+
+MAX_MODULE_LINES = 500
+
+
+def test_no_module_is_over_500_lines():
+    """Every module of unlearn_core and lab_ui stays readable in one sitting: one over 500 lines is split by job
+    (plots.py, 1,044 lines, became a package with a module per panel)."""
+    lines = {path.relative_to(ROOT): len(path.read_text(encoding="utf-8").splitlines())
+             for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))}
+    long = [f"{path} ({count} lines)" for path, count in lines.items() if count > MAX_MODULE_LINES]
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: " + ", ".join(long)
