@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from unlearn_core import audit_plots, plots
+from unlearn_core import plots
+from unlearn_core.plots import audit as audit_plots
 from unlearn_core.budget import BudgetExceeded
 from unlearn_core.errors import DivergenceError, UnlearningInputError, shown
 from unlearn_core.metering import WorkExceeded

@@ -10,7 +10,7 @@ from pathlib import Path
 import gradio as gr
 
 from unlearn_core.lesson_data import load_lesson_data
-from unlearn_core.lesson_plots import lesson_figure
+from unlearn_core.plots.lessons import lesson_figure
 
 from lab_ui.catalogue import methods_table
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import gradio as gr
 
-from unlearn_core import plots, sample_grids
+from unlearn_core import plots
+from unlearn_core.plots import sample_grids
 
 # The /run API's outputs, in order (new panels go at the end, so an API client's earlier outputs keep their places);
 # the view itself follows them, into the session's state.

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from unlearn_core import audit_plots
+from unlearn_core.plots import audit as audit_plots
 from unlearn_core.audit.relearn import (LOSS_NAME, RelearnConfig, attack_batch, held_out_forget, relearn,
                                         steps_to_recover)
 from unlearn_core.audit.suite import ATTACKS, attacks_for, run_audit, validate_audit

@@ -24,7 +24,7 @@ from browser_kit import (  # noqa: E402
     set_number,
     text_of,
 )
-from unlearn_core.sample_grids import LABEL_FONT_PX  # noqa: E402
+from unlearn_core.plots.sample_grids import LABEL_FONT_PX  # noqa: E402
 
 pytestmark = BROWSER_ONLY
 HEADERS = ["Metric", "Original", "Unlearned", "Retrain", "Gap to Retrain", "What it means"]

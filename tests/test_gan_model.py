@@ -1,13 +1,15 @@
-"""The unconditional digits GAN (unlearn_core/models/gan.py, unlearn_core/gan_training.py) and its shipped
-weights: output shape and range, deterministic sampling, save/load, resumable training and the quality of
-assets/digits-gan and assets/digits-gan-retrain-class3 judged by the shipped digits-cnn."""
+"""The unconditional digits GAN (unlearn_core/models/gan.py, unlearn_core/gan_loop.py,
+unlearn_core/gan_training.py) and its shipped weights: output shape and range, deterministic sampling, save/load,
+resumable training and the quality of assets/digits-gan and assets/digits-gan-retrain-class3 judged by the shipped
+digits-cnn."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from unlearn_core.assets import ASSETS
-from unlearn_core.gan_training import GANRecipe, gan_quality, train_gan
+from unlearn_core.gan_loop import GANRecipe, train_gan
+from unlearn_core.gan_training import gan_quality
 from unlearn_core.models.classifier import load_classifier
 from unlearn_core.models.gan import (Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, generate,
                                      latents, load_gan, read_gan_record, save_gan)

@@ -449,7 +449,8 @@ def test_sd_half_precision_trains_the_unet_in_float32(sd_dir, tmp_path):
 def test_app_panels_for_hub_models(clip_setup, sd_dir, tmp_path):
     """What the app shows for a run (inspection.inspect_run + plots): SLUG's Pareto data over CLIP's layers, and
     prompt-row before/after grids for Stable Diffusion."""
-    from unlearn_core import plots, sample_grids
+    from unlearn_core import plots
+    from unlearn_core.plots import sample_grids
     from unlearn_core.inspection import inspect_run
     from unlearn_core.zoo.hub import HubOptions, configure
     from unlearn_core.runner import run_unlearning

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from unlearn_core import lesson_data
-from unlearn_core.lesson_plots import FIGURE_BUILDERS, lesson_figure
+from unlearn_core.plots.lessons import FIGURE_BUILDERS, lesson_figure
 
 SHIPPED = lesson_data.load_lesson_data()
 # Recomputing these takes a few seconds in all (SFR-on's Fisher, the metrics' MIA and the GAN take longer).

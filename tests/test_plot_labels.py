@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from unlearn_core import label_layout, plots
+from unlearn_core import plots
+from unlearn_core.plots import label_layout
 
 # shapes-t2i's layer analysis for concept:triangle (alignment, importance): three front layers at one height.
 T2I_FRONT = {"unet.up_blocks.0.attentions.0.transformer_blocks.0.attn2.to_out.0.weight": (0.00565, 1.75e-4),

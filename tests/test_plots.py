@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from unlearn_core import plots, sample_grids
+from unlearn_core import plots
+from unlearn_core.plots import sample_grids
 from unlearn_core.saliency import layer_saliency
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from unlearn_core import plots
+from unlearn_core.plots.label_layout import distinct_short_names
 
 
 def _log_range_holds(figure, values) -> None:
@@ -93,7 +94,7 @@ def test_pareto_labels_are_distinct_and_not_stacked():
     labels = list(front.text)
     assert len(set(labels)) == len(labels)
     assert all(label.removeprefix("...") in full for full, label in zip(front.customdata, labels))
-    assert plots.distinct_short_names(names[:2]) == ["...0.resnets.0.conv1.weight", "...1.resnets.0.conv1.weight"]
+    assert distinct_short_names(names[:2]) == ["...0.resnets.0.conv1.weight", "...1.resnets.0.conv1.weight"]
 
 
 # 4. Saliency heatmap axes -------------------------------------------------------------------------------

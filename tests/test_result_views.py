@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from unlearn_core import plots, sample_grids
+from unlearn_core import plots
+from unlearn_core.plots import sample_grids
 from unlearn_core.spread import seed_summary
 
 LOST_MOST = "Retained class that lost most"

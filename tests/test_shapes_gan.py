@@ -11,9 +11,9 @@ import torch
 
 from unlearn_core import shapes
 from unlearn_core.assets import ASSETS
-from unlearn_core.gan_training import (CPU_TRAINING, SHAPES_CLASSIFIER_DIR, SHAPES_GAN_RECIPE, GANRecipe,
-                                       augment_for_discriminator, digits_card_text, gan_card, shapes_card_text,
-                                       shapes_gan_quality, train_shapes_gan, trained_on)
+from unlearn_core.gan_loop import GANRecipe, augment_for_discriminator
+from unlearn_core.gan_training import (CPU_TRAINING, SHAPES_CLASSIFIER_DIR, SHAPES_GAN_RECIPE, digits_card_text,
+                                       gan_card, shapes_card_text, shapes_gan_quality, train_shapes_gan, trained_on)
 from unlearn_core.models.gan import Generator, GeneratorConfig, generate, latents, load_gan, read_gan_record
 from unlearn_core.models.shapes_t2i import ConceptClassifier
 

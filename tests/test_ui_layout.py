@@ -11,10 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "lab_ui"
 # The core modules the UI may use; anything else in unlearn_core is internal to it.
 PUBLIC_CORE = {"unlearn_core.errors", "unlearn_core.methods", "unlearn_core.zoo", "unlearn_core.runner",
-               "unlearn_core.inspection", "unlearn_core.plots", "unlearn_core.sample_grids", "unlearn_core.attribution",
+               "unlearn_core.inspection", "unlearn_core.plots", "unlearn_core.plots.lessons", "unlearn_core.attribution",
                "unlearn_core.sweep", "unlearn_core.audit", "unlearn_core.budget", "unlearn_core.execution",
-               "unlearn_core.audit_plots", "unlearn_core.lesson_plots", "unlearn_core.lesson_data",
-               "unlearn_core.metering"}
+               "unlearn_core.lesson_data", "unlearn_core.metering"}
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -2,7 +2,7 @@
 input attributions (classifiers), before/after samples (generative models), and the files to download.
 
 The app calls :func:`inspect_run` with a :class:`~unlearn_core.runner.RunOutcome`; everything returned is
-numbers, arrays, strings and file paths, so the plotting code (``plots.py``) and the UI never touch a model.
+numbers, arrays, strings and file paths, so the plotting code (the ``plots`` package) and the UI never touch a model.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Computing them takes about a minute on a CPU (the GAN's task alone half of it), too long for page load, so
 ``python -m unlearn_core.lesson_data`` writes them once into ``learn_figures.json`` beside ``learn.md``, with
-their provenance; the app only reads that file and draws it (``lesson_plots``). ``tests/test_lesson_figures.py``
+their provenance; the app only reads that file and draws it (``plots.lessons``). ``tests/test_lesson_figures.py``
 recomputes the classifier figures' data and compares it with the file.
 """
 from __future__ import annotations

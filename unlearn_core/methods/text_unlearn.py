@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..errors import UnlearningInputError
 from ..hparams import hparam
-from ..gan_training import translate
+from ..gan_loop import translate
 from ..models.gan import to_pixels
 from ..saliency import summed_gradients, topk_mask
 from ..tasks.base import TaskAdapter

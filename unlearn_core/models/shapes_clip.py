@@ -34,7 +34,7 @@ from torch import nn
 from .. import shapes as S
 from ..diffusion.training import CHECKPOINT_NAME, train_with_ema
 from ..errors import UnlearningInputError
-from ..gan_training import translate
+from ..gan_loop import translate
 from .pretrained import (CONFIG_NAME, WEIGHTS_NAME, PretrainedModule, RecipeDict, load_weights, read_json,
                          reading)
 from .shapes_t2i import MAX_PROMPT_TOKENS, build_tokenizer, word_text_encoder

@@ -36,7 +36,7 @@ from torch import nn
 from ..data import ForgetRequest
 from ..errors import UnlearningInputError
 from ..metrics import frechet_distance
-from ..gan_training import calibrate_batch_norm, discriminator_loss, generator_loss
+from ..gan_loop import calibrate_batch_norm, discriminator_loss, generator_loss
 from ..models.gan import (Discriminator, Generator, generate, latents, load_gan, read_gan_record, to_model_space,
                           to_pixels)
 from .base import RetrainReference, TensorSetsTask, wrong_labels

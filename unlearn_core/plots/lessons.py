@@ -8,9 +8,12 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from . import plots
+from .attribution import attribution_figure
+from .common import ACCENT, FRONT_COLOUR, message_figure
+from .saliency import salient_share_bars
+from .slug import slug_pareto
 
-ORIGINAL_COLOUR, RETRAIN_COLOUR, FORGET_COLOUR = "#333333", plots.ACCENT, plots.FRONT_COLOUR
+ORIGINAL_COLOUR, RETRAIN_COLOUR, FORGET_COLOUR = "#333333", ACCENT, FRONT_COLOUR
 LESSON_HEIGHT = 300  # small: a figure illustrates a lesson, it is not a result panel
 
 
@@ -65,7 +68,7 @@ def _share_figure(data: Mapping[str, Any], kind: str, title: str, subtitle: str)
     layers = data["layers"]
     total = sum(np.prod(l["shape"]) for l in layers)
     overall = sum(l["salient_share"] * np.prod(l["shape"]) for l in layers) / max(total, 1)
-    fig = plots.salient_share_bars(layers, float(overall), kind)
+    fig = salient_share_bars(layers, float(overall), kind)
     return _titled(fig, title, subtitle, fig.layout.height)
 
 
@@ -80,7 +83,7 @@ def fisher_figure(data: Mapping[str, Any]) -> go.Figure:
 
 
 def slug_figure(data: Mapping[str, Any]) -> go.Figure:
-    fig = plots.slug_pareto(data)
+    fig = slug_pareto(data)
     return _titled(fig, "SLUG's candidate layers (digits-cnn, forget class 3)",
                    "Pareto front: no other layer is both more important and less aligned", 400)
 
@@ -109,7 +112,7 @@ def gan_figure(data: Mapping[str, Any]) -> go.Figure:
 
 
 def attributions_figure(data: Mapping[str, Any]) -> go.Figure:
-    fig = plots.attribution_figure(data)
+    fig = attribution_figure(data)
     return _titled(fig, "Integrated Gradients on a forgotten 3 (digits-cnn)",
                    "evidence for the true label: the original, then Retrain in the unlearned column", 330)
 
@@ -128,5 +131,5 @@ def lesson_figure(name: str, lesson_data: Mapping[str, Any]) -> go.Figure:
         raise KeyError(f"no lesson figure named {name!r}; known: {', '.join(FIGURE_BUILDERS)}")
     figures = lesson_data["figures"]
     if name not in figures:
-        return plots.message_figure(f"No data for this figure: run {lesson_data['provenance']['command']}.", 200)
+        return message_figure(f"No data for this figure: run {lesson_data['provenance']['command']}.", 200)
     return FIGURE_BUILDERS[name](figures[name])

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 import plotly.graph_objects as go
 
-from .plots import ACCENT, FRONT_COLOUR, message_figure
+from .common import ACCENT, FRONT_COLOUR, message_figure
 
 AUDIT_MODELS = (("unlearned", "unlearned", ACCENT), ("original", "original (doing nothing)", "#333333"),
                 ("retrain", "Retrain", "#2ca02c"))
