@@ -3,8 +3,8 @@
 Modules, each importing only those listed after it (no cycles):
 
 - ``layout``: the page (``build_app``): lays out the tabs and wires their events to the handlers.
-- ``freshness``: marks a section's results stale when the controls or a later run no longer match them, answers a
-  second click on a running section's button, and clears an old error when a new computation starts.
+- ``freshness``: marks a section's results stale when the controls or a later run no longer match them, disables a
+  running section's button (saying so), and clears an old error when a new computation starts.
 - ``learn``: the Learn tab: lessons, their figures (from the core's shipped lesson data) and "Try it" buttons.
 - ``configs``: a configuration of the Lab's controls: loading one (Try it, deep links, examples) with its cached
   result, sharing one, the forget pickers kept in step with the target box, and stale-result marks.

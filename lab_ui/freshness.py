@@ -1,5 +1,5 @@
 """Keeping what a section shows honest while the page changes around it: results marked stale when the controls
-or a later run no longer match them, a second click on a running section's button answered, and an old error
+or a later run no longer match them, a running section's button disabled and saying so, and an old error
 cleared when a new computation starts (instead of its progress drawn over the red message).
 
 Wired after every older event (see ``layout``), so their numbers in the API stay as they were. Every event here is
@@ -14,38 +14,38 @@ from typing import Any
 import gradio as gr
 
 from lab_ui.handlers import run_identity
-from lab_ui.tabs import AuditSection, CompareTab, Progress, ResultPanels
+from lab_ui.tabs import AuditSection, CompareTab, ResultPanels
 
-# What the page shows instead of silence when a section's button is pressed again while it computes.
-BUSY_MESSAGES = {"compare": "A comparison is already running: wait for it or press <strong>Cancel</strong>.",
-                 "sweep": "A sweep is already running: wait for it or press <strong>Cancel</strong>.",
-                 "audit": "An audit is already running: wait for it or press <strong>Cancel</strong>."}
+# What a section's button says while its computation runs (it cannot be pressed again meanwhile).
+RUNNING_LABELS = {"compare": "Comparing… (Cancel stops it)", "sweep": "Sweeping… (Cancel stops it)",
+                  "audit": "Auditing… (Cancel stops it)"}
 
 
 def stale_html(message: str) -> str:
     return f'<div class="lab-stale" role="status">{message}</div>'
 
 
-def wire_busy(button: gr.Button, cancel_button: gr.Button, event: gr.events.Dependency, progress: Progress,
-              status: gr.Markdown, busy_message: str) -> None:
-    """A press of ``button`` while its ``event`` runs shows ``busy_message`` (gradio drops the second press
-    silently); a press that starts a computation removes an old error or stale mark from ``status`` first, so it
-    is not left under the new progress. The flag lives in the page: it is set before any request leaves, so no race with the event."""
-    busy = json.dumps(stale_html(busy_message))
-    # The old message is taken out of the page, not written over through ``status``: an event with ``status``
-    # among its inputs or outputs waits while the computation shows its progress there, and then blanked the
-    # computation's own new status line (a Compare answered from the cache showed an empty status).
-    clear = f"document.querySelectorAll('#{status.elem_id} .lab-error, #{status.elem_id} .lab-stale')"
-    button.click(None, progress.running, [progress.running, progress.busy_note],
-                 js=f"(running) => {{ if (running) return [true, {busy}]; {clear}.forEach(e => e.remove()); "
-                    "return [true, '']; }",
-                 api_visibility="private", queue=False, show_progress="hidden")
-    done = "() => [false, '']"
-    event.then(None, None, [progress.running, progress.busy_note], js=done, api_visibility="private",
-               show_progress="hidden")
+def start_js(button: gr.Button, status: gr.Markdown, running_label: str) -> str:
+    """The ``js`` of the event ``button`` starts (it runs in the page before the request leaves, as part of the
+    event, and passes the inputs on): ``button`` is disabled and says it runs (``running_label``; a second press
+    used to be dropped in silence), and an old error or stale mark is taken out of ``status``, so it is not left
+    under the new progress. A separate event cannot do this: the page runs it only after the computation."""
+    button_css, status_css = f"#{button.elem_id}", f"#{status.elem_id}"
+    return ("(...inputs) => { const b = document.querySelector(" + json.dumps(button_css) + "); "
+            "if (b) { b.dataset.idleLabel = b.dataset.idleLabel || b.innerText; b.innerText = "
+            + json.dumps(running_label) + "; b.disabled = true; } "
+            "document.querySelectorAll(" + json.dumps(f"{status_css} .lab-error, {status_css} .lab-stale")
+            + ").forEach(e => e.remove()); return inputs.length === 1 ? inputs[0] : inputs; }")
+
+
+def wire_busy(button: gr.Button, cancel_button: gr.Button, event: gr.events.Dependency) -> None:
+    """``button`` (disabled by :func:`start_js` while ``event`` runs) back to its own label once ``event`` ends
+    or is cancelled. In the page alone, touching no component's value."""
+    done = ("() => { const b = document.querySelector(" + json.dumps(f"#{button.elem_id}") + "); "
+            "if (b && b.dataset.idleLabel) { b.innerText = b.dataset.idleLabel; } if (b) b.disabled = false; }")
+    event.then(None, None, None, js=done, api_visibility="private", show_progress="hidden")
     # A cancelled event may never reach its .then.
-    cancel_button.click(None, None, [progress.running, progress.busy_note], js=done, api_visibility="private",
-                        queue=False, show_progress="hidden")
+    cancel_button.click(None, None, None, js=done, api_visibility="private", queue=False, show_progress="hidden")
 
 
 def wire_compare_freshness(tab: CompareTab, compare_event: gr.events.Dependency,
@@ -53,10 +53,8 @@ def wire_compare_freshness(tab: CompareTab, compare_event: gr.events.Dependency,
     """Compare and Run sweep: busy notes and cleared errors; on a new model, the table, chart and sweep plot of
     the previous one are marked stale."""
     section = tab.sweep
-    wire_busy(tab.compare_button, tab.cancel_button, compare_event, tab.progress, tab.status,
-              BUSY_MESSAGES["compare"])
-    wire_busy(section.run_button, section.cancel_button, sweep_event, section.progress, section.status,
-              BUSY_MESSAGES["sweep"])
+    wire_busy(tab.compare_button, tab.cancel_button, compare_event)
+    wire_busy(section.run_button, section.cancel_button, sweep_event)
 
     def mark_stale(model: str, compared: dict | None, swept: dict | None):
         def note(shown: dict | None, what: str, button: str):
@@ -77,8 +75,7 @@ def wire_audit_freshness(section: AuditSection, audit_event: gr.events.Dependenc
                          session: gr.State) -> None:
     """Audit: busy note and cleared error; the audit panels marked stale once the Lab shows another run (a new
     Run, a lesson's Try it, a shared link): the audit belongs to the run it was made on."""
-    wire_busy(section.run_button, section.cancel_button, audit_event, section.progress, section.status,
-              BUSY_MESSAGES["audit"])
+    wire_busy(section.run_button, section.cancel_button, audit_event)
 
     def mark_stale(view: dict[str, Any] | None, audited: dict[str, Any] | None):
         shown = run_identity(view)

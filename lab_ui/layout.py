@@ -27,7 +27,7 @@ from lab_ui.compute import parse_overrides
 from lab_ui.config import COMPUTE, COMPUTE_WORKERS, DEFAULT_METHOD, DEFAULT_MODEL
 from lab_ui.configs import (config_outputs, config_with_result, default_controls, link_query, method_overrides,
                             picker_target, pickers_for_text, share_query, stale_status)
-from lab_ui.freshness import wire_audit_freshness, wire_compare_freshness
+from lab_ui.freshness import RUNNING_LABELS, start_js, wire_audit_freshness, wire_compare_freshness
 from lab_ui.handlers import (audit, cancel, compare, describe, error_status, page_text, run, saliency_layer,
                              sweep, user_errors)
 from lab_ui.panels import panel_values
@@ -186,7 +186,7 @@ def wire_compare(tab: CompareTab) -> gr.events.Dependency:
         compare, [tab.model, tab.forget, tab.methods, tab.seed, tab.overrides, tab.repeat],
         [tab.status, tab.table, tab.chart, tab.shown],
         api_name="compare", concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE, show_progress_on=tab.status,
-        preprocess=False)
+        preprocess=False, js=start_js(tab.compare_button, tab.status, RUNNING_LABELS["compare"]))
     tab.cancel_button.click(cancel, None, tab.status, api_name="cancel_compare", cancels=[compare_event],
                             queue=False)
 
@@ -225,7 +225,7 @@ def wire_sweep(tab: CompareTab) -> gr.events.Dependency:
         sweep, [tab.model, section.shares, tab.methods, tab.seed, tab.overrides],
         [section.status, section.chart, section.shown],
         api_name="sweep", concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE, show_progress_on=section.status,
-        preprocess=False)
+        preprocess=False, js=start_js(section.run_button, section.status, RUNNING_LABELS["sweep"]))
     section.cancel_button.click(cancel, None, section.status, api_name="cancel_sweep", cancels=[sweep_event],
                                 queue=False)
     return sweep_event
@@ -242,7 +242,8 @@ def wire_audit(lab: LabControls, section: AuditSection, session: gr.State) -> gr
         return json.dumps({name: method_overrides(pool, name, values) for name in attacks or []}, indent=1)
 
     audit_event = section.run_button.click(
-        collect, [section.attacks, *section.controls], section.settings_json, api_visibility="private").success(
+        collect, [section.attacks, *section.controls], section.settings_json, api_visibility="private",
+        js=start_js(section.run_button, section.status, RUNNING_LABELS["audit"])).success(
         audit, [session, section.attacks, section.settings_json], section.outputs(), api_name="audit",
         concurrency_limit=COMPUTE_WORKERS, concurrency_id=COMPUTE, show_progress_on=section.status, preprocess=False)
     section.cancel_button.click(cancel, None, section.status, api_name="cancel_audit", cancels=[audit_event],

@@ -102,19 +102,6 @@ class ResultPanels:
 
 
 @dataclasses.dataclass
-class Progress:
-    """Whether a section's computation is in flight, kept in the browser (a hidden checkbox: the page knows
-    at once, before any request reaches the server), and the note that answers a second click meanwhile."""
-    running: gr.Checkbox
-    busy_note: gr.Markdown
-
-
-def progress_controls(name: str) -> Progress:
-    return Progress(gr.Checkbox(False, visible=False, elem_id=f"{name}-running"),
-                    gr.Markdown(elem_id=f"{name}-busy"))
-
-
-@dataclasses.dataclass
 class AuditSection:
     """The Lab tab's audit of the last run: which attacks, their knobs (generated from the attacks' config
     dataclasses, one group per attack), and the verdict panels."""
@@ -128,7 +115,6 @@ class AuditSection:
     roc: gr.Plot
     relearn: gr.Plot
     inversion: gr.Plot
-    progress: Progress
     audited: gr.State  # which run the panels show an audit of (``handlers.run_identity``)
 
     @property
@@ -147,7 +133,6 @@ class SweepSection:
     cancel_button: gr.Button
     status: gr.Markdown
     chart: gr.Plot
-    progress: Progress
     shown: gr.State  # what the chart shows ({"model": ...}; None before the first sweep)
 
 
@@ -166,7 +151,6 @@ class CompareTab:
     table: gr.Dataframe
     chart: gr.Plot
     sweep: SweepSection
-    progress: Progress
     shown: gr.State  # what the table and chart show ({"model": ..., "forget": ...}; None before the first)
 
 
@@ -352,7 +336,6 @@ def audit_section(family: str) -> AuditSection:
     with gr.Row():
         run_button = gr.Button("Audit this run", variant="primary", elem_id="audit-button")
         cancel_button = gr.Button("Cancel", variant="stop", elem_id="audit-cancel-button")
-    progress = progress_controls("audit")
     status = gr.Markdown("Run a method above, then audit it.", elem_id="audit-status", label="audit status")
     summary = gr.Markdown(elem_id="audit-summary")
     with gr.Row():
@@ -363,7 +346,7 @@ def audit_section(family: str) -> AuditSection:
     inversion = gr.Plot(plots.message_figure("Audit a generator's run with concept inversion to see it here.", 260),
                         label="Concept inversion", elem_id="audit-inversion")
     return AuditSection(attacks, pool, settings_json, run_button, cancel_button, status, summary, roc, relearn,
-                        inversion, progress, gr.State(None))
+                        inversion, gr.State(None))
 
 
 def lab_tab(models: list[tuple[str, str]], first_model: str | None, family: str,
@@ -399,7 +382,6 @@ def compare_tab(models: list[tuple[str, str]], first_model: str | None,
     with gr.Row():
         compare_button = gr.Button("Compare", variant="primary", elem_id="compare-button")
         cancel_button = gr.Button("Cancel", variant="stop", elem_id="compare-cancel-button")
-    progress = progress_controls("compare")
     status = gr.Markdown(label="status", elem_id="compare-status")
     # Headers and a message before the first comparison (an empty Dataframe would show "1 2 3").
     table = gr.Dataframe(headers=["Method", "UA", "RA", "TA", "MIA", "Avg. Gap", "Run time (s)"],
@@ -407,7 +389,7 @@ def compare_tab(models: list[tuple[str, str]], first_model: str | None,
     chart = gr.Plot(plots.message_figure("Press Compare to run the selected methods.", 260),
                     label="Gap to Retrain and run time", elem_id="compare-chart")
     return CompareTab(model, forget, seed, repeat, methods, overrides, compare_button, cancel_button, status, table, chart,
-                      sweep_section(), progress, gr.State(None))
+                      sweep_section(), gr.State(None))
 
 
 def sweep_section() -> SweepSection:
@@ -421,9 +403,8 @@ def sweep_section() -> SweepSection:
     with gr.Row():
         run_button = gr.Button("Run sweep", variant="primary", elem_id="sweep-button")
         cancel_button = gr.Button("Cancel", variant="stop", elem_id="sweep-cancel-button")
-    progress = progress_controls("sweep")
     status = gr.Markdown(label="status", elem_id="sweep-status")
     chart = gr.Plot(plots.message_figure("Press Run sweep to draw each method's gap against the share forgotten.",
                                          260), label="Avg. Gap to Retrain against the share forgotten",
                     elem_id="sweep-chart")
-    return SweepSection(shares, run_button, cancel_button, status, chart, progress, gr.State(None))
+    return SweepSection(shares, run_button, cancel_button, status, chart, gr.State(None))
