@@ -23,13 +23,18 @@ SEEDS = (0, 1, 2)
 SUMMARY_KEYS = {"auc", "tpr_at_1pct_fpr", "tpr_at_5pct_fpr"}
 
 
+MEASURED_RL = {"epochs": 5.0, "lr": 0.003}  # digits-mlp's tuned RL on random targets when the bounds were measured
+
+
 @pytest.fixture(scope="module")
 def rl_audits():
     """random:10 forgotten with RL and audited, for three seeds (one audit's AUC over 72 + 72 samples moves
-    by about +-0.06 from seed to seed, so the comparisons below average over seeds)."""
+    by about +-0.06 from seed to seed, so the comparisons below average over seeds). RL's settings are the ones
+    the bounds below were measured with, fixed here: the shadows unlearn with the audited run's method and
+    settings, so a re-tuned default moves every AUC (RL at 2 epochs / lr 0.01 put seed 2's Retrain at 0.38)."""
     audits = []
     for seed in SEEDS:
-        outcome = run_unlearning(MODEL, "random:10", "rl", seed=seed)
+        outcome = run_unlearning(MODEL, "random:10", "rl", seed=seed, overrides=MEASURED_RL)
         audits.append((outcome, ulira(outcome)))
     return audits
 
