@@ -25,6 +25,7 @@ from gradio_client.exceptions import AppError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.app_server import AppServer, stop_process_group  # noqa: E402
+from unlearn_core.budget import estimate_run  # noqa: E402
 
 # The two runs: each was stopped on a loaded machine by the old wall-clock budget.
 REQUESTS = [
@@ -96,15 +97,16 @@ def main() -> None:
         f"examples), {args.burners} CPU-burning processes beside it on a {os.cpu_count()}-core machine (1-minute load "
         f"{load_at_start:.1f} when the requests were sent), two requests sent at once from two sessions.",
         "",
-        "| request | status line | wall s | load while it ran |",
-        "|---|---|---|---|",
+        "| request | estimate (default budget 120 s) | status line | wall s | load while it ran |",
+        "|---|---|---|---|---|",
     ]
     for index in sorted(results):
         result = results[index]
         model, forget, method, hp, seed, retrain = result["request"][:6]
+        estimate = estimate_run(model, forget, method, json.loads(hp), seed, retrain).describe()
         what = f"{model} `{forget}` {method} {hp if hp != '{}' else ''}{' with Retrain' if retrain else ''}".strip()
         said = (result["status"] or f"**failed**: {result['error']}").replace("\n", " ").replace("|", "\\|")
-        lines.append(f"| {what} | {said} | {result['wall_s']} | {result['load_min']}-{result['load_max']} |")
+        lines.append(f"| {what} | {estimate} | {said} | {result['wall_s']} | {result['load_min']}-{result['load_max']} |")
     budget_lines = [line for line in log.splitlines() if "budget" in line.lower()][:3]
     if budget_lines:
         lines += ["", "App log lines about the budget:", "", *[f"    {line}" for line in budget_lines]]
