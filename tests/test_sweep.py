@@ -91,7 +91,7 @@ def test_sweep_aggregates_over_seeds_in_share_seed_method_order(monkeypatch):
         def __init__(self, report):
             self.report = report
 
-    def fake_run(model, forget, method, seed, overrides, progress=None):
+    def fake_run(model, forget, method, seed, overrides, progress=None, allowance=None):
         calls.append((forget, seed, method))
         share = float(forget.split(":")[1])
         progress(0.5, "halfway")
