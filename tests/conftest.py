@@ -14,3 +14,11 @@ def digits_task_factory():
 
     spec = get_model_spec("digits-cnn")
     return lambda forget="class:3", seed=0: spec.make_task(spec.parse_forget(forget), seed)
+
+
+@pytest.fixture(scope="module")
+def page():
+    """A headless browser on the shared app, its Lab rendered (``tests/browser_kit.py``), one per test module."""
+    from browser_kit import open_page  # chromium is only driven where a browser test asks for it
+
+    yield from open_page()

@@ -26,7 +26,6 @@ from browser_kit import (  # noqa: E402
     RUN_TIMEOUT_S,
     GENERATIVE_TIMEOUT_S,
     SHOTS,
-    open_page,
     text_of,
     plot_legend,
     figure,
@@ -46,11 +45,6 @@ from browser_kit import (  # noqa: E402
 )
 
 pytestmark = BROWSER_ONLY
-
-
-@pytest.fixture(scope="module")
-def page():
-    yield from open_page()
 
 
 def test_first_visit_shows_the_cached_example(page):

@@ -24,18 +24,12 @@ from browser_kit import (  # noqa: E402
     click_tab,
     figure,
     input_value,
-    open_page,
     plot_legend,
     run_and_wait,
     text_of,
 )
 
 pytestmark = BROWSER_ONLY
-
-
-@pytest.fixture(scope="module")
-def page():
-    yield from open_page()
 
 
 def checked_labels(page, elem_id: str) -> list[str]:

@@ -18,17 +18,11 @@ from browser_kit import (  # noqa: E402
     choose,
     choose_model,
     input_value,
-    open_page,
     text_of,
 )
 from webdriver import ELEMENT  # noqa: E402
 
 pytestmark = BROWSER_ONLY
-
-
-@pytest.fixture(scope="module")
-def page():
-    yield from open_page()
 
 
 def new_error(page, before: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from browser_kit import BROWSER_ONLY, SHOTS, WARMUP_TIMEOUT_S, choose, click_tab, input_value, open_page, text_of  # noqa: E402
+from browser_kit import BROWSER_ONLY, SHOTS, WARMUP_TIMEOUT_S, choose, click_tab, input_value, text_of  # noqa: E402
 
 pytestmark = BROWSER_ONLY
 
@@ -52,11 +52,6 @@ return Array.from(document.querySelectorAll('.lesson')).map((lesson, i) => {
   return out;
 });
 """
-
-
-@pytest.fixture(scope="module")
-def page():
-    yield from open_page()
 
 
 def open_learn(page, size) -> None:

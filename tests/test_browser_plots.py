@@ -19,7 +19,6 @@ from browser_kit import (  # noqa: E402
     SHOTS,
     choose,
     click_tab,
-    open_page,
     plot_legend,
     run_and_wait,
     set_number,
@@ -106,11 +105,6 @@ def assert_share_chart_readable(browser, elem_id: str = "saliency-bars", min_tra
     assert not overlapping, f"row labels drawn over each other: {overlapping}"
     assert layout["axis_px"] >= min_track_px, f"a 100% bar is {layout['axis_px']:.0f} px long"
     return layout
-
-
-@pytest.fixture(scope="module")
-def page():
-    yield from open_page()
 
 
 def show_slug_run(page, steps: str, timeout: float) -> None:

@@ -19,7 +19,6 @@ from browser_kit import (  # noqa: E402
     choose_model,
     click_tab,
     metrics_text,
-    open_page,
     run_and_wait,
     set_number,
     text_of,
@@ -30,11 +29,6 @@ pytestmark = BROWSER_ONLY
 HEADERS = ["Metric", "Original", "Unlearned", "Retrain", "Gap to Retrain", "What it means"]
 DESKTOP = (1280, 900)  # a common laptop/projector width, narrower than the test browser's own window
 READABLE_PX = 12
-
-
-@pytest.fixture(scope="module")
-def page():
-    yield from open_page()
 
 
 def table_layout(page) -> dict:

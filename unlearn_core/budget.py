@@ -87,7 +87,7 @@ def estimate_run(model_name: str, forget: str, method: str, overrides: dict[str,
             retraining = first_time(model_name, "retrain", *task.retrain_key())
         if not evaluation_is_cached(model_name, task, "retrain"):
             evaluations += first_time(model_name, "retrain-evaluation", *task.retrain_key(), *task.evaluation_key())
-    unlearning = work.passes * profile.pass_s + work.scores * profile.score_s + work.retrains * profile.retrain_s
+    unlearning = model_prices(model_name).of(work)  # the price the run's work meter checks against
     return RunCost(unlearning_s=unlearning, evaluation_s=evaluations * profile.evaluation_s,
                    retrain_s=profile.retrain_s * retraining)
 
